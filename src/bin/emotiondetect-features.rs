@@ -1,0 +1,71 @@
+//! Feature extraction for the training pipeline: the element's own code.
+//!
+//! `emotiondetect-features --print-params` prints the feature parameters as
+//! JSON. Without arguments it reads records from stdin — `u32` LE sample
+//! count, then that many `f32` LE samples — and answers each with `u32` LE
+//! frame count, `u32` LE features per frame, then the frames as `f32` LE,
+//! frame-major. It stops at end of input.
+
+use std::io::{self, BufReader, BufWriter, ErrorKind, Read, Write};
+use std::process::ExitCode;
+
+use gstemotiondetect::features::{FeatureExtractor, FeatureParams};
+
+fn run() -> io::Result<()> {
+    let params = FeatureParams::default();
+    let mut extractor = FeatureExtractor::new(&params).map_err(io::Error::other)?;
+    let mut input = BufReader::new(io::stdin().lock());
+    let mut output = BufWriter::new(io::stdout().lock());
+    let mut bytes = Vec::new();
+    let mut samples = Vec::new();
+    let mut frames = Vec::new();
+    loop {
+        let mut len = [0u8; 4];
+        match input.read_exact(&mut len) {
+            Ok(()) => {}
+            Err(e) if e.kind() == ErrorKind::UnexpectedEof => return Ok(()),
+            Err(e) => return Err(e),
+        }
+        let n = u32::from_le_bytes(len) as usize;
+        bytes.resize(n * 4, 0);
+        input.read_exact(&mut bytes)?;
+        samples.clear();
+        samples.extend(
+            bytes
+                .chunks_exact(4)
+                .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]])),
+        );
+
+        extractor.reset();
+        frames.clear();
+        extractor.push(&samples, |_, f| frames.extend_from_slice(f));
+        let n_features = params.n_features();
+        output.write_all(&((frames.len() / n_features) as u32).to_le_bytes())?;
+        output.write_all(&(n_features as u32).to_le_bytes())?;
+        for v in &frames {
+            output.write_all(&v.to_le_bytes())?;
+        }
+        output.flush()?;
+    }
+}
+
+fn main() -> ExitCode {
+    match std::env::args().nth(1).as_deref() {
+        None => {}
+        Some("--print-params") => {
+            println!("{}", FeatureParams::default().to_json());
+            return ExitCode::SUCCESS;
+        }
+        Some(other) => {
+            eprintln!("emotiondetect-features: unknown argument {other:?} (use --print-params or no argument)");
+            return ExitCode::from(2);
+        }
+    }
+    match run() {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("emotiondetect-features: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}

@@ -1,0 +1,417 @@
+//! Streaming MFCC + chroma features, the numbers the model sees.
+//!
+//! Pure DSP: no GStreamer types. The same code runs in the element and, via
+//! the `emotiondetect-features` binary, in the training pipeline.
+//!
+//! Definitions follow librosa 0.11 with these streaming choices:
+//! - frames are not centred (`center=False`): frame `j` covers samples
+//!   `[j·hop, j·hop + n_fft)` of the stream since the last reset;
+//! - `power_to_db` uses `ref=1.0` and the fixed floor `amin`, without
+//!   `top_db` (librosa's `top_db` clips relative to the whole signal's
+//!   maximum, which a stream does not know);
+//! - chroma uses tuning 0 (librosa estimates tuning from the whole file);
+//! - non-finite input samples are read as 0 and samples are clamped to
+//!   ±[`SAMPLE_LIMIT`], so no NaN or Inf can reach the output.
+
+mod filters;
+
+pub use filters::{hz_to_mel, mel_filterbank, mel_to_hz, ChromaFilterbank, Dct, RangeFilterbank};
+
+use std::fmt::Write as _;
+use std::sync::Arc;
+
+use realfft::num_complex::Complex;
+use realfft::{RealFftPlanner, RealToComplex};
+
+/// Version of the feature definition; models declare the version they need.
+pub const FEATURE_FORMAT: u32 = 1;
+
+/// Input samples are clamped to this magnitude (full scale is 1.0).
+pub const SAMPLE_LIMIT: f32 = 16.0;
+
+#[derive(Debug, thiserror::Error, PartialEq)]
+pub enum FeatureError {
+    #[error("invalid feature parameter {name}: {reason}")]
+    InvalidParameter { name: &'static str, reason: String },
+    #[error("feature parameters: {0}")]
+    Parse(String),
+}
+
+/// Everything that defines the features. Models carry these in their
+/// metadata; the defaults are those of the shipped 16 kHz model.
+#[derive(Debug, Clone, PartialEq)]
+pub struct FeatureParams {
+    pub sample_rate: u32,
+    pub n_fft: usize,
+    pub hop_length: usize,
+    pub n_mels: usize,
+    pub fmin: f64,
+    pub fmax: f64,
+    pub n_mfcc: usize,
+    pub n_chroma: usize,
+    /// Floor of the mel power before `10·log10`.
+    pub amin: f64,
+}
+
+impl Default for FeatureParams {
+    fn default() -> Self {
+        FeatureParams {
+            sample_rate: 16000,
+            n_fft: 1280,
+            hop_length: 640,
+            n_mels: 128,
+            fmin: 0.0,
+            fmax: 8000.0,
+            n_mfcc: 34,
+            n_chroma: 12,
+            amin: 1e-10,
+        }
+    }
+}
+
+impl FeatureParams {
+    /// Values per frame: MFCC first, then chroma.
+    pub fn n_features(&self) -> usize {
+        self.n_mfcc + self.n_chroma
+    }
+
+    pub fn validate(&self) -> Result<(), FeatureError> {
+        let bad = |name, reason: &str| {
+            Err(FeatureError::InvalidParameter {
+                name,
+                reason: reason.to_string(),
+            })
+        };
+        if !(1000..=384_000).contains(&self.sample_rate) {
+            return bad("sample_rate", "must be within 1000..=384000 Hz");
+        }
+        if self.n_fft < 16 || self.n_fft > 65536 || self.n_fft % 2 != 0 {
+            return bad("n_fft", "must be even and within 16..=65536");
+        }
+        if self.hop_length == 0 || self.hop_length > self.n_fft {
+            return bad("hop_length", "must be within 1..=n_fft");
+        }
+        if self.n_mels == 0 || self.n_mels > 1024 {
+            return bad("n_mels", "must be within 1..=1024");
+        }
+        let nyquist = self.sample_rate as f64 / 2.0;
+        if !(self.fmin >= 0.0 && self.fmin < self.fmax && self.fmax <= nyquist) {
+            return bad("fmin/fmax", "need 0 <= fmin < fmax <= sample_rate / 2");
+        }
+        if self.n_mfcc == 0 || self.n_mfcc > self.n_mels {
+            return bad("n_mfcc", "must be within 1..=n_mels");
+        }
+        if self.n_chroma == 0 || self.n_chroma % 12 != 0 || self.n_chroma > 120 {
+            return bad("n_chroma", "must be a positive multiple of 12, at most 120");
+        }
+        if !(self.amin > 0.0 && self.amin.is_finite()) {
+            return bad("amin", "must be positive and finite");
+        }
+        Ok(())
+    }
+
+    /// The parameters as the JSON object stored in model metadata.
+    pub fn to_json(&self) -> String {
+        let mut s = String::from("{");
+        let _ = write!(
+            s,
+            "\"format\": {FEATURE_FORMAT}, \"sample_rate\": {}, \"n_fft\": {}, \"hop_length\": {}, \
+             \"window\": \"hann\", \"center\": false, \"n_mels\": {}, \"fmin\": {:?}, \"fmax\": {:?}, \
+             \"mel_norm\": \"slaney\", \"n_mfcc\": {}, \"n_chroma\": {}, \"tuning\": 0.0, \"amin\": {:e}, \
+             \"n_features\": {}",
+            self.sample_rate,
+            self.n_fft,
+            self.hop_length,
+            self.n_mels,
+            self.fmin,
+            self.fmax,
+            self.n_mfcc,
+            self.n_chroma,
+            self.amin,
+            self.n_features()
+        );
+        s.push('}');
+        s
+    }
+
+    /// Parses the object written by [`FeatureParams::to_json`]. Fields that
+    /// define a different computation than this extractor's (window,
+    /// centring, mel norm, tuning, format) are refused.
+    pub fn from_json(json: &str) -> Result<Self, FeatureError> {
+        let fields = parse_flat_json(json)?;
+        let get = |key: &str| -> Result<&str, FeatureError> {
+            fields
+                .iter()
+                .find(|(k, _)| k == key)
+                .map(|(_, v)| v.as_str())
+                .ok_or_else(|| FeatureError::Parse(format!("missing field \"{key}\"")))
+        };
+        fn num<T: std::str::FromStr>(key: &str, v: &str) -> Result<T, FeatureError> {
+            v.parse().map_err(|_| {
+                FeatureError::Parse(format!("field \"{key}\" is not a valid number: {v}"))
+            })
+        }
+        let expect = |key: &str, want: &str| -> Result<(), FeatureError> {
+            let v = get(key)?;
+            if v == want {
+                Ok(())
+            } else {
+                Err(FeatureError::Parse(format!(
+                    "field \"{key}\" is {v}, this extractor computes {want}"
+                )))
+            }
+        };
+        let format: u32 = num("format", get("format")?)?;
+        if format != FEATURE_FORMAT {
+            return Err(FeatureError::Parse(format!(
+                "feature format {format} is not supported (this build computes format {FEATURE_FORMAT})"
+            )));
+        }
+        expect("window", "hann")?;
+        expect("center", "false")?;
+        expect("mel_norm", "slaney")?;
+        let tuning: f64 = num("tuning", get("tuning")?)?;
+        if tuning != 0.0 {
+            return Err(FeatureError::Parse(format!(
+                "tuning {tuning} is not supported (only 0)"
+            )));
+        }
+        let params = FeatureParams {
+            sample_rate: num("sample_rate", get("sample_rate")?)?,
+            n_fft: num("n_fft", get("n_fft")?)?,
+            hop_length: num("hop_length", get("hop_length")?)?,
+            n_mels: num("n_mels", get("n_mels")?)?,
+            fmin: num("fmin", get("fmin")?)?,
+            fmax: num("fmax", get("fmax")?)?,
+            n_mfcc: num("n_mfcc", get("n_mfcc")?)?,
+            n_chroma: num("n_chroma", get("n_chroma")?)?,
+            amin: num("amin", get("amin")?)?,
+        };
+        params.validate()?;
+        if let Ok(n) = get("n_features") {
+            let n: usize = num("n_features", n)?;
+            if n != params.n_features() {
+                return Err(FeatureError::Parse(format!(
+                    "n_features {n} disagrees with n_mfcc + n_chroma = {}",
+                    params.n_features()
+                )));
+            }
+        }
+        Ok(params)
+    }
+}
+
+/// Parses one flat JSON object of scalars into `(key, raw value)` pairs;
+/// strings lose their quotes. Enough for the metadata we write, without
+/// pulling a JSON library into the element.
+fn parse_flat_json(json: &str) -> Result<Vec<(String, String)>, FeatureError> {
+    let body = json
+        .trim()
+        .strip_prefix('{')
+        .and_then(|s| s.strip_suffix('}'))
+        .ok_or_else(|| FeatureError::Parse("not a JSON object".into()))?;
+    let mut fields = Vec::new();
+    for part in body.split(',').map(str::trim).filter(|p| !p.is_empty()) {
+        let (k, v) = part
+            .split_once(':')
+            .ok_or_else(|| FeatureError::Parse(format!("malformed field: {part}")))?;
+        let unquote = |s: &str| s.trim().trim_matches('"').to_string();
+        let v = v.trim();
+        if v.starts_with('{') || v.starts_with('[') {
+            return Err(FeatureError::Parse(format!("nested value in field {k}")));
+        }
+        fields.push((unquote(k), unquote(v)));
+    }
+    Ok(fields)
+}
+
+/// Streaming extractor: push samples, receive each completed frame once.
+///
+/// All buffers are allocated in [`FeatureExtractor::new`]; pushing does not
+/// allocate.
+pub struct FeatureExtractor {
+    params: FeatureParams,
+    fft: Arc<dyn RealToComplex<f32>>,
+    window: Vec<f32>,
+    /// The samples of the frame being filled, `len() == filled`.
+    pending: Vec<f32>,
+    filled: usize,
+    fft_in: Vec<f32>,
+    spectrum: Vec<Complex<f32>>,
+    power: Vec<f32>,
+    scratch: Vec<Complex<f32>>,
+    mel: RangeFilterbank,
+    mel_out: Vec<f32>,
+    dct: Dct,
+    chroma: ChromaFilterbank,
+    frame: Vec<f32>,
+    frames_emitted: u64,
+}
+
+impl FeatureExtractor {
+    pub fn new(params: &FeatureParams) -> Result<Self, FeatureError> {
+        params.validate()?;
+        let n_fft = params.n_fft;
+        let fft = RealFftPlanner::<f32>::new().plan_fft_forward(n_fft);
+        // Periodic Hann, as scipy.signal.get_window("hann", n_fft).
+        let window = (0..n_fft)
+            .map(|i| {
+                (0.5 - 0.5 * (2.0 * std::f64::consts::PI * i as f64 / n_fft as f64).cos()) as f32
+            })
+            .collect();
+        let sr = params.sample_rate as f64;
+        Ok(FeatureExtractor {
+            window,
+            pending: vec![0.0; n_fft],
+            filled: 0,
+            fft_in: fft.make_input_vec(),
+            spectrum: fft.make_output_vec(),
+            power: vec![0.0; n_fft / 2 + 1],
+            scratch: fft.make_scratch_vec(),
+            mel: filters::mel_filterbank(sr, n_fft, params.n_mels, params.fmin, params.fmax),
+            mel_out: vec![0.0; params.n_mels],
+            dct: Dct::new(params.n_mels, params.n_mfcc),
+            chroma: ChromaFilterbank::new(sr, n_fft, params.n_chroma, 0.0),
+            frame: vec![0.0; params.n_features()],
+            frames_emitted: 0,
+            fft,
+            params: params.clone(),
+        })
+    }
+
+    pub fn params(&self) -> &FeatureParams {
+        &self.params
+    }
+
+    /// Frames emitted since creation or the last [`reset`](Self::reset).
+    pub fn frames_emitted(&self) -> u64 {
+        self.frames_emitted
+    }
+
+    /// The log-mel spectrum (dB) of the last frame emitted.
+    pub fn last_log_mel(&self) -> &[f32] {
+        &self.mel_out
+    }
+
+    /// Forget buffered samples: the next sample starts frame 0 again.
+    pub fn reset(&mut self) {
+        self.filled = 0;
+        self.frames_emitted = 0;
+    }
+
+    /// Feeds samples; `on_frame(index, features)` is called for each frame
+    /// completed by them, in order. `features` holds
+    /// [`FeatureParams::n_features`] values: MFCC, then chroma.
+    pub fn push(&mut self, mut samples: &[f32], mut on_frame: impl FnMut(u64, &[f32])) {
+        let n_fft = self.params.n_fft;
+        let hop = self.params.hop_length;
+        while !samples.is_empty() {
+            let take = (n_fft - self.filled).min(samples.len());
+            for (dst, &s) in self.pending[self.filled..self.filled + take]
+                .iter_mut()
+                .zip(samples)
+            {
+                *dst = sanitize(s);
+            }
+            self.filled += take;
+            samples = &samples[take..];
+            if self.filled == n_fft {
+                self.compute_frame();
+                on_frame(self.frames_emitted, &self.frame);
+                self.frames_emitted += 1;
+                self.pending.copy_within(hop.., 0);
+                self.filled = n_fft - hop;
+            }
+        }
+    }
+
+    fn compute_frame(&mut self) {
+        for ((dst, &x), &w) in self.fft_in.iter_mut().zip(&self.pending).zip(&self.window) {
+            *dst = x * w;
+        }
+        // Lengths come from the plan itself, so this cannot fail.
+        let _ =
+            self.fft
+                .process_with_scratch(&mut self.fft_in, &mut self.spectrum, &mut self.scratch);
+        for (p, c) in self.power.iter_mut().zip(&self.spectrum) {
+            *p = c.norm_sqr();
+        }
+
+        let (mfcc, chroma) = self.frame.split_at_mut(self.params.n_mfcc);
+        self.mel.apply(&self.power, &mut self.mel_out);
+        let amin = self.params.amin as f32;
+        for m in self.mel_out.iter_mut() {
+            *m = 10.0 * m.max(amin).log10();
+        }
+        self.dct.apply(&self.mel_out, mfcc);
+
+        self.chroma.apply(&self.power, chroma);
+        let max = chroma.iter().cloned().fold(0.0f32, f32::max);
+        if max > f32::MIN_POSITIVE {
+            for c in chroma.iter_mut() {
+                *c /= max;
+            }
+        }
+    }
+}
+
+#[inline]
+fn sanitize(s: f32) -> f32 {
+    if s.is_finite() {
+        s.clamp(-SAMPLE_LIMIT, SAMPLE_LIMIT)
+    } else {
+        0.0
+    }
+}
+
+/// Features of a whole signal (frames × n_features, frame-major).
+pub fn extract_all(params: &FeatureParams, samples: &[f32]) -> Result<Vec<f32>, FeatureError> {
+    let mut ex = FeatureExtractor::new(params)?;
+    let mut out = Vec::new();
+    ex.push(samples, |_, f| out.extend_from_slice(f));
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn params_round_trip_through_json() {
+        let p = FeatureParams::default();
+        assert_eq!(FeatureParams::from_json(&p.to_json()).unwrap(), p);
+    }
+
+    #[test]
+    fn json_with_other_window_is_refused() {
+        let json = FeatureParams::default()
+            .to_json()
+            .replace("\"hann\"", "\"hamming\"");
+        let err = FeatureParams::from_json(&json).unwrap_err();
+        assert!(err.to_string().contains("window"), "{err}");
+    }
+
+    #[test]
+    fn invalid_params_are_refused() {
+        let p = FeatureParams {
+            hop_length: 0,
+            ..FeatureParams::default()
+        };
+        assert!(matches!(
+            FeatureExtractor::new(&p),
+            Err(FeatureError::InvalidParameter {
+                name: "hop_length",
+                ..
+            })
+        ));
+    }
+
+    #[test]
+    fn frame_count_follows_hop() {
+        let p = FeatureParams::default();
+        let n = 16000;
+        let feats = extract_all(&p, &vec![0.1; n]).unwrap();
+        let expected = (n - p.n_fft) / p.hop_length + 1;
+        assert_eq!(feats.len(), expected * p.n_features());
+    }
+}

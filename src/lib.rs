@@ -1,0 +1,3 @@
+//! emotiondetect: speech emotion recognition as a GStreamer element.
+
+pub mod features;

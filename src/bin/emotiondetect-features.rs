@@ -1,7 +1,8 @@
 //! Feature extraction for the training pipeline: the element's own code.
 //!
-//! `emotiondetect-features --print-params` prints the feature parameters as
-//! JSON. Without arguments it reads records from stdin — `u32` LE sample
+//! `emotiondetect-features [--narrowband] --print-params` prints the feature
+//! parameters as JSON (`--narrowband`: the 8 kHz set, otherwise 16 kHz).
+//! Without `--print-params` it reads records from stdin — `u32` LE sample
 //! count, then that many `f32` LE samples — and answers each with `u32` LE
 //! frame count, `u32` LE features per frame, then the frames as `f32` LE,
 //! frame-major. It stops at end of input.
@@ -11,8 +12,7 @@ use std::process::ExitCode;
 
 use gstemotiondetect::features::{FeatureExtractor, FeatureParams};
 
-fn run() -> io::Result<()> {
-    let params = FeatureParams::default();
+fn run(params: FeatureParams) -> io::Result<()> {
     let mut extractor = FeatureExtractor::new(&params).map_err(io::Error::other)?;
     let mut input = BufReader::new(io::stdin().lock());
     let mut output = BufWriter::new(io::stdout().lock());
@@ -50,18 +50,23 @@ fn run() -> io::Result<()> {
 }
 
 fn main() -> ExitCode {
-    match std::env::args().nth(1).as_deref() {
-        None => {}
-        Some("--print-params") => {
-            println!("{}", FeatureParams::default().to_json());
-            return ExitCode::SUCCESS;
-        }
-        Some(other) => {
-            eprintln!("emotiondetect-features: unknown argument {other:?} (use --print-params or no argument)");
-            return ExitCode::from(2);
+    let mut params = FeatureParams::default();
+    let mut print = false;
+    for arg in std::env::args().skip(1) {
+        match arg.as_str() {
+            "--narrowband" => params = FeatureParams::narrowband(),
+            "--print-params" => print = true,
+            other => {
+                eprintln!("emotiondetect-features: unknown argument {other:?} (use --narrowband, --print-params)");
+                return ExitCode::from(2);
+            }
         }
     }
-    match run() {
+    if print {
+        println!("{}", params.to_json());
+        return ExitCode::SUCCESS;
+    }
+    match run(params) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("emotiondetect-features: {e}");

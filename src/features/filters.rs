@@ -5,48 +5,89 @@
 //! `scipy.fft.dct(norm="ortho")`) and is computed in `f64`, then stored as
 //! `f32`, as librosa does.
 
-/// A filterbank stored as one contiguous run of weights per output band.
+/// `Σ a[i]·b[i]` with eight partial sums, so the compiler can vectorise it.
+#[inline]
+pub fn dot(a: &[f32], b: &[f32]) -> f32 {
+    let n = a.len().min(b.len());
+    let (a, b) = (&a[..n], &b[..n]);
+    let mut acc = [0.0f32; 8];
+    let (a8, a_rest) = a.split_at(n - n % 8);
+    let (b8, b_rest) = b.split_at(n - n % 8);
+    for (x, y) in a8.chunks_exact(8).zip(b8.chunks_exact(8)) {
+        for k in 0..8 {
+            acc[k] += x[k] * y[k];
+        }
+    }
+    let tail: f32 = a_rest.iter().zip(b_rest).map(|(x, y)| x * y).sum();
+    acc.iter().sum::<f32>() + tail
+}
+
+/// A filterbank stored as runs of consecutive weights, without the zeros
+/// (or negligible weights) between them.
 #[derive(Debug, Clone)]
 pub struct RangeFilterbank {
-    /// `(first_bin, offset into weights, length)` per band.
-    bands: Vec<(usize, usize, usize)>,
+    n_bands: usize,
+    /// `(band, first_bin, offset into weights, length)`, grouped by band.
+    runs: Vec<(usize, usize, usize, usize)>,
     weights: Vec<f32>,
 }
 
 impl RangeFilterbank {
     pub fn n_bands(&self) -> usize {
-        self.bands.len()
+        self.n_bands
     }
 
-    /// `out[b] = Σ_k w[b][k] · spectrum[first_bin + k]`.
+    /// `out[b] = Σ_k w[b][k] · spectrum[k]` over the stored weights.
     pub fn apply(&self, spectrum: &[f32], out: &mut [f32]) {
-        for (o, &(first, offset, len)) in out.iter_mut().zip(&self.bands) {
-            let w = &self.weights[offset..offset + len];
-            let s = &spectrum[first..first + len];
-            *o = w.iter().zip(s).map(|(w, s)| w * s).sum();
+        out[..self.n_bands].fill(0.0);
+        for &(band, first, offset, len) in &self.runs {
+            out[band] += dot(
+                &self.weights[offset..offset + len],
+                &spectrum[first..first + len],
+            );
         }
     }
 
-    /// The dense value at `(band, bin)`, for tests against references.
+    /// The value at `(band, bin)` (0 where nothing is stored), for tests
+    /// against references.
     pub fn weight(&self, band: usize, bin: usize) -> f32 {
-        let (first, offset, len) = self.bands[band];
-        if bin >= first && bin < first + len {
-            self.weights[offset + bin - first]
-        } else {
-            0.0
-        }
+        self.runs
+            .iter()
+            .find(|&&(b, first, _, len)| b == band && (first..first + len).contains(&bin))
+            .map_or(0.0, |&(_, first, offset, _)| {
+                self.weights[offset + bin - first]
+            })
     }
 
-    fn from_dense_rows(rows: impl Iterator<Item = Vec<f64>>) -> Self {
-        let mut bands = Vec::new();
+    /// Stored weights, for tests of the storage.
+    pub fn stored(&self) -> usize {
+        self.weights.len()
+    }
+
+    /// Keeps the weights for which `keep(band, bin, weight)` holds, as runs.
+    fn from_dense_rows(rows: &[Vec<f64>], keep: impl Fn(usize, usize, f64) -> bool) -> Self {
+        let mut runs = Vec::new();
         let mut weights = Vec::new();
-        for row in rows {
-            let first = row.iter().position(|&w| w != 0.0).unwrap_or(0);
-            let last = row.iter().rposition(|&w| w != 0.0).map_or(first, |l| l + 1);
-            bands.push((first, weights.len(), last - first));
-            weights.extend(row[first..last].iter().map(|&w| w as f32));
+        for (band, row) in rows.iter().enumerate() {
+            let mut bin = 0;
+            while bin < row.len() {
+                if !keep(band, bin, row[bin]) {
+                    bin += 1;
+                    continue;
+                }
+                let first = bin;
+                while bin < row.len() && keep(band, bin, row[bin]) {
+                    weights.push(row[bin] as f32);
+                    bin += 1;
+                }
+                runs.push((band, first, weights.len() - (bin - first), bin - first));
+            }
         }
-        RangeFilterbank { bands, weights }
+        RangeFilterbank {
+            n_bands: rows.len(),
+            runs,
+            weights,
+        }
     }
 }
 
@@ -93,90 +134,70 @@ pub fn mel_filterbank(
     let mel_f: Vec<f64> = (0..n_mels + 2)
         .map(|i| mel_to_hz(mel_min + (mel_max - mel_min) * i as f64 / (n_mels + 1) as f64))
         .collect();
-    RangeFilterbank::from_dense_rows((0..n_mels).map(|m| {
-        let (lo, mid, hi) = (mel_f[m], mel_f[m + 1], mel_f[m + 2]);
-        let enorm = 2.0 / (hi - lo);
-        fft_freqs
-            .iter()
-            .map(|&f| {
-                let lower = (f - lo) / (mid - lo);
-                let upper = (hi - f) / (hi - mid);
-                lower.min(upper).max(0.0) * enorm
-            })
-            .collect()
-    }))
+    let rows: Vec<Vec<f64>> = (0..n_mels)
+        .map(|m| {
+            let (lo, mid, hi) = (mel_f[m], mel_f[m + 1], mel_f[m + 2]);
+            let enorm = 2.0 / (hi - lo);
+            fft_freqs
+                .iter()
+                .map(|&f| {
+                    let lower = (f - lo) / (mid - lo);
+                    let upper = (hi - f) / (hi - mid);
+                    lower.min(upper).max(0.0) * enorm
+                })
+                .collect()
+        })
+        .collect();
+    RangeFilterbank::from_dense_rows(&rows, |_, _, w| w != 0.0)
 }
 
-/// librosa's chroma filterbank (`filters.chroma` with `ctroct=5`,
-/// `octwidth=2`, `norm=2`, `base_c=True`), stored sparse: per FFT bin, the
-/// weights of the chroma classes that are not negligible.
-#[derive(Debug, Clone)]
-pub struct ChromaFilterbank {
-    n_chroma: usize,
-    /// `(bin, chroma, weight)` sorted by bin.
-    entries: Vec<(u32, u32, f32)>,
-}
-
-/// Weights below this fraction of a bin's largest weight are dropped; the
-/// largest effect on a normalised chroma value is below 1e-7.
+/// Weights below this fraction of a bin's largest weight are not stored;
+/// the largest effect on a normalised chroma value is below 1e-7.
 const CHROMA_PRUNE: f64 = 1e-9;
 
-impl ChromaFilterbank {
-    pub fn new(sample_rate: f64, n_fft: usize, n_chroma: usize, tuning: f64) -> Self {
-        let nc = n_chroma as f64;
-        let a440 = 440.0 * 2f64.powf(tuning / nc);
-        let hz_to_octs = |f: f64| (f / (a440 / 16.0)).log2();
-        // Bin positions in chroma units; DC is made up 1.5 octaves below bin 1.
-        let mut frqbins: Vec<f64> = (1..n_fft)
-            .map(|k| nc * hz_to_octs(k as f64 * sample_rate / n_fft as f64))
-            .collect();
-        frqbins.insert(0, frqbins[0] - 1.5 * nc);
-        let mut binwidth: Vec<f64> = frqbins.windows(2).map(|w| (w[1] - w[0]).max(1.0)).collect();
-        binwidth.push(1.0);
-        let half = (nc / 2.0).round();
-        let roll = 3 * (n_chroma / 12);
+/// librosa's chroma filterbank (`filters.chroma` with `ctroct=5`,
+/// `octwidth=2`, `norm=2`, `base_c=True`), `n_chroma` rows over
+/// `n_fft / 2 + 1` bins. Stored as runs per row: each row is a Gaussian
+/// bump per octave, so weights far from the row's pitch class are dropped
+/// (see [`CHROMA_PRUNE`]).
+pub fn chroma_filterbank(
+    sample_rate: f64,
+    n_fft: usize,
+    n_chroma: usize,
+    tuning: f64,
+) -> RangeFilterbank {
+    let nc = n_chroma as f64;
+    let a440 = 440.0 * 2f64.powf(tuning / nc);
+    let hz_to_octs = |f: f64| (f / (a440 / 16.0)).log2();
+    // Bin positions in chroma units; DC is made up 1.5 octaves below bin 1.
+    let mut frqbins: Vec<f64> = (1..n_fft)
+        .map(|k| nc * hz_to_octs(k as f64 * sample_rate / n_fft as f64))
+        .collect();
+    frqbins.insert(0, frqbins[0] - 1.5 * nc);
+    let mut binwidth: Vec<f64> = frqbins.windows(2).map(|w| (w[1] - w[0]).max(1.0)).collect();
+    binwidth.push(1.0);
+    let half = (nc / 2.0).round();
+    let roll = 3 * (n_chroma / 12);
 
-        let n_bins = n_fft / 2 + 1;
-        let mut entries = Vec::new();
-        let mut column = vec![0.0f64; n_chroma];
-        for bin in 0..n_bins {
-            for (c, w) in column.iter_mut().enumerate() {
-                let d = (frqbins[bin] - c as f64 + half + 10.0 * nc).rem_euclid(nc) - half;
-                *w = (-0.5 * (2.0 * d / binwidth[bin]).powi(2)).exp();
-            }
-            let norm = column.iter().map(|w| w * w).sum::<f64>().sqrt();
-            let octave = (-0.5 * ((frqbins[bin] / nc - 5.0) / 2.0).powi(2)).exp();
-            let max = column.iter().cloned().fold(0.0, f64::max);
-            for (c, &w) in column.iter().enumerate() {
-                if w > max * CHROMA_PRUNE {
-                    // base_c: roll so that row 0 is C rather than A.
-                    let row = (c + n_chroma - roll) % n_chroma;
-                    entries.push((bin as u32, row as u32, (w / norm * octave) as f32));
-                }
-            }
+    let n_bins = n_fft / 2 + 1;
+    let mut rows = vec![vec![0.0f64; n_bins]; n_chroma];
+    let mut column_max = vec![0.0f64; n_bins];
+    let mut column = vec![0.0f64; n_chroma];
+    for bin in 0..n_bins {
+        for (c, w) in column.iter_mut().enumerate() {
+            let d = (frqbins[bin] - c as f64 + half + 10.0 * nc).rem_euclid(nc) - half;
+            *w = (-0.5 * (2.0 * d / binwidth[bin]).powi(2)).exp();
         }
-        ChromaFilterbank { n_chroma, entries }
-    }
-
-    pub fn n_chroma(&self) -> usize {
-        self.n_chroma
-    }
-
-    /// `out[c] = Σ_bin w[c][bin] · spectrum[bin]` (not yet normalised).
-    pub fn apply(&self, spectrum: &[f32], out: &mut [f32]) {
-        out.fill(0.0);
-        for &(bin, c, w) in &self.entries {
-            out[c as usize] += w * spectrum[bin as usize];
+        let norm = column.iter().map(|w| w * w).sum::<f64>().sqrt();
+        let octave = (-0.5 * ((frqbins[bin] / nc - 5.0) / 2.0).powi(2)).exp();
+        for (c, &w) in column.iter().enumerate() {
+            // base_c: roll so that row 0 is C rather than A.
+            let row = (c + n_chroma - roll) % n_chroma;
+            rows[row][bin] = w / norm * octave;
+            column_max[bin] = column_max[bin].max(rows[row][bin]);
         }
     }
-
-    /// The dense value at `(chroma, bin)`, for tests against references.
-    pub fn weight(&self, chroma: usize, bin: usize) -> f32 {
-        self.entries
-            .iter()
-            .find(|&&(b, c, _)| b as usize == bin && c as usize == chroma)
-            .map_or(0.0, |e| e.2)
-    }
+    RangeFilterbank::from_dense_rows(&rows, |_, bin, w| w > column_max[bin] * CHROMA_PRUNE)
 }
 
 /// Orthonormal DCT-II (scipy `norm="ortho"`), first `n_out` coefficients of
@@ -207,7 +228,7 @@ impl Dct {
 
     pub fn apply(&self, input: &[f32], out: &mut [f32]) {
         for (o, row) in out.iter_mut().zip(self.matrix.chunks_exact(self.n_in)) {
-            *o = row.iter().zip(input).map(|(a, b)| a * b).sum();
+            *o = dot(row, input);
         }
     }
 }

@@ -15,7 +15,9 @@
 
 mod filters;
 
-pub use filters::{hz_to_mel, mel_filterbank, mel_to_hz, ChromaFilterbank, Dct, RangeFilterbank};
+pub use filters::{
+    chroma_filterbank, dot, hz_to_mel, mel_filterbank, mel_to_hz, Dct, RangeFilterbank,
+};
 
 use std::fmt::Write as _;
 use std::sync::Arc;
@@ -70,6 +72,18 @@ impl Default for FeatureParams {
 }
 
 impl FeatureParams {
+    /// The same analysis for 8 kHz narrowband (telephone) audio: 80 ms
+    /// frames every 40 ms, mel bands up to 4 kHz.
+    pub fn narrowband() -> Self {
+        FeatureParams {
+            sample_rate: 8000,
+            n_fft: 640,
+            hop_length: 320,
+            fmax: 4000.0,
+            ..FeatureParams::default()
+        }
+    }
+
     /// Values per frame: MFCC first, then chroma.
     pub fn n_features(&self) -> usize {
         self.n_mfcc + self.n_chroma
@@ -85,7 +99,7 @@ impl FeatureParams {
         if !(1000..=384_000).contains(&self.sample_rate) {
             return bad("sample_rate", "must be within 1000..=384000 Hz");
         }
-        if self.n_fft < 16 || self.n_fft > 65536 || self.n_fft % 2 != 0 {
+        if self.n_fft < 16 || self.n_fft > 65536 || !self.n_fft.is_multiple_of(2) {
             return bad("n_fft", "must be even and within 16..=65536");
         }
         if self.hop_length == 0 || self.hop_length > self.n_fft {
@@ -101,7 +115,7 @@ impl FeatureParams {
         if self.n_mfcc == 0 || self.n_mfcc > self.n_mels {
             return bad("n_mfcc", "must be within 1..=n_mels");
         }
-        if self.n_chroma == 0 || self.n_chroma % 12 != 0 || self.n_chroma > 120 {
+        if self.n_chroma == 0 || !self.n_chroma.is_multiple_of(12) || self.n_chroma > 120 {
             return bad("n_chroma", "must be a positive multiple of 12, at most 120");
         }
         if !(self.amin > 0.0 && self.amin.is_finite()) {
@@ -225,6 +239,20 @@ fn parse_flat_json(json: &str) -> Result<Vec<(String, String)>, FeatureError> {
     Ok(fields)
 }
 
+/// Per-frame cues for voice activity detection, computed with the features.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct FrameStats {
+    /// RMS level of the frame's samples, dBFS.
+    pub level_db: f32,
+    /// Spectral flatness (geometric over arithmetic mean of the mel band
+    /// powers) in the 300–3400 Hz speech band: near 0 for tones, near 1 for
+    /// white noise.
+    pub flatness: f32,
+    /// Mean absolute change of the log-mel spectrum from the previous
+    /// frame, dB (0 for the first frame after a reset).
+    pub flux_db: f32,
+}
+
 /// Streaming extractor: push samples, receive each completed frame once.
 ///
 /// All buffers are allocated in [`FeatureExtractor::new`]; pushing does not
@@ -243,8 +271,12 @@ pub struct FeatureExtractor {
     mel: RangeFilterbank,
     mel_out: Vec<f32>,
     dct: Dct,
-    chroma: ChromaFilterbank,
+    chroma: RangeFilterbank,
     frame: Vec<f32>,
+    prev_log_mel: Vec<f32>,
+    stats: FrameStats,
+    /// Mel bands centred in the 300–3400 Hz speech band.
+    speech_bands: std::ops::Range<usize>,
     frames_emitted: u64,
 }
 
@@ -271,8 +303,23 @@ impl FeatureExtractor {
             mel: filters::mel_filterbank(sr, n_fft, params.n_mels, params.fmin, params.fmax),
             mel_out: vec![0.0; params.n_mels],
             dct: Dct::new(params.n_mels, params.n_mfcc),
-            chroma: ChromaFilterbank::new(sr, n_fft, params.n_chroma, 0.0),
+            chroma: chroma_filterbank(sr, n_fft, params.n_chroma, 0.0),
             frame: vec![0.0; params.n_features()],
+            prev_log_mel: vec![0.0; params.n_mels],
+            stats: FrameStats::default(),
+            speech_bands: {
+                let (lo, hi) = (hz_to_mel(params.fmin), hz_to_mel(params.fmax));
+                let centre = |m: usize| {
+                    mel_to_hz(lo + (hi - lo) * (m + 1) as f64 / (params.n_mels + 1) as f64)
+                };
+                let first = (0..params.n_mels)
+                    .find(|&m| centre(m) >= 300.0)
+                    .unwrap_or(0);
+                let end = (0..params.n_mels)
+                    .rfind(|&m| centre(m) <= 3400.0)
+                    .map_or(params.n_mels, |m| m + 1);
+                first..end.max(first + 1)
+            },
             frames_emitted: 0,
             fft,
             params: params.clone(),
@@ -302,7 +349,16 @@ impl FeatureExtractor {
     /// Feeds samples; `on_frame(index, features)` is called for each frame
     /// completed by them, in order. `features` holds
     /// [`FeatureParams::n_features`] values: MFCC, then chroma.
-    pub fn push(&mut self, mut samples: &[f32], mut on_frame: impl FnMut(u64, &[f32])) {
+    pub fn push(&mut self, samples: &[f32], mut on_frame: impl FnMut(u64, &[f32])) {
+        self.push_with_stats(samples, |i, f, _| on_frame(i, f));
+    }
+
+    /// As [`push`](Self::push), with each frame's [`FrameStats`].
+    pub fn push_with_stats(
+        &mut self,
+        mut samples: &[f32],
+        mut on_frame: impl FnMut(u64, &[f32], &FrameStats),
+    ) {
         let n_fft = self.params.n_fft;
         let hop = self.params.hop_length;
         while !samples.is_empty() {
@@ -317,7 +373,7 @@ impl FeatureExtractor {
             samples = &samples[take..];
             if self.filled == n_fft {
                 self.compute_frame();
-                on_frame(self.frames_emitted, &self.frame);
+                on_frame(self.frames_emitted, &self.frame, &self.stats);
                 self.frames_emitted += 1;
                 self.pending.copy_within(hop.., 0);
                 self.filled = n_fft - hop;
@@ -326,8 +382,10 @@ impl FeatureExtractor {
     }
 
     fn compute_frame(&mut self) {
+        let mut energy = 0.0f32;
         for ((dst, &x), &w) in self.fft_in.iter_mut().zip(&self.pending).zip(&self.window) {
             *dst = x * w;
+            energy += x * x;
         }
         // Lengths come from the plan itself, so this cannot fail.
         let _ =
@@ -340,10 +398,42 @@ impl FeatureExtractor {
         let (mfcc, chroma) = self.frame.split_at_mut(self.params.n_mfcc);
         self.mel.apply(&self.power, &mut self.mel_out);
         let amin = self.params.amin as f32;
-        for m in self.mel_out.iter_mut() {
-            *m = 10.0 * m.max(amin).log10();
+        let (mut band_power, mut band_db) = (0.0f32, 0.0f32);
+        for (k, m) in self.mel_out.iter_mut().enumerate() {
+            let p = m.max(amin);
+            *m = 10.0 * p.log10();
+            if self.speech_bands.contains(&k) {
+                band_power += p;
+                band_db += *m;
+            }
         }
         self.dct.apply(&self.mel_out, mfcc);
+
+        // Flatness over the speech band's mel powers: geometric mean (from
+        // the dB values just computed) over arithmetic mean.
+        let n_bands = self.speech_bands.len() as f32;
+        let (mean, geometric) = (band_power / n_bands, 10f32.powf(band_db / n_bands / 10.0));
+        let flux = if self.frames_emitted == 0 {
+            0.0
+        } else {
+            let diff: f32 = self
+                .mel_out
+                .iter()
+                .zip(&self.prev_log_mel)
+                .map(|(a, b)| (a - b).abs())
+                .sum();
+            diff / self.mel_out.len() as f32
+        };
+        self.prev_log_mel.copy_from_slice(&self.mel_out);
+        self.stats = FrameStats {
+            level_db: 10.0 * (energy / self.params.n_fft as f32).max(1e-12).log10(),
+            flatness: if mean > amin {
+                (geometric / mean).min(1.0)
+            } else {
+                0.0
+            },
+            flux_db: flux,
+        };
 
         self.chroma.apply(&self.power, chroma);
         let max = chroma.iter().cloned().fold(0.0f32, f32::max);
@@ -355,8 +445,10 @@ impl FeatureExtractor {
     }
 }
 
+/// The sample the features see: non-finite values read as 0, the rest
+/// clamped to ±[`SAMPLE_LIMIT`].
 #[inline]
-fn sanitize(s: f32) -> f32 {
+pub fn sanitize(s: f32) -> f32 {
     if s.is_finite() {
         s.clamp(-SAMPLE_LIMIT, SAMPLE_LIMIT)
     } else {

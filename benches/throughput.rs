@@ -1,0 +1,437 @@
+//! End-to-end throughput of the element, printed as figures (not asserted).
+//!
+//!     cargo bench --bench throughput                      # both parts, defaults
+//!     cargo bench --bench throughput -- single --minutes 60 --runs 5
+//!     cargo bench --bench throughput -- many --streams 1000 --seconds 30
+//!
+//! `single`: one hour of 16 kHz mono speech (the bundled demo looped)
+//! through `filesrc ! wavparse ! emotiondetect ! fakesink`; the element's
+//! CPU time is the pipeline's minus the same pipeline's without the element,
+//! medians of alternating runs.
+//!
+//! `soak`: hours of speech (the demo looped) through one
+//! `appsrc ! emotiondetect ! fakesink` at full speed: resident memory after
+//! the first minute and at the end, and the last window's result against a
+//! fresh element fed only that window's audio.
+//!
+//! `many`: N pipelines `filesrc ! wavparse ! emotiondetect ! fakesink` in
+//! one process, all started at once; aggregate audio per CPU-second, and
+//! resident memory per instance (RSS after all are playing, minus before,
+//! divided by N).
+
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use gst::prelude::*;
+
+const RATE: u32 = 16000;
+
+/// CPU time (user + system) of this process so far, in seconds.
+fn cpu_seconds() -> f64 {
+    let stat = std::fs::read_to_string("/proc/self/stat").unwrap();
+    let fields: Vec<&str> = stat
+        .rsplit(')')
+        .next()
+        .unwrap()
+        .split_whitespace()
+        .collect();
+    // Fields 14 and 15 of stat(5), counted after the command name.
+    let ticks: f64 = fields[11].parse::<f64>().unwrap() + fields[12].parse::<f64>().unwrap();
+    ticks / 100.0
+}
+
+fn rss_mib() -> f64 {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap();
+    let kb: f64 = status
+        .lines()
+        .find(|l| l.starts_with("VmRSS:"))
+        .and_then(|l| l.split_whitespace().nth(1))
+        .unwrap()
+        .parse()
+        .unwrap();
+    kb / 1024.0
+}
+
+/// Writes `seconds` of the demo speech, looped, as a 16 kHz mono WAV.
+fn looped_wav(seconds: u64) -> PathBuf {
+    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("target/bench-audio");
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join(format!("demo-loop-{seconds}s.wav"));
+    if path.exists() {
+        return path;
+    }
+    let demo =
+        std::fs::read(PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("assets/demo-speech.wav"))
+            .unwrap();
+    let data = &demo[demo.windows(4).position(|w| w == b"data").unwrap() + 8..];
+    let total = (seconds * RATE as u64 * 2) as usize;
+    let mut pcm = Vec::with_capacity(total);
+    while pcm.len() < total {
+        let n = (total - pcm.len()).min(data.len());
+        pcm.extend_from_slice(&data[..n]);
+    }
+    let mut wav = Vec::with_capacity(total + 44);
+    wav.extend_from_slice(b"RIFF");
+    wav.extend_from_slice(&(36 + total as u32).to_le_bytes());
+    wav.extend_from_slice(b"WAVEfmt ");
+    wav.extend_from_slice(&16u32.to_le_bytes());
+    wav.extend_from_slice(&1u16.to_le_bytes());
+    wav.extend_from_slice(&1u16.to_le_bytes());
+    wav.extend_from_slice(&RATE.to_le_bytes());
+    wav.extend_from_slice(&(RATE * 2).to_le_bytes());
+    wav.extend_from_slice(&2u16.to_le_bytes());
+    wav.extend_from_slice(&16u16.to_le_bytes());
+    wav.extend_from_slice(b"data");
+    wav.extend_from_slice(&(total as u32).to_le_bytes());
+    wav.extend_from_slice(&pcm);
+    std::fs::write(&path, wav).unwrap();
+    path
+}
+
+fn pipeline(path: &Path, with_element: bool) -> gst::Element {
+    let middle = if with_element { "emotiondetect ! " } else { "" };
+    gst::parse::launch(&format!(
+        "filesrc location={} ! wavparse ! {middle}fakesink",
+        path.display()
+    ))
+    .unwrap()
+}
+
+fn run_to_eos(p: &gst::Element) {
+    p.set_state(gst::State::Playing).unwrap();
+    let bus = p.bus().unwrap();
+    for msg in bus.iter_timed(gst::ClockTime::NONE) {
+        match msg.view() {
+            gst::MessageView::Eos(_) => break,
+            gst::MessageView::Error(e) => panic!("{} {:?}", e.error(), e.debug()),
+            _ => {}
+        }
+    }
+    p.set_state(gst::State::Null).unwrap();
+}
+
+fn median(mut v: Vec<f64>) -> f64 {
+    v.sort_by(f64::total_cmp);
+    v[v.len() / 2]
+}
+
+/// Returns the element's CPU seconds for the audio.
+fn single(minutes: u64, runs: usize) -> f64 {
+    let path = looped_wav(minutes * 60);
+    let audio = (minutes * 60) as f64;
+    let (mut with, mut without) = (Vec::new(), Vec::new());
+    for _ in 0..runs {
+        for (with_element, out) in [(true, &mut with), (false, &mut without)] {
+            let p = pipeline(&path, with_element);
+            let before = cpu_seconds();
+            run_to_eos(&p);
+            out.push(cpu_seconds() - before);
+        }
+    }
+    let (w, wo) = (median(with), median(without));
+    let element = w - wo;
+    println!("single stream: {minutes} min of 16 kHz speech, {runs} runs, medians");
+    println!("  pipeline CPU with element    {w:.3} s");
+    println!("  pipeline CPU without element {wo:.3} s");
+    println!(
+        "  element CPU                  {element:.3} s  ({:.0}x real time)",
+        audio / element
+    );
+    element
+}
+
+/// The same hour through `benches/python_baseline.py` (librosa +
+/// onnxruntime), in the same run.
+fn versus_python(minutes: u64, runs: usize) {
+    let ours = single(minutes, runs);
+    let path = looped_wav(minutes * 60);
+    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
+    let out =
+        std::process::Command::new(std::env::var("PYTHON").unwrap_or_else(|_| "python3".into()))
+            .arg(root.join("benches/python_baseline.py"))
+            .arg(&path)
+            .arg(root.join("models/reslstm-sa-16k.onnx"))
+            .output()
+            .expect("python3 runs");
+    let text = String::from_utf8_lossy(&out.stdout);
+    print!("{text}");
+    if !out.status.success() {
+        println!(
+            "python baseline failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        return;
+    }
+    let python_cpu: f64 = text
+        .split("CPU ")
+        .nth(1)
+        .and_then(|r| r.split(' ').next())
+        .and_then(|v| v.parse().ok())
+        .expect("the baseline prints its CPU time");
+    println!(
+        "  emotiondetect vs python baseline: {:.1}x less CPU",
+        python_cpu / ours
+    );
+}
+
+fn many(streams: usize, seconds: u64) {
+    let path = looped_wav(seconds);
+    let rss_before = rss_mib();
+    let pipelines: Vec<gst::Element> = (0..streams).map(|_| pipeline(&path, true)).collect();
+    for p in &pipelines {
+        p.set_state(gst::State::Paused).unwrap();
+    }
+    for p in &pipelines {
+        let (r, _, _) = p.state(gst::ClockTime::from_seconds(60));
+        r.unwrap();
+    }
+    let rss_ready = rss_mib();
+    let cpu_before = cpu_seconds();
+    let wall = Instant::now();
+    for p in &pipelines {
+        p.set_state(gst::State::Playing).unwrap();
+    }
+    for p in &pipelines {
+        let bus = p.bus().unwrap();
+        for msg in bus.iter_timed(gst::ClockTime::NONE) {
+            match msg.view() {
+                gst::MessageView::Eos(_) => break,
+                gst::MessageView::Error(e) => panic!("{} {:?}", e.error(), e.debug()),
+                _ => {}
+            }
+        }
+    }
+    let cpu = cpu_seconds() - cpu_before;
+    let wall = wall.elapsed().as_secs_f64();
+    for p in &pipelines {
+        p.set_state(gst::State::Null).unwrap();
+    }
+    let audio = (streams as u64 * seconds) as f64;
+    println!("many streams: {streams} pipelines x {seconds} s of speech in one process");
+    println!("  CPU {cpu:.2} s, wall {wall:.2} s");
+    println!(
+        "  aggregate throughput {:.0}x real time per CPU-second",
+        audio / cpu
+    );
+    println!(
+        "  memory: {:.2} MiB per instance (RSS {rss_before:.0} -> {rss_ready:.0} MiB, pipelines prerolled)",
+        (rss_ready - rss_before) / streams as f64
+    );
+}
+
+fn soak(hours: u64) {
+    use std::sync::{Arc, Mutex};
+
+    let demo =
+        std::fs::read(PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("assets/demo-speech.wav"))
+            .unwrap();
+    let pcm = demo[demo.windows(4).position(|w| w == b"data").unwrap() + 8..].to_vec();
+    let one_second = RATE as usize * 2;
+    let total_seconds = hours * 3600;
+
+    // Returns the last result's probabilities and the RSS after `rss_at` s of audio.
+    let run = |seconds: u64, offset: usize, rss_at: u64| -> (Vec<f64>, f64, f64) {
+        let p = gst::parse::launch(
+            "appsrc name=src format=time block=true max-bytes=320000 \
+             caps=audio/x-raw,format=S16LE,rate=16000,channels=1,layout=interleaved ! emotiondetect ! fakesink",
+        )
+        .unwrap();
+        let last = Arc::new(Mutex::new(Vec::new()));
+        let bus = p.bus().unwrap();
+        let sink_last = Arc::clone(&last);
+        bus.set_sync_handler(move |_, msg| {
+            if let gst::MessageView::Element(e) = msg.view() {
+                if let Some(s) = e.structure().filter(|s| s.name() == "emotion") {
+                    let probs = s.get::<gst::Array>("probabilities").unwrap();
+                    *sink_last.lock().unwrap() =
+                        probs.iter().map(|v| v.get::<f64>().unwrap()).collect();
+                }
+            }
+            gst::BusSyncReply::Pass
+        });
+        let src = p
+            .downcast_ref::<gst::Bin>()
+            .unwrap()
+            .by_name("src")
+            .unwrap();
+        let src = src.downcast::<gst_app::AppSrc>().unwrap();
+        p.set_state(gst::State::Playing).unwrap();
+        let mut rss_early = 0.0;
+        for k in 0..seconds {
+            let start = (offset + k as usize * one_second) % pcm.len();
+            let mut chunk = Vec::with_capacity(one_second);
+            while chunk.len() < one_second {
+                let from = (start + chunk.len()) % pcm.len();
+                let n = (one_second - chunk.len()).min(pcm.len() - from);
+                chunk.extend_from_slice(&pcm[from..from + n]);
+            }
+            let mut buf = gst::Buffer::from_mut_slice(chunk);
+            {
+                let b = buf.get_mut().unwrap();
+                b.set_pts(gst::ClockTime::from_seconds(k));
+                b.set_duration(gst::ClockTime::SECOND);
+            }
+            src.push_buffer(buf).unwrap();
+            if k == rss_at {
+                rss_early = rss_mib();
+            }
+            // Keep the bus from growing: results are read by the sync handler.
+            while bus.pop().is_some() {}
+        }
+        src.end_of_stream().unwrap();
+        for msg in bus.iter_timed(gst::ClockTime::NONE) {
+            match msg.view() {
+                gst::MessageView::Eos(_) => break,
+                gst::MessageView::Error(e) => panic!("{} {:?}", e.error(), e.debug()),
+                _ => {}
+            }
+        }
+        let rss_end = rss_mib();
+        p.set_state(gst::State::Null).unwrap();
+        let last = last.lock().unwrap().clone();
+        (last, rss_early, rss_end)
+    };
+
+    let cpu = cpu_seconds();
+    let wall = Instant::now();
+    let (last, rss_minute, rss_end) = run(total_seconds, 0, 60);
+    let (cpu, wall) = (cpu_seconds() - cpu, wall.elapsed().as_secs_f64());
+    // The last full window starts 3 s before the end; feed only its audio.
+    let offset = (total_seconds as usize - 3) * one_second;
+    let (fresh, _, _) = run(3, offset, u64::MAX);
+    let diff = last
+        .iter()
+        .zip(&fresh)
+        .map(|(a, b)| (a - b).abs())
+        .fold(0.0, f64::max);
+    println!("soak: {hours} h of speech through one pipeline, CPU {cpu:.1} s, wall {wall:.1} s");
+    println!("  RSS after the first minute {rss_minute:.2} MiB, at the end {rss_end:.2} MiB ({:+.2} MiB)", rss_end - rss_minute);
+    println!("  last window vs a fresh run of its audio: max |difference| {diff:.2e}");
+}
+
+/// Live sources: how long the element holds each buffer (sink pad to src
+/// pad), and for buffers that complete a window, which is when the result
+/// is posted, the result latency.
+fn live(streams: usize, seconds: u64) {
+    use std::sync::{Arc, Mutex};
+    type Times = Arc<Mutex<(Vec<u64>, Vec<u64>)>>;
+    let times: Times = Arc::new(Mutex::new((Vec::new(), Vec::new())));
+    let pipelines: Vec<gst::Element> = (0..streams)
+        .map(|_| {
+            let p = gst::parse::launch(
+                "audiotestsrc is-live=true wave=pink-noise volume=0.3 samplesperbuffer=320 ! \
+                 audio/x-raw,rate=16000,channels=1,format=S16LE ! \
+                 emotiondetect name=d min-speech-ratio=0 ! fakesink sync=false",
+            )
+            .unwrap();
+            let d = p.downcast_ref::<gst::Bin>().unwrap().by_name("d").unwrap();
+            let entered = Arc::new(Mutex::new(std::collections::VecDeque::<Instant>::new()));
+            let e = Arc::clone(&entered);
+            d.static_pad("sink")
+                .unwrap()
+                .add_probe(gst::PadProbeType::BUFFER, move |_, _| {
+                    e.lock().unwrap().push_back(Instant::now());
+                    gst::PadProbeReturn::Ok
+                });
+            let t = Arc::clone(&times);
+            d.static_pad("src")
+                .unwrap()
+                .add_probe(gst::PadProbeType::BUFFER, move |_, info| {
+                    let Some(start) = entered.lock().unwrap().pop_front() else {
+                        return gst::PadProbeReturn::Ok;
+                    };
+                    let held = start.elapsed().as_nanos() as u64;
+                    let has_result = info.buffer().is_some_and(|b| {
+                        gst::meta::CustomMeta::from_buffer(b, "EmotionMeta").is_ok()
+                    });
+                    let mut t = t.lock().unwrap();
+                    t.0.push(held);
+                    if has_result {
+                        t.1.push(held);
+                    }
+                    gst::PadProbeReturn::Ok
+                });
+            p
+        })
+        .collect();
+    let cpu = cpu_seconds();
+    for p in &pipelines {
+        p.set_state(gst::State::Playing).unwrap();
+    }
+    std::thread::sleep(std::time::Duration::from_secs(seconds));
+    for p in &pipelines {
+        p.set_state(gst::State::Null).unwrap();
+    }
+    let cpu = cpu_seconds() - cpu;
+    let (mut held, mut results) = std::mem::take(&mut *times.lock().unwrap());
+    let pct = |v: &mut Vec<u64>, q: f64| -> f64 {
+        v.sort_unstable();
+        v.get(((v.len() as f64 - 1.0) * q) as usize)
+            .map_or(f64::NAN, |&ns| ns as f64 / 1e6)
+    };
+    println!("live: {streams} live streams for {seconds} s (20 ms buffers), CPU {cpu:.1} s");
+    println!(
+        "  buffer held by the element: p50 {:.3} ms, p99 {:.3} ms, max {:.3} ms ({} buffers)",
+        pct(&mut held, 0.5),
+        pct(&mut held, 0.99),
+        pct(&mut held, 1.0),
+        held.len()
+    );
+    println!(
+        "  result latency (window end to message): p50 {:.3} ms, p99 {:.3} ms, max {:.3} ms ({} results)",
+        pct(&mut results, 0.5),
+        pct(&mut results, 0.99),
+        pct(&mut results, 1.0),
+        results.len()
+    );
+}
+
+fn arg(args: &[String], name: &str, default: u64) -> u64 {
+    args.iter()
+        .position(|a| a == name)
+        .and_then(|i| args.get(i + 1))
+        .map_or(default, |v| v.parse().expect("a number"))
+}
+
+fn main() {
+    // `cargo test --all-targets` runs benches with no arguments but `--bench`
+    // absent; do nothing then.
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    if !args.iter().any(|a| a == "--bench") {
+        return;
+    }
+    gst::init().unwrap();
+    gstemotiondetect::plugin_register_static().unwrap();
+    let which: Vec<&str> = args
+        .iter()
+        .map(String::as_str)
+        .filter(|a| ["single", "many", "soak", "versus-python", "live"].contains(a))
+        .collect();
+    if which.contains(&"live") {
+        live(
+            arg(&args, "--streams", 1) as usize,
+            arg(&args, "--seconds", 10),
+        );
+    }
+    if which.contains(&"versus-python") {
+        versus_python(
+            arg(&args, "--minutes", 60),
+            arg(&args, "--runs", 5) as usize,
+        );
+    }
+    if which.contains(&"soak") {
+        soak(arg(&args, "--hours", 24));
+    }
+    if which.is_empty() || which.contains(&"single") {
+        single(
+            arg(&args, "--minutes", 60),
+            arg(&args, "--runs", 5) as usize,
+        );
+    }
+    if which.is_empty() || which.contains(&"many") {
+        many(
+            arg(&args, "--streams", 100) as usize,
+            arg(&args, "--seconds", 30),
+        );
+    }
+}

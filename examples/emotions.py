@@ -1,0 +1,100 @@
+#!/usr/bin/env python3
+"""Run an audio file through emotiondetect; print one JSON object per result.
+
+Each result is printed twice, once as read from the bus message
+(`"source": "bus"`) and once from the `EmotionMeta` on the buffer that
+completed the window (`"source": "meta"`); the summary comes from the bus
+only (it is posted at end of stream, when no buffer is left to carry it).
+
+Needs PyGObject with the GStreamer overrides (Debian: python3-gi and
+python3-gst-1.0; without the overrides, arrays in structures fail with
+"unknown type GstValueArray"), and the plugin on GST_PLUGIN_PATH:
+
+    GST_PLUGIN_PATH=target/release /usr/bin/python3 examples/emotions.py call.wav
+"""
+import json
+import sys
+import threading
+
+import gi
+
+gi.require_version("Gst", "1.0")
+from gi.repository import Gst  # noqa: E402
+
+CLOCK_TIME_NONE = 2**64 - 1
+
+
+def to_json_value(value):
+    if isinstance(value, Gst.ValueArray):
+        return [to_json_value(v) for v in value]
+    if isinstance(value, int) and value == CLOCK_TIME_NONE:
+        return None
+    return value
+
+
+# The pad probe runs in the streaming thread, the bus loop in the main one.
+_print_lock = threading.Lock()
+
+
+def emit(structure, source):
+    with _print_lock:
+        print(json.dumps(structure_to_dict(structure, source)), flush=True)
+
+
+def structure_to_dict(structure, source):
+    out = {"type": structure.get_name(), "source": source}
+    for i in range(structure.n_fields()):
+        name = structure.nth_field_name(i)
+        out[name] = to_json_value(structure.get_value(name))
+    return out
+
+
+def main(path):
+    Gst.init(None)
+    pipeline = Gst.parse_launch(
+        "filesrc name=src ! decodebin ! audioconvert ! audioresample ! emotiondetect ! fakesink name=sink"
+    )
+    pipeline.get_by_name("src").set_property("location", path)
+
+    def on_buffer(_pad, info):
+        # get_custom_meta returns the first result; a buffer carries more
+        # than one only when it completes several windows (buffers longer
+        # than the interval).
+        meta = info.get_buffer().get_custom_meta("EmotionMeta")
+        if meta is not None:
+            emit(meta.get_structure(), "meta")
+        return Gst.PadProbeReturn.OK
+
+    pipeline.get_by_name("sink").get_static_pad("sink").add_probe(Gst.PadProbeType.BUFFER, on_buffer)
+
+    bus = pipeline.get_bus()
+    if pipeline.set_state(Gst.State.PLAYING) == Gst.StateChangeReturn.FAILURE:
+        msg = bus.pop_filtered(Gst.MessageType.ERROR)
+        err = msg.parse_error()[0].message if msg else "the pipeline failed to start"
+        pipeline.set_state(Gst.State.NULL)
+        print(f"emotions.py: {err}", file=sys.stderr)
+        return 1
+    status = 0
+    while True:
+        msg = bus.timed_pop_filtered(
+            Gst.CLOCK_TIME_NONE, Gst.MessageType.ELEMENT | Gst.MessageType.EOS | Gst.MessageType.ERROR
+        )
+        if msg.type == Gst.MessageType.ELEMENT:
+            s = msg.get_structure()
+            if s.get_name().startswith("emotion"):
+                emit(s, "bus")
+        elif msg.type == Gst.MessageType.ERROR:
+            print(f"emotions.py: {msg.parse_error()[0].message}", file=sys.stderr)
+            status = 1
+            break
+        else:
+            break
+    pipeline.set_state(Gst.State.NULL)
+    return status
+
+
+if __name__ == "__main__":
+    if len(sys.argv) != 2:
+        print("usage: emotions.py FILE", file=sys.stderr)
+        sys.exit(2)
+    sys.exit(main(sys.argv[1]))

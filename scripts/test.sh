@@ -1,0 +1,14 @@
+#!/usr/bin/env bash
+# Runs the whole test suite on a fresh Debian 12 machine: installs what it
+# needs (scripts/setup.sh), checks formatting and lints, runs every test.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+bash scripts/setup.sh
+export EMOTIONDETECT_ORT_DIR="${EMOTIONDETECT_ORT_DIR:-${XDG_DATA_HOME:-$HOME/.local/share}/emotiondetect/onnxruntime}"
+rustup component add rustfmt clippy >/dev/null 2>&1 || true
+cargo fmt --check
+cargo clippy --all-targets --locked -- -D warnings
+# Every test runs: nothing is skipped for a missing runtime or model.
+cargo test --all-targets --locked
+# No leak from the element: its harness tests under valgrind.
+bash scripts/leak-check.sh element call_center

@@ -1,0 +1,739 @@
+//! Sliding-window analysis of one mono stream: features computed once per
+//! frame, windows cut from them, silence gating, and the end-of-stream rule.
+//! No GStreamer types: the element converts sample offsets to time.
+//!
+//! Windows start every `interval` samples at `s = k·interval` and cover
+//! `[s, s + window)`; a window uses the frames that lie entirely inside it.
+//! At the end of a stream ([`Analyzer::finish`]):
+//! - a stream shorter than one window is classified whole, if it holds at
+//!   least one frame;
+//! - otherwise the next window, cut short at the end, is classified if at
+//!   least `min_tail` samples lie after the end of the last full window.
+
+use crate::features::{sanitize, FeatureError, FeatureExtractor, FeatureParams};
+use crate::vad::VoiceActivity;
+use std::sync::Arc;
+
+use crate::model::{Model, ModelError, SharedModel};
+
+impl Classifier for Arc<SharedModel> {
+    fn n_labels(&self) -> usize {
+        SharedModel::n_labels(self)
+    }
+
+    fn classify(
+        &mut self,
+        features: &[f32],
+        batch: usize,
+        frames: usize,
+        out: &mut [f32],
+    ) -> Result<(), ModelError> {
+        let (n_in, n_out) = (features.len() / batch.max(1), self.n_labels());
+        for (f, o) in features.chunks(n_in.max(1)).zip(out.chunks_mut(n_out)) {
+            SharedModel::classify(self, f, frames, o)?;
+        }
+        Ok(())
+    }
+}
+
+/// Something that turns `batch` feature sequences into probabilities.
+pub trait Classifier {
+    fn n_labels(&self) -> usize;
+    fn classify(
+        &mut self,
+        features: &[f32],
+        batch: usize,
+        frames: usize,
+        out: &mut [f32],
+    ) -> Result<(), ModelError>;
+}
+
+impl Classifier for Model {
+    fn n_labels(&self) -> usize {
+        Model::n_labels(self)
+    }
+
+    fn classify(
+        &mut self,
+        features: &[f32],
+        batch: usize,
+        frames: usize,
+        out: &mut [f32],
+    ) -> Result<(), ModelError> {
+        self.run(features, batch, frames, out)
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct WindowConfig {
+    /// Samples per window.
+    pub window: u64,
+    /// Samples between window starts; `1..=window`.
+    pub interval: u64,
+    /// Least audio after the last full window for a final, shorter window.
+    pub min_tail: u64,
+    /// Windows whose RMS is below this (dBFS) are not classified.
+    pub silence_threshold_db: f64,
+    /// Windows with a smaller share of speech frames are not classified.
+    pub min_speech_ratio: f64,
+}
+
+#[derive(Debug, thiserror::Error, PartialEq)]
+pub enum AnalysisError {
+    #[error(transparent)]
+    Features(#[from] FeatureError),
+    #[error("window of {window} samples is shorter than one analysis frame ({n_fft} samples)")]
+    WindowTooShort { window: u64, n_fft: usize },
+    #[error("interval must be within 1..=window ({window} samples), got {interval}")]
+    BadInterval { interval: u64, window: u64 },
+}
+
+/// One analysed window, in samples since the last reset.
+#[derive(Debug, PartialEq)]
+pub struct Window<'a> {
+    pub start: u64,
+    pub len: u64,
+    pub rms_dbfs: f64,
+    /// Share of the window's frames judged speech, 0..=1.
+    pub speech_ratio: f64,
+    /// `None` when the window was below the silence threshold or held too
+    /// little speech.
+    pub probabilities: Option<&'a [f32]>,
+}
+
+pub struct Analyzer {
+    config: WindowConfig,
+    extractor: FeatureExtractor,
+    n_features: usize,
+    hop: u64,
+    n_fft: u64,
+    /// Ring of frames: `frame_cap` slots of `n_features` values.
+    frames: Vec<f32>,
+    frame_cap: usize,
+    /// Whether each kept frame is speech (same slots as `frames`).
+    speech: Vec<bool>,
+    vad: VoiceActivity,
+    /// Voice activity given from outside (e.g. upstream level meta), used
+    /// instead of ours for the frames completed while set.
+    external_vad: Option<bool>,
+    /// Index of the oldest frame kept, and how many are kept.
+    first_frame: u64,
+    n_frames: usize,
+    /// Sum of squared samples of each open window, window `k` in slot
+    /// `k % energy.len()`: enough slots for every window that can be open.
+    energy: Vec<f64>,
+    /// Windows opened since the last reset (window `k` opens at `k·interval`).
+    opened: u64,
+    /// Samples received since the last reset.
+    received: u64,
+    /// Start of the next window.
+    next_start: u64,
+    /// Full windows completed since the last reset.
+    full_windows: u64,
+    input: Vec<f32>,
+    probabilities: Vec<f32>,
+}
+
+impl Analyzer {
+    pub fn new(
+        params: &FeatureParams,
+        n_labels: usize,
+        config: WindowConfig,
+    ) -> Result<Self, AnalysisError> {
+        let extractor = FeatureExtractor::new(params)?;
+        if config.window < params.n_fft as u64 {
+            return Err(AnalysisError::WindowTooShort {
+                window: config.window,
+                n_fft: params.n_fft,
+            });
+        }
+        if config.interval == 0 || config.interval > config.window {
+            return Err(AnalysisError::BadInterval {
+                interval: config.interval,
+                window: config.window,
+            });
+        }
+        let n_features = params.n_features();
+        let frame_cap = (config.window / params.hop_length as u64) as usize + 2;
+        Ok(Analyzer {
+            config,
+            extractor,
+            n_features,
+            hop: params.hop_length as u64,
+            n_fft: params.n_fft as u64,
+            frames: vec![0.0; frame_cap * n_features],
+            speech: vec![false; frame_cap],
+            vad: VoiceActivity::default(),
+            external_vad: None,
+            frame_cap,
+            first_frame: 0,
+            n_frames: 0,
+            energy: vec![0.0; config.window.div_ceil(config.interval) as usize + 1],
+            opened: 0,
+            received: 0,
+            next_start: 0,
+            full_windows: 0,
+            input: vec![0.0; frame_cap * n_features],
+            probabilities: vec![0.0; n_labels],
+        })
+    }
+
+    pub fn config(&self) -> &WindowConfig {
+        &self.config
+    }
+
+    pub fn set_silence_threshold(&mut self, db: f64) {
+        self.config.silence_threshold_db = db;
+    }
+
+    pub fn set_min_speech_ratio(&mut self, ratio: f64) {
+        self.config.min_speech_ratio = ratio;
+    }
+
+    /// Voice activity known from outside for the samples pushed next, or
+    /// `None` to use the built-in detector.
+    pub fn set_external_voice_activity(&mut self, active: Option<bool>) {
+        self.external_vad = active;
+    }
+
+    /// Samples received since the last reset.
+    pub fn received(&self) -> u64 {
+        self.received
+    }
+
+    /// Forgets everything: the next sample is sample 0 of a new stream.
+    pub fn reset(&mut self) {
+        self.extractor.reset();
+        self.vad.reset();
+        self.first_frame = 0;
+        self.n_frames = 0;
+        self.received = 0;
+        self.next_start = 0;
+        self.full_windows = 0;
+        self.opened = 0;
+    }
+
+    /// Feeds mono samples; `on_window` is called for each window they
+    /// complete, in order.
+    pub fn push(
+        &mut self,
+        mut mono: &[f32],
+        classifier: &mut dyn Classifier,
+        mut on_window: impl FnMut(&Window),
+    ) -> Result<(), ModelError> {
+        while !mono.is_empty() {
+            let next_open = self.opened * self.config.interval;
+            if next_open == self.received {
+                let slot = (self.opened % self.energy.len() as u64) as usize;
+                self.energy[slot] = 0.0;
+                self.opened += 1;
+                continue;
+            }
+            let window_end = self.next_start + self.config.window;
+            let take = ((window_end.min(next_open) - self.received) as usize).min(mono.len());
+            self.ingest(&mono[..take]);
+            mono = &mono[take..];
+            if self.received == window_end {
+                let start = self.next_start;
+                self.full_windows += 1;
+                self.next_start += self.config.interval;
+                self.analyse(start, window_end, classifier, &mut on_window)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// End of stream (or of a continuous stretch): applies the tail rule,
+    /// then resets.
+    pub fn finish(
+        &mut self,
+        classifier: &mut dyn Classifier,
+        mut on_window: impl FnMut(&Window),
+    ) -> Result<(), ModelError> {
+        let end = self.received;
+        let result = if self.full_windows == 0 {
+            if end >= self.n_fft {
+                self.analyse(0, end, classifier, &mut on_window)
+            } else {
+                Ok(())
+            }
+        } else {
+            let last_full_end = self.next_start - self.config.interval + self.config.window;
+            if end >= last_full_end + self.config.min_tail && end > self.next_start {
+                self.analyse(self.next_start, end, classifier, &mut on_window)
+            } else {
+                Ok(())
+            }
+        };
+        self.reset();
+        result
+    }
+
+    fn ingest(&mut self, mono: &[f32]) {
+        // The chunk lies inside the same open windows from start to end.
+        let mut acc = [0.0f32; 8];
+        let (eight, rest) = mono.split_at(mono.len() - mono.len() % 8);
+        for c in eight.chunks_exact(8) {
+            for k in 0..8 {
+                let s = sanitize(c[k]);
+                acc[k] += s * s;
+            }
+        }
+        let e = acc.iter().map(|&v| v as f64).sum::<f64>()
+            + rest
+                .iter()
+                .map(|&s| (sanitize(s) as f64).powi(2))
+                .sum::<f64>();
+        let slots = self.energy.len() as u64;
+        for k in self.next_start / self.config.interval..self.opened {
+            self.energy[(k % slots) as usize] += e;
+        }
+        let (frames, frame_cap, nf) = (&mut self.frames, self.frame_cap, self.n_features);
+        let (first_frame, n_frames) = (&mut self.first_frame, &mut self.n_frames);
+        let (speech, vad, external) = (&mut self.speech, &mut self.vad, self.external_vad);
+        let keep_from = self.next_start.div_ceil(self.hop);
+        self.extractor
+            .push_with_stats(mono, |index, features, stats| {
+                // Frames that start before the next window are no longer needed.
+                while *n_frames > 0 && (*first_frame < keep_from || *n_frames == frame_cap) {
+                    *first_frame += 1;
+                    *n_frames -= 1;
+                }
+                if *n_frames == 0 {
+                    *first_frame = index;
+                }
+                let slot = (index % frame_cap as u64) as usize;
+                frames[slot * nf..(slot + 1) * nf].copy_from_slice(features);
+                // The detector sees every frame, so its history stays whole.
+                let ours = vad.frame(stats);
+                speech[slot] = external.unwrap_or(ours);
+                *n_frames += 1;
+            });
+        self.received += mono.len() as u64;
+    }
+
+    fn analyse(
+        &mut self,
+        start: u64,
+        end: u64,
+        classifier: &mut dyn Classifier,
+        on_window: &mut impl FnMut(&Window),
+    ) -> Result<(), ModelError> {
+        let len = end - start;
+        let slot = (start / self.config.interval) % self.energy.len() as u64;
+        let energy = self.energy[slot as usize];
+        let rms_dbfs = 10.0 * (energy / len as f64).max(1e-20).log10();
+
+        let first = start.div_ceil(self.hop).max(self.first_frame);
+        let last_exclusive = if end >= self.n_fft {
+            (end - self.n_fft) / self.hop + 1
+        } else {
+            0
+        };
+        let last_exclusive = last_exclusive.min(self.first_frame + self.n_frames as u64);
+        let frames = last_exclusive.saturating_sub(first) as usize;
+
+        let speech_frames = (first..last_exclusive)
+            .filter(|&i| self.speech[(i % self.frame_cap as u64) as usize])
+            .count();
+        let speech_ratio = if frames > 0 {
+            speech_frames as f64 / frames as f64
+        } else {
+            0.0
+        };
+        let classified = rms_dbfs >= self.config.silence_threshold_db
+            && frames > 0
+            && speech_ratio >= self.config.min_speech_ratio;
+        if classified {
+            let nf = self.n_features;
+            for (k, index) in (first..last_exclusive).enumerate() {
+                let slot = (index % self.frame_cap as u64) as usize;
+                self.input[k * nf..(k + 1) * nf]
+                    .copy_from_slice(&self.frames[slot * nf..(slot + 1) * nf]);
+            }
+            classifier.classify(
+                &self.input[..frames * nf],
+                1,
+                frames,
+                &mut self.probabilities,
+            )?;
+        }
+        on_window(&Window {
+            start,
+            len,
+            rms_dbfs,
+            speech_ratio,
+            probabilities: classified.then_some(&self.probabilities[..]),
+        });
+        Ok(())
+    }
+}
+
+/// A stretch of time with one dominant emotion, in samples.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Segment {
+    pub start: u64,
+    pub end: u64,
+    pub label: usize,
+    /// Mean probability of `label` over the segment's windows.
+    pub confidence: f64,
+    pub windows: u32,
+}
+
+/// Turns window results into emotion segments: probabilities smoothed
+/// over time (exponential, weight [`SegmentTracker::ALPHA`] on the newest
+/// window), and the dominant emotion changes only when another has led for
+/// [`SegmentTracker::SWITCH_AFTER`] consecutive windows. A window that is
+/// not classified (silence, no speech) closes the open segment.
+#[derive(Debug, Clone)]
+pub struct SegmentTracker {
+    smoothed: Vec<f64>,
+    open: Option<Segment>,
+    /// Windows since the last one the open segment's label led: the label
+    /// that led them (or, if they disagree, the last one), how many, the
+    /// start of the first, and their probability sums for that label and
+    /// for the open segment's label.
+    challenger: Option<Challenger>,
+}
+
+#[derive(Debug, Clone, Copy)]
+struct Challenger {
+    label: usize,
+    count: u32,
+    first: u64,
+    sum_own: f64,
+    sum_open: f64,
+}
+
+impl SegmentTracker {
+    pub const ALPHA: f64 = 0.6;
+    pub const SWITCH_AFTER: u32 = 2;
+
+    pub fn new(n_labels: usize) -> Self {
+        SegmentTracker {
+            smoothed: vec![0.0; n_labels],
+            open: None,
+            challenger: None,
+        }
+    }
+
+    /// Feeds one window (`None`: not classified); closed segments are
+    /// appended to `out`.
+    pub fn window(
+        &mut self,
+        start: u64,
+        len: u64,
+        probabilities: Option<&[f32]>,
+        out: &mut Vec<Segment>,
+    ) {
+        let Some(p) = probabilities else {
+            self.finish(out);
+            return;
+        };
+        let end = start + len;
+        match self.open {
+            None => {
+                for (s, &v) in self.smoothed.iter_mut().zip(p) {
+                    *s = v as f64;
+                }
+            }
+            Some(_) => {
+                for (s, &v) in self.smoothed.iter_mut().zip(p) {
+                    *s = Self::ALPHA * v as f64 + (1.0 - Self::ALPHA) * *s;
+                }
+            }
+        }
+        let top = self
+            .smoothed
+            .iter()
+            .enumerate()
+            .max_by(|a, b| a.1.total_cmp(b.1))
+            .map_or(0, |(i, _)| i);
+        let Some(open) = self.open.as_mut() else {
+            self.open = Some(Segment {
+                start,
+                end,
+                label: top,
+                confidence: p[top] as f64,
+                windows: 1,
+            });
+            return;
+        };
+        if top == open.label {
+            // Back to the open label: the windows in between were its too.
+            if let Some(c) = self.challenger.take() {
+                open.windows += c.count;
+                open.confidence += c.sum_open;
+            }
+            open.end = end;
+            open.confidence += p[top] as f64;
+            open.windows += 1;
+            return;
+        }
+        let c = match self.challenger {
+            Some(c) if c.label == top => Challenger {
+                count: c.count + 1,
+                sum_own: c.sum_own + p[top] as f64,
+                sum_open: c.sum_open + p[open.label] as f64,
+                ..c
+            },
+            // A different challenger restarts the count, from its own window.
+            _ => {
+                if let Some(c) = self.challenger {
+                    open.windows += c.count;
+                    open.confidence += c.sum_open;
+                }
+                Challenger {
+                    label: top,
+                    count: 1,
+                    first: start,
+                    sum_own: p[top] as f64,
+                    sum_open: p[open.label] as f64,
+                }
+            }
+        };
+        if c.count >= Self::SWITCH_AFTER {
+            let mut closed = self.open.take().expect("checked above");
+            closed.end = c.first.max(closed.start);
+            closed.confidence /= closed.windows.max(1) as f64;
+            out.push(closed);
+            self.open = Some(Segment {
+                start: c.first,
+                end,
+                label: top,
+                confidence: c.sum_own,
+                windows: c.count,
+            });
+            self.challenger = None;
+        } else {
+            open.end = end;
+            self.challenger = Some(c);
+        }
+    }
+
+    /// Closes the open segment, if any.
+    pub fn finish(&mut self, out: &mut Vec<Segment>) {
+        if let Some(mut s) = self.open.take() {
+            if let Some(c) = self.challenger.take() {
+                s.windows += c.count;
+                s.confidence += c.sum_open;
+            }
+            s.confidence /= s.windows.max(1) as f64;
+            out.push(s);
+        }
+        self.challenger = None;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Returns the mean of each feature dimension 0 as "probability" 0 and
+    /// records the frame counts it saw.
+    struct Recorder {
+        calls: Vec<(usize, f32)>,
+    }
+
+    impl Classifier for Recorder {
+        fn n_labels(&self) -> usize {
+            2
+        }
+        fn classify(
+            &mut self,
+            f: &[f32],
+            _batch: usize,
+            frames: usize,
+            out: &mut [f32],
+        ) -> Result<(), ModelError> {
+            self.calls.push((frames, f[0]));
+            out.copy_from_slice(&[0.25, 0.75]);
+            Ok(())
+        }
+    }
+
+    fn config(window: u64, interval: u64) -> WindowConfig {
+        WindowConfig {
+            window,
+            interval,
+            min_tail: 16000,
+            silence_threshold_db: -60.0,
+            min_speech_ratio: 0.0,
+        }
+    }
+
+    fn noise(n: usize) -> Vec<f32> {
+        (0..n)
+            .map(|i| ((i * 7919 % 2000) as f32 / 1000.0 - 1.0) * 0.3)
+            .collect()
+    }
+
+    fn run(samples: &[f32], cfg: WindowConfig, chunk: usize) -> Vec<(u64, u64, bool)> {
+        let p = FeatureParams::default();
+        let mut a = Analyzer::new(&p, 2, cfg).unwrap();
+        let mut rec = Recorder { calls: vec![] };
+        let mut out = vec![];
+        for c in samples.chunks(chunk) {
+            a.push(c, &mut rec, |w| {
+                out.push((w.start, w.len, w.probabilities.is_some()))
+            })
+            .unwrap();
+        }
+        a.finish(&mut rec, |w| {
+            out.push((w.start, w.len, w.probabilities.is_some()))
+        })
+        .unwrap();
+        out
+    }
+
+    #[test]
+    fn windows_advance_by_interval() {
+        let out = run(&noise(80000), config(48000, 16000), 1000);
+        assert_eq!(
+            out,
+            vec![(0, 48000, true), (16000, 48000, true), (32000, 48000, true)]
+        );
+    }
+
+    #[test]
+    fn overlapping_windows_at_a_short_interval() {
+        let out = run(&noise(48000), config(32000, 8000), 4000);
+        assert_eq!(
+            out,
+            vec![(0, 32000, true), (8000, 32000, true), (16000, 32000, true)]
+        );
+    }
+
+    #[test]
+    fn short_stream_is_classified_whole() {
+        assert_eq!(
+            run(&noise(32000), config(48000, 16000), 777),
+            vec![(0, 32000, true)]
+        );
+        assert_eq!(run(&noise(1000), config(48000, 16000), 777), vec![]);
+    }
+
+    #[test]
+    fn tail_window_needs_min_tail_after_the_last_full_window() {
+        // window 2 s, interval 2 s: 5 s of audio leaves a 1 s tail.
+        let out = run(&noise(80000), config(32000, 32000), 4096);
+        assert_eq!(
+            out,
+            vec![(0, 32000, true), (32000, 32000, true), (64000, 16000, true)]
+        );
+        let out = run(&noise(79000), config(32000, 32000), 4096);
+        assert_eq!(out, vec![(0, 32000, true), (32000, 32000, true)]);
+    }
+
+    #[test]
+    fn silence_is_not_classified() {
+        let out = run(&vec![0.0; 48000], config(48000, 16000), 1000);
+        assert_eq!(out, vec![(0, 48000, false)]);
+    }
+
+    #[test]
+    fn window_frames_are_those_inside_the_window() {
+        let p = FeatureParams::default();
+        let mut a = Analyzer::new(&p, 2, config(48000, 16000)).unwrap();
+        let mut rec = Recorder { calls: vec![] };
+        let samples = noise(64000);
+        for c in samples.chunks(333) {
+            a.push(c, &mut rec, |_| {}).unwrap();
+        }
+        let per_window = (48000 - p.n_fft) / p.hop_length + 1;
+        assert_eq!(
+            rec.calls.iter().map(|c| c.0).collect::<Vec<_>>(),
+            vec![per_window, per_window]
+        );
+        // The second window's first frame is frame 25 of the whole signal.
+        let all = crate::features::extract_all(&p, &samples).unwrap();
+        assert_eq!(rec.calls[1].1, all[25 * p.n_features()]);
+    }
+
+    #[test]
+    fn bad_configs_are_refused() {
+        let p = FeatureParams::default();
+        assert!(matches!(
+            Analyzer::new(&p, 2, config(1000, 1000)),
+            Err(AnalysisError::WindowTooShort { .. })
+        ));
+        assert!(matches!(
+            Analyzer::new(&p, 2, config(48000, 0)),
+            Err(AnalysisError::BadInterval { .. })
+        ));
+        assert!(matches!(
+            Analyzer::new(&p, 2, config(48000, 48001)),
+            Err(AnalysisError::BadInterval { .. })
+        ));
+    }
+
+    fn one_hot(label: usize, p: f32) -> Vec<f32> {
+        let mut v = vec![(1.0 - p) / 2.0; 3];
+        v[label] = p;
+        v
+    }
+
+    #[test]
+    fn segments_follow_the_dominant_emotion_with_hysteresis() {
+        let mut t = SegmentTracker::new(3);
+        let mut out = Vec::new();
+        let labels = [0, 0, 0, 1, 0, 0, 2, 2, 2, 2];
+        for (k, &l) in labels.iter().enumerate() {
+            t.window(k as u64 * 10, 30, Some(&one_hot(l, 0.9)), &mut out);
+        }
+        t.finish(&mut out);
+        // The lone 1 does not switch (its window counts for 0); the run of
+        // 2s does, from its first window.
+        let spans: Vec<(u64, u64, usize, u32)> = out
+            .iter()
+            .map(|s| (s.start, s.end, s.label, s.windows))
+            .collect();
+        assert_eq!(spans, vec![(0, 60, 0, 6), (60, 120, 2, 4)]);
+        assert!((out[1].confidence - 0.9).abs() < 1e-6);
+    }
+
+    #[test]
+    fn an_unclassified_window_closes_the_segment() {
+        let mut t = SegmentTracker::new(3);
+        let mut out = Vec::new();
+        t.window(0, 30, Some(&one_hot(1, 0.8)), &mut out);
+        t.window(10, 30, None, &mut out);
+        t.window(20, 30, Some(&one_hot(1, 0.8)), &mut out);
+        t.finish(&mut out);
+        let spans: Vec<(u64, u64, usize)> = out.iter().map(|s| (s.start, s.end, s.label)).collect();
+        assert_eq!(spans, vec![(0, 30, 1), (20, 50, 1)]);
+    }
+
+    #[test]
+    fn window_levels_are_the_rms_of_their_samples() {
+        // A level that changes every 0.3 s, windows of 1 s every 0.25 s,
+        // odd buffer sizes, and a short tail window.
+        let samples: Vec<f32> = (0..70000)
+            .map(|i| if (i / 4800) % 2 == 0 { 0.5 } else { -0.05 })
+            .collect();
+        let cfg = WindowConfig {
+            min_tail: 1000,
+            ..config(16000, 4000)
+        };
+        let p = FeatureParams::default();
+        let mut a = Analyzer::new(&p, 2, cfg).unwrap();
+        let mut rec = Recorder { calls: vec![] };
+        let mut levels = vec![];
+        for c in samples.chunks(777) {
+            a.push(c, &mut rec, |w| levels.push((w.start, w.len, w.rms_dbfs)))
+                .unwrap();
+        }
+        a.finish(&mut rec, |w| levels.push((w.start, w.len, w.rms_dbfs)))
+            .unwrap();
+        assert_eq!(levels.len(), 15);
+        assert_eq!(levels.last().unwrap().0, 56000);
+        for (start, len, db) in levels {
+            let window = &samples[start as usize..(start + len) as usize];
+            let mean_square = window.iter().map(|&s| (s as f64).powi(2)).sum::<f64>() / len as f64;
+            assert!(
+                (10.0 * mean_square.log10() - db).abs() < 1e-6,
+                "window at {start}: {db}"
+            );
+        }
+    }
+}

@@ -1,0 +1,32 @@
+//! The `emotiondetect` element: raw audio in, the same audio out, emotions
+//! on the bus and on the buffers.
+
+use gst::glib;
+use gst::prelude::*;
+
+mod imp;
+
+pub use imp::ExecutionProvider;
+
+/// Name under which [`gst::meta::CustomMeta`] results are attached.
+pub const META_NAME: &str = "EmotionMeta";
+
+glib::wrapper! {
+    pub struct EmotionDetect(ObjectSubclass<imp::EmotionDetect>)
+        @extends gst_audio::AudioFilter, gst_base::BaseTransform, gst::Element, gst::Object;
+}
+
+pub fn register(plugin: &gst::Plugin) -> Result<(), glib::BoolError> {
+    if !gst::meta::CustomMeta::is_registered(META_NAME) {
+        // No tags: the result describes the audio's content over time, not
+        // its format, so elements that convert the audio may keep it.
+        gst::meta::CustomMeta::register(META_NAME, &[]);
+    }
+    ExecutionProvider::static_type().mark_as_plugin_api(gst::PluginAPIFlags::empty());
+    gst::Element::register(
+        Some(plugin),
+        "emotiondetect",
+        gst::Rank::NONE,
+        EmotionDetect::static_type(),
+    )
+}

@@ -1,0 +1,237 @@
+//! One ONNX Runtime session per model and provider in the process, shared by
+//! every stream that uses it, with requests from concurrent streams run as
+//! one batch.
+//!
+//! Batching is flat combining: a stream queues its request, and whichever
+//! stream gets the session runs everything queued with the same number of
+//! frames in one call, then hands each stream its row. No thread of ours,
+//! no timer: a lone stream runs its request at once, and a request waits at
+//! most for the batch in flight plus its own.
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::sync::{Arc, Condvar, LazyLock, Mutex, MutexGuard, Weak};
+
+use super::{Logger, Model, ModelContract, ModelError, ModelSource, Provider};
+
+/// The most sequences run in one call.
+pub const MAX_BATCH: usize = 64;
+
+struct Job {
+    id: u64,
+    frames: usize,
+    features: Vec<f32>,
+}
+
+#[derive(Default)]
+struct Queue {
+    jobs: Vec<Job>,
+    done: HashMap<u64, Result<Vec<f32>, String>>,
+    next_id: u64,
+    /// Buffers of finished jobs, reused for new ones.
+    spare: Vec<Vec<f32>>,
+}
+
+/// A model shared between streams.
+pub struct SharedModel {
+    contract: ModelContract,
+    provider: Provider,
+    library: PathBuf,
+    n_labels: usize,
+    n_features: usize,
+    session: Mutex<(Model, Vec<f32>, Vec<f32>)>,
+    queue: Mutex<Queue>,
+    ready: Condvar,
+}
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+#[derive(Clone, PartialEq, Eq, Hash)]
+enum SourceKey {
+    Builtin(usize),
+    File(PathBuf, u64, Option<std::time::SystemTime>),
+}
+
+#[derive(Clone, PartialEq, Eq, Hash)]
+struct Key {
+    source: SourceKey,
+    provider: Provider,
+}
+
+static REGISTRY: LazyLock<Mutex<HashMap<Key, Weak<SharedModel>>>> = LazyLock::new(Default::default);
+
+impl SharedModel {
+    /// The shared instance for this model and provider, loading it if no
+    /// stream holds it. A file is identified by path, size and modification
+    /// time, so an edited file is loaded anew.
+    pub fn get(
+        source: ModelSource<'_>,
+        provider: Provider,
+        logger: Option<Logger>,
+    ) -> Result<Arc<Self>, ModelError> {
+        let key = Key {
+            source: match source {
+                ModelSource::Builtin(i) => SourceKey::Builtin(i),
+                ModelSource::File(path) => {
+                    let meta = std::fs::metadata(path).map_err(|e| ModelError::Read {
+                        source_name: source.name(),
+                        reason: e.to_string(),
+                    })?;
+                    SourceKey::File(path.to_path_buf(), meta.len(), meta.modified().ok())
+                }
+            },
+            provider,
+        };
+        // Held while loading, so concurrent starts load once.
+        let mut registry = lock(&REGISTRY);
+        if let Some(shared) = registry.get(&key).and_then(Weak::upgrade) {
+            return Ok(shared);
+        }
+        registry.retain(|_, w| w.strong_count() > 0);
+        let model = Model::load(source, provider, logger)?;
+        let shared = Arc::new(SharedModel {
+            contract: model.contract().clone(),
+            provider: model.provider(),
+            library: model.library().to_path_buf(),
+            n_labels: model.n_labels(),
+            n_features: model.contract().features.n_features(),
+            session: Mutex::new((model, Vec::new(), Vec::new())),
+            queue: Mutex::new(Queue::default()),
+            ready: Condvar::new(),
+        });
+        registry.insert(key, Arc::downgrade(&shared));
+        Ok(shared)
+    }
+
+    pub fn contract(&self) -> &ModelContract {
+        &self.contract
+    }
+
+    pub fn provider(&self) -> Provider {
+        self.provider
+    }
+
+    pub fn library(&self) -> &std::path::Path {
+        &self.library
+    }
+
+    pub fn n_labels(&self) -> usize {
+        self.n_labels
+    }
+
+    /// Classifies one sequence of `frames` frames, batched with whatever
+    /// other streams submit meanwhile.
+    pub fn classify(
+        &self,
+        features: &[f32],
+        frames: usize,
+        out: &mut [f32],
+    ) -> Result<(), ModelError> {
+        let id = {
+            let mut q = lock(&self.queue);
+            let id = q.next_id;
+            q.next_id += 1;
+            let mut buf = q.spare.pop().unwrap_or_default();
+            buf.clear();
+            buf.extend_from_slice(features);
+            q.jobs.push(Job {
+                id,
+                frames,
+                features: buf,
+            });
+            id
+        };
+        loop {
+            {
+                let mut q = lock(&self.queue);
+                if let Some(result) = q.done.remove(&id) {
+                    return match result {
+                        Ok(probs) => {
+                            out.copy_from_slice(&probs);
+                            q.spare.push(probs);
+                            Ok(())
+                        }
+                        Err(e) => Err(ModelError::Inference(e)),
+                    };
+                }
+                // Someone else runs the session: wait for them to finish.
+                if self.session.try_lock().is_err() {
+                    let _unused = self.ready.wait(q).unwrap_or_else(|e| e.into_inner());
+                    continue;
+                }
+            }
+            self.run_batch();
+        }
+    }
+
+    /// Takes the session, runs the queued jobs that share the first job's
+    /// frame count, and publishes their results.
+    fn run_batch(&self) {
+        let Ok(mut session) = self.session.try_lock() else {
+            return;
+        };
+        let batch: Vec<Job> = {
+            let mut q = lock(&self.queue);
+            let Some(frames) = q.jobs.first().map(|j| j.frames) else {
+                return;
+            };
+            let mut taken = Vec::new();
+            let mut i = 0;
+            while i < q.jobs.len() && taken.len() < MAX_BATCH {
+                if q.jobs[i].frames == frames {
+                    taken.push(q.jobs.swap_remove(i));
+                } else {
+                    i += 1;
+                }
+            }
+            taken
+        };
+        let (model, input, output) = &mut *session;
+        let frames = batch[0].frames;
+        input.clear();
+        for job in &batch {
+            input.extend_from_slice(&job.features);
+        }
+        output.clear();
+        output.resize(batch.len() * self.n_labels, 0.0);
+        let result = if input.len() == batch.len() * frames * self.n_features {
+            model
+                .run(input, batch.len(), frames, output)
+                .map_err(|e| e.to_string())
+        } else {
+            Err(format!(
+                "a request does not hold {frames} frames of {} features",
+                self.n_features
+            ))
+        };
+        // Published before the session is released: a stream that finds the
+        // session free also finds its result, if it was in this batch.
+        let mut q = lock(&self.queue);
+        for (k, job) in batch.into_iter().enumerate() {
+            let row = match &result {
+                Ok(()) => {
+                    let mut buf = job.features;
+                    buf.clear();
+                    buf.extend_from_slice(&output[k * self.n_labels..(k + 1) * self.n_labels]);
+                    Ok(buf)
+                }
+                Err(e) => Err(e.clone()),
+            };
+            q.done.insert(job.id, row);
+        }
+        drop(q);
+        drop(session);
+        self.ready.notify_all();
+    }
+}
+
+impl std::fmt::Debug for SharedModel {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SharedModel")
+            .field("contract", &self.contract)
+            .field("provider", &self.provider)
+            .finish()
+    }
+}

@@ -1,0 +1,155 @@
+//! Call-center use: per-channel analysis, speech gating, emotion segments.
+
+mod common;
+
+use common::*;
+
+fn tone(n: usize, hz: f32) -> Vec<f32> {
+    (0..n)
+        .map(|i| 0.3 * (2.0 * std::f32::consts::PI * hz * i as f32 / RATE as f32).sin())
+        .collect()
+}
+
+/// Interleaves two mono signals as F32 stereo.
+fn stereo(left: &[f32], right: &[f32]) -> Vec<u8> {
+    left.iter()
+        .zip(right)
+        .flat_map(|(l, r)| l.to_le_bytes().into_iter().chain(r.to_le_bytes()))
+        .collect()
+}
+
+fn push_stereo(h: &mut gst_check::Harness, left: &[f32], right: &[f32], chunk: usize) {
+    let mut offset = 0;
+    while offset < left.len() {
+        let end = (offset + chunk).min(left.len());
+        let pts = gst::ClockTime::from_nseconds(offset as u64 * 1_000_000_000 / RATE as u64);
+        let buf = buffer(
+            stereo(&left[offset..end], &right[offset..end]),
+            pts,
+            (end - offset) as u64,
+        );
+        h.push_and_pull(buf).unwrap();
+        offset = end;
+    }
+}
+
+#[test]
+fn independent_channels_give_results_only_where_there_is_speech() {
+    let speech = demo_speech();
+    let n = RATE as usize * 6;
+    let props = [
+        ("channel-mode", "independent"),
+        ("channel-names", "agent,customer"),
+    ];
+    let (mut h, bus) = harness(&props, Format::F32, 2);
+    push_stereo(&mut h, &speech[..n], &tone(n, 425.0), 1600);
+    assert!(h.push_event(gst::event::Eos::new()));
+    let all = element_messages(&bus);
+    let results: Vec<&gst::Structure> = all.iter().filter(|s| s.name() == "emotion").collect();
+    assert_eq!(results.len(), 4);
+    for s in &results {
+        assert_eq!(s.get::<i32>("channel").unwrap(), 0);
+        assert_eq!(s.get::<&str>("speaker").unwrap(), "agent");
+        let ratio = s.get::<f64>("speech-ratio").unwrap();
+        assert!((0.2..=1.0).contains(&ratio), "{ratio}");
+    }
+    // One summary per channel; the tone channel has none classified.
+    let summaries: Vec<&gst::Structure> = all
+        .iter()
+        .filter(|s| s.name() == "emotion-summary")
+        .collect();
+    assert_eq!(summaries.len(), 2);
+    assert_eq!(summaries[0].get::<&str>("speaker").unwrap(), "agent");
+    assert_eq!(summaries[0].get::<u32>("windows").unwrap(), 4);
+    assert_eq!(summaries[1].get::<i32>("channel").unwrap(), 1);
+    assert_eq!(summaries[1].get::<&str>("speaker").unwrap(), "customer");
+    assert_eq!(summaries[1].get::<u32>("windows").unwrap(), 0);
+}
+
+#[test]
+fn steady_tones_and_noise_get_no_emotion() {
+    let n = RATE as usize * 4;
+    let mut seed = 7u64;
+    let noise: Vec<f32> = (0..n)
+        .map(|_| {
+            seed = seed
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
+            ((seed >> 40) as f32 / (1u64 << 24) as f32 - 0.5) * 0.2
+        })
+        .collect();
+    let hold: Vec<f32> = (0..n)
+        .map(|i| {
+            // A melody of pure tones, a note every half second.
+            let f = [262.0, 330.0, 392.0, 523.0][(i / 8000) % 4];
+            0.2 * (2.0 * std::f32::consts::PI * f * i as f32 / RATE as f32).sin()
+        })
+        .collect();
+    for (name, signal) in [
+        ("tone", tone(n, 1000.0)),
+        ("noise", noise),
+        ("melody", hold),
+    ] {
+        let (mut h, bus) = harness(&[], Format::F32, 1);
+        push_audio(&mut h, &signal, Format::F32, 1, gst::ClockTime::ZERO, 1600);
+        assert!(
+            messages(&bus, "emotion").is_empty(),
+            "{name} was classified"
+        );
+    }
+}
+
+#[test]
+fn mix_mode_is_the_default_and_reports_channel_zero() {
+    let speech = demo_speech();
+    let n = RATE as usize * 3;
+    let (mut h, bus) = harness(&[], Format::F32, 2);
+    push_stereo(&mut h, &speech[..n], &speech[..n], 1600);
+    let results = messages(&bus, "emotion");
+    assert_eq!(results.len(), 1);
+    assert_eq!(results[0].get::<i32>("channel").unwrap(), 0);
+    assert!(!results[0].has_field("speaker"));
+}
+
+#[test]
+fn segments_tile_the_classified_time() {
+    let speech = demo_speech();
+    let (mut h, bus) = harness(&[], Format::S16, 1);
+    push_audio(&mut h, &speech, Format::S16, 1, gst::ClockTime::ZERO, 1600);
+    assert!(h.push_event(gst::event::Eos::new()));
+    let all = element_messages(&bus);
+    let segments: Vec<&gst::Structure> = all
+        .iter()
+        .filter(|s| s.name() == "emotion-segment")
+        .collect();
+    let windows: Vec<&gst::Structure> = all.iter().filter(|s| s.name() == "emotion").collect();
+    assert!(!segments.is_empty());
+    // Contiguous, in order, from the first window's start to the last one's end.
+    let first = windows[0].get::<u64>("timestamp").unwrap();
+    let last = windows.last().unwrap();
+    let last_end = last.get::<u64>("timestamp").unwrap() + last.get::<u64>("duration").unwrap();
+    assert_eq!(segments[0].get::<u64>("start").unwrap(), first);
+    assert_eq!(
+        segments.last().unwrap().get::<u64>("end").unwrap(),
+        last_end
+    );
+    for pair in segments.windows(2) {
+        assert_eq!(
+            pair[0].get::<u64>("end").unwrap(),
+            pair[1].get::<u64>("start").unwrap()
+        );
+        assert_ne!(
+            pair[0].get::<&str>("emotion").unwrap(),
+            pair[1].get::<&str>("emotion").unwrap()
+        );
+    }
+    let total: u32 = segments
+        .iter()
+        .map(|s| s.get::<u32>("windows").unwrap())
+        .sum();
+    assert_eq!(total as usize, windows.len());
+    for s in &segments {
+        let c = s.get::<f64>("confidence").unwrap();
+        assert!((0.0..=1.0).contains(&c));
+    }
+}

@@ -1,0 +1,94 @@
+//! 64 pipelines in parallel threads share one model; they start and stop at
+//! random moments, and every result equals a lone run's for the same window.
+
+mod common;
+
+use std::collections::HashMap;
+
+use common::*;
+use gst::prelude::*;
+
+fn pipeline() -> gst::Element {
+    gst::parse::launch(&format!(
+        "filesrc location={} ! wavparse ! emotiondetect ! fakesink sync=false",
+        repo_path("assets/demo-speech.wav").display()
+    ))
+    .unwrap()
+}
+
+/// Runs until EOS, or until `stop_after` results; returns timestamp -> probabilities.
+fn run(stop_after: Option<usize>) -> HashMap<u64, Vec<f64>> {
+    let p = pipeline();
+    let bus = p.bus().unwrap();
+    p.set_state(gst::State::Playing).unwrap();
+    let mut out = HashMap::new();
+    for msg in bus.iter_timed(gst::ClockTime::from_seconds(60)) {
+        match msg.view() {
+            gst::MessageView::Element(e) => {
+                let s = e.structure().unwrap();
+                if s.name() == "emotion" {
+                    out.insert(
+                        s.get::<u64>("timestamp").unwrap(),
+                        f64_array(s, "probabilities"),
+                    );
+                    if Some(out.len()) == stop_after {
+                        break;
+                    }
+                }
+            }
+            gst::MessageView::Eos(_) => break,
+            gst::MessageView::Error(e) => panic!("{} {:?}", e.error(), e.debug()),
+            _ => {}
+        }
+    }
+    p.set_state(gst::State::Null).unwrap();
+    out
+}
+
+#[test]
+fn parallel_pipelines_sharing_one_model_match_a_lone_run() {
+    init();
+    let lone = run(None);
+    assert_eq!(lone.len(), 12);
+    let threads: Vec<_> = (0..64u64)
+        .map(|t| {
+            std::thread::spawn(move || {
+                let mut seed = t
+                    .wrapping_mul(6364136223846793005)
+                    .wrapping_add(1442695040888963407);
+                let mut next = || {
+                    seed = seed
+                        .wrapping_mul(6364136223846793005)
+                        .wrapping_add(1442695040888963407);
+                    (seed >> 33) as usize
+                };
+                let mut runs = Vec::new();
+                for _ in 0..3 {
+                    std::thread::sleep(std::time::Duration::from_millis((next() % 20) as u64));
+                    // A third of the runs go to the end, the others stop early.
+                    let stop = if next() % 3 == 0 {
+                        None
+                    } else {
+                        Some(1 + next() % 11)
+                    };
+                    runs.push((stop, run(stop)));
+                }
+                runs
+            })
+        })
+        .collect();
+    let mut compared = 0;
+    for t in threads {
+        for (stop, results) in t.join().unwrap() {
+            assert_eq!(results.len(), stop.unwrap_or(12));
+            for (ts, probs) in results {
+                let expected = &lone[&ts];
+                for (a, b) in probs.iter().zip(expected) {
+                    assert!((a - b).abs() < 1e-5, "window at {ts}: {a} vs {b}");
+                }
+                compared += 1;
+            }
+        }
+    }
+    assert!(compared > 64 * 3);
+}

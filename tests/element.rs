@@ -1,0 +1,465 @@
+//! The element's public contract, through `gst_check::Harness`.
+
+mod common;
+
+use common::*;
+use gst::prelude::*;
+use gstemotiondetect::features::extract_all;
+use gstemotiondetect::model::{Model, ModelSource, Provider};
+
+const LABELS: [&str; 8] = [
+    "neutral",
+    "calm",
+    "happy",
+    "sad",
+    "angry",
+    "fearful",
+    "disgust",
+    "surprised",
+];
+
+fn assert_result_fields(s: &gst::StructureRef) {
+    for field in ["timestamp", "stream-time", "running-time", "duration"] {
+        assert!(
+            s.get::<u64>(field).is_ok(),
+            "{field} is not a guint64 in {s}"
+        );
+    }
+    assert_eq!(s.get::<i32>("channel").unwrap(), 0);
+    let labels = string_array(s, "labels");
+    assert_eq!(labels, LABELS);
+    let probs = f64_array(s, "probabilities");
+    assert_eq!(probs.len(), labels.len());
+    assert!((probs.iter().sum::<f64>() - 1.0).abs() < 1e-4, "{probs:?}");
+    let confidence = s.get::<f64>("confidence").unwrap();
+    let best = probs.iter().cloned().fold(f64::MIN, f64::max);
+    assert_eq!(confidence, best);
+    let emotion = s.get::<String>("emotion").unwrap();
+    assert_eq!(
+        labels[probs.iter().position(|&p| p == best).unwrap()],
+        emotion
+    );
+}
+
+#[test]
+fn results_carry_the_documented_fields_and_advance_by_interval() {
+    let speech = demo_speech();
+    let (mut h, bus) = harness(&[], Format::S16, 1);
+    push_audio(
+        &mut h,
+        &speech[..RATE as usize * 6],
+        Format::S16,
+        1,
+        gst::ClockTime::ZERO,
+        1024,
+    );
+    let results = messages(&bus, "emotion");
+    // 6 s with 3 s windows every 1 s: windows at 0, 1, 2 and 3 s.
+    let ts: Vec<u64> = results
+        .iter()
+        .map(|s| s.get::<u64>("timestamp").unwrap())
+        .collect();
+    assert_eq!(ts, [0, 1, 2, 3].map(|s| s * 1_000_000_000));
+    for s in &results {
+        assert_result_fields(s);
+        assert_eq!(s.get::<u64>("duration").unwrap(), 3_000_000_000);
+        assert_eq!(
+            s.get::<u64>("running-time").unwrap(),
+            s.get::<u64>("timestamp").unwrap()
+        );
+    }
+}
+
+#[test]
+fn interval_and_window_properties_shape_the_results() {
+    let speech = demo_speech();
+    let props = [("window-duration", "2000000000"), ("interval", "500000000")];
+    let (mut h, bus) = harness(&props, Format::F32, 1);
+    push_audio(
+        &mut h,
+        &speech[..RATE as usize * 3],
+        Format::F32,
+        1,
+        gst::ClockTime::ZERO,
+        4000,
+    );
+    let results = messages(&bus, "emotion");
+    let ts: Vec<u64> = results
+        .iter()
+        .map(|s| s.get::<u64>("timestamp").unwrap())
+        .collect();
+    assert_eq!(ts, [0, 500_000_000, 1_000_000_000]);
+    assert!(results
+        .iter()
+        .all(|s| s.get::<u64>("duration").unwrap() == 2_000_000_000));
+}
+
+#[test]
+fn timestamps_follow_a_non_zero_segment_start() {
+    let speech = demo_speech();
+    let (mut h, bus) = harness(&[], Format::S16, 1);
+    let mut segment = gst::FormattedSegment::<gst::ClockTime>::new();
+    segment.set_start(secs(10.0));
+    segment.set_time(secs(100.0));
+    assert!(h.push_event(gst::event::Segment::new(&segment)));
+    push_audio(
+        &mut h,
+        &speech[..RATE as usize * 4],
+        Format::S16,
+        1,
+        secs(10.0),
+        1600,
+    );
+    let results = messages(&bus, "emotion");
+    assert_eq!(results.len(), 2);
+    for (k, s) in results.iter().enumerate() {
+        let ts = secs(10.0 + k as f64).nseconds();
+        assert_eq!(s.get::<u64>("timestamp").unwrap(), ts);
+        assert_eq!(
+            s.get::<u64>("running-time").unwrap(),
+            ts - secs(10.0).nseconds()
+        );
+        assert_eq!(
+            s.get::<u64>("stream-time").unwrap(),
+            ts - secs(10.0).nseconds() + secs(100.0).nseconds()
+        );
+    }
+}
+
+#[test]
+fn a_flush_mid_window_starts_a_fresh_window_at_the_new_position() {
+    let speech = demo_speech();
+    let (mut h, bus) = harness(&[], Format::S16, 1);
+    // 2.5 s: no window completes.
+    push_audio(
+        &mut h,
+        &speech[..40000],
+        Format::S16,
+        1,
+        gst::ClockTime::ZERO,
+        1000,
+    );
+    assert!(messages(&bus, "emotion").is_empty());
+    assert!(h.push_event(gst::event::FlushStart::new()));
+    assert!(h.push_event(gst::event::FlushStop::new(true)));
+    let mut segment = gst::FormattedSegment::<gst::ClockTime>::new();
+    segment.set_start(secs(7.0));
+    segment.set_time(secs(7.0));
+    assert!(h.push_event(gst::event::Segment::new(&segment)));
+    // 3 s from 7 s: exactly one window, made only of post-flush audio.
+    let after = &speech[7 * RATE as usize..10 * RATE as usize];
+    push_audio(&mut h, after, Format::S16, 1, secs(7.0), 1000);
+    let results = messages(&bus, "emotion");
+    assert_eq!(results.len(), 1);
+    assert_eq!(
+        results[0].get::<u64>("timestamp").unwrap(),
+        secs(7.0).nseconds()
+    );
+    assert_eq!(results[0].get::<u64>("running-time").unwrap(), 0);
+
+    // Same probabilities as a fresh element fed only the post-flush audio.
+    let (mut fresh, fresh_bus) = harness(&[], Format::S16, 1);
+    push_audio(
+        &mut fresh,
+        after,
+        Format::S16,
+        1,
+        gst::ClockTime::ZERO,
+        1000,
+    );
+    let expected = messages(&fresh_bus, "emotion");
+    assert_eq!(
+        f64_array(&results[0], "probabilities"),
+        f64_array(&expected[0], "probabilities")
+    );
+}
+
+#[test]
+fn audio_passes_through_bit_exact_and_undelayed() {
+    let speech = demo_speech();
+    for format in [Format::S16, Format::F32] {
+        for channels in [1, 2] {
+            let (mut h, _bus) = harness(&[], format, channels);
+            let mut pts = gst::ClockTime::ZERO;
+            for chunk in speech[..RATE as usize * 4].chunks(3331) {
+                let bytes = format.bytes(chunk, channels);
+                let out = h
+                    .push_and_pull(buffer(bytes.clone(), pts, chunk.len() as u64))
+                    .unwrap();
+                assert_eq!(
+                    out.pts(),
+                    Some(pts),
+                    "{format:?}/{channels}: timestamp changed"
+                );
+                assert_eq!(
+                    out.map_readable().unwrap().as_slice(),
+                    &bytes[..],
+                    "{format:?}/{channels}"
+                );
+                pts +=
+                    gst::ClockTime::from_nseconds(chunk.len() as u64 * 1_000_000_000 / RATE as u64);
+            }
+        }
+    }
+}
+
+#[test]
+fn results_ride_on_the_buffer_that_completes_the_window() {
+    let speech = demo_speech();
+    let (mut h, bus) = harness(&[], Format::S16, 2);
+    let out = push_audio(
+        &mut h,
+        &speech[..RATE as usize * 3],
+        Format::S16,
+        2,
+        gst::ClockTime::ZERO,
+        4000,
+    );
+    let with_meta: Vec<usize> = out
+        .iter()
+        .enumerate()
+        .filter(|(_, b)| gst::meta::CustomMeta::from_buffer(b, "EmotionMeta").is_ok())
+        .map(|(i, _)| i)
+        .collect();
+    // 48000 samples in buffers of 4000: the 12th buffer completes the window.
+    assert_eq!(with_meta, vec![11]);
+    let meta = gst::meta::CustomMeta::from_buffer(&out[11], "EmotionMeta").unwrap();
+    let message = &messages(&bus, "emotion")[0];
+    assert_eq!(
+        meta.structure()
+            .to_string()
+            .replace("EmotionMeta", "emotion"),
+        message.to_string()
+    );
+    assert_result_fields(meta.structure());
+}
+
+#[test]
+fn a_two_second_clip_gets_one_result_and_a_summary() {
+    let speech = demo_speech();
+    let clip = &speech[16000..48000];
+    let (mut h, bus) = harness(&[], Format::F32, 1);
+    push_audio(&mut h, clip, Format::F32, 1, gst::ClockTime::ZERO, 4096);
+    assert!(h.push_event(gst::event::Eos::new()));
+    let all = element_messages(&bus);
+    let names: Vec<&str> = all.iter().map(|s| s.name().as_str()).collect();
+    // The open emotion segment is closed at EOS, before the summary.
+    assert_eq!(names, ["emotion", "emotion-segment", "emotion-summary"]);
+    let results = &all[..1];
+    assert_result_fields(&results[0]);
+    assert_eq!(all[1].get::<u32>("windows").unwrap(), 1);
+    assert_eq!(
+        all[1].get::<String>("emotion"),
+        results[0].get::<String>("emotion")
+    );
+    assert_eq!(all[2].get::<u32>("windows").unwrap(), 1);
+    assert_eq!(
+        f64_array(&all[2], "probabilities"),
+        f64_array(&results[0], "probabilities")
+    );
+    assert_eq!(results[0].get::<u64>("duration").unwrap(), 2_000_000_000);
+
+    // The element's probabilities are the model's on the same audio.
+    let mut model = Model::load(ModelSource::DEFAULT, Provider::Cpu, None).unwrap();
+    let params = model.contract().features.clone();
+    let feats = extract_all(&params, clip).unwrap();
+    let frames = feats.len() / params.n_features();
+    let mut offline = vec![0.0f32; 8];
+    model.run(&feats, 1, frames, &mut offline).unwrap();
+    for (a, b) in f64_array(&results[0], "probabilities").iter().zip(&offline) {
+        assert!((a - *b as f64).abs() < 1e-4, "element {a} vs offline {b}");
+    }
+}
+
+#[test]
+fn the_summary_is_the_duration_weighted_mean() {
+    let speech = demo_speech();
+    let (mut h, bus) = harness(&[], Format::S16, 1);
+    push_audio(
+        &mut h,
+        &speech[..RATE as usize * 5],
+        Format::S16,
+        1,
+        gst::ClockTime::ZERO,
+        2000,
+    );
+    assert!(h.push_event(gst::event::Eos::new()));
+    let all: Vec<gst::Structure> = element_messages(&bus)
+        .into_iter()
+        .filter(|s| s.name() != "emotion-segment")
+        .collect();
+    let (summary, windows) = all.split_last().unwrap();
+    assert_eq!(summary.name(), "emotion-summary");
+    assert_eq!(
+        summary.get::<u32>("windows").unwrap() as usize,
+        windows.len()
+    );
+    assert_eq!(windows.len(), 3);
+    assert_eq!(summary.get::<u64>("timestamp").unwrap(), 0);
+    assert_eq!(summary.get::<u64>("duration").unwrap(), 5_000_000_000);
+    assert_result_fields(summary);
+    // All windows last 3 s, so the weighted mean is the plain mean.
+    let mean: Vec<f64> = (0..8)
+        .map(|i| {
+            windows
+                .iter()
+                .map(|w| f64_array(w, "probabilities")[i])
+                .sum::<f64>()
+                / 3.0
+        })
+        .collect();
+    for (a, b) in f64_array(summary, "probabilities").iter().zip(&mean) {
+        assert!((a - b).abs() < 1e-9);
+    }
+}
+
+#[test]
+fn eos_without_data_posts_an_empty_summary() {
+    let (mut h, bus) = harness(&[], Format::S16, 1);
+    assert!(h.push_event(gst::event::Eos::new()));
+    let summaries = messages(&bus, "emotion-summary");
+    assert_eq!(summaries.len(), 1);
+    let s = &summaries[0];
+    assert_eq!(s.get::<u32>("windows").unwrap(), 0);
+    assert!(!s.has_field("emotion"));
+    assert!(!s.has_field("probabilities"));
+}
+
+#[test]
+fn silence_is_not_classified_but_summarized() {
+    let (mut h, bus) = harness(&[], Format::S16, 1);
+    push_audio(
+        &mut h,
+        &vec![0.0; RATE as usize * 4],
+        Format::S16,
+        1,
+        gst::ClockTime::ZERO,
+        1600,
+    );
+    assert!(h.push_event(gst::event::Eos::new()));
+    assert!(messages(&bus, "emotion").is_empty());
+}
+
+#[test]
+fn post_messages_false_keeps_the_bus_quiet_but_keeps_the_meta() {
+    let speech = demo_speech();
+    let (mut h, bus) = harness(&[("post-messages", "false")], Format::S16, 1);
+    let out = push_audio(
+        &mut h,
+        &speech[..RATE as usize * 3],
+        Format::S16,
+        1,
+        gst::ClockTime::ZERO,
+        48000,
+    );
+    assert!(messages(&bus, "emotion").is_empty());
+    assert!(gst::meta::CustomMeta::from_buffer(&out[0], "EmotionMeta").is_ok());
+}
+
+#[test]
+fn a_timestamp_gap_splits_windows() {
+    let speech = demo_speech();
+    let (mut h, bus) = harness(&[], Format::S16, 1);
+    // 2 s, then a jump of 10 s, then 3 s: the first 2 s never share a window
+    // with what follows the gap; they end as a stream of their own.
+    push_audio(
+        &mut h,
+        &speech[..32000],
+        Format::S16,
+        1,
+        gst::ClockTime::ZERO,
+        1600,
+    );
+    push_audio(
+        &mut h,
+        &speech[32000..80000],
+        Format::S16,
+        1,
+        secs(12.0),
+        1600,
+    );
+    let results = messages(&bus, "emotion");
+    let spans: Vec<(u64, u64)> = results
+        .iter()
+        .map(|s| {
+            (
+                s.get::<u64>("timestamp").unwrap(),
+                s.get::<u64>("duration").unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        spans,
+        vec![(0, 2_000_000_000), (12_000_000_000, 3_000_000_000)]
+    );
+}
+
+#[test]
+fn caps_at_another_rate_are_refused() {
+    init();
+    let mut h = gst_check::Harness::new("emotiondetect");
+    h.play();
+    let caps = gst_audio::AudioCapsBuilder::new_interleaved()
+        .format(gst_audio::AudioFormat::S16le)
+        .rate(44100)
+        .channels(1)
+        .build();
+    h.set_src_caps(caps);
+    let buf = buffer(vec![0; 882], gst::ClockTime::ZERO, 441);
+    assert_eq!(h.push(buf), Err(gst::FlowError::NotNegotiated));
+}
+
+#[test]
+fn the_provider_in_use_is_readable() {
+    let (h, _bus) = harness(&[("execution-provider", "auto")], Format::S16, 1);
+    let element = h.element().unwrap();
+    assert_eq!(
+        element
+            .property::<Option<String>>("execution-provider-in-use")
+            .as_deref(),
+        Some("cpu")
+    );
+}
+
+#[test]
+fn nan_and_infinite_samples_give_finite_results() {
+    let mut speech = demo_speech()[..RATE as usize * 3].to_vec();
+    for i in (0..speech.len()).step_by(97) {
+        speech[i] = [f32::NAN, f32::INFINITY, f32::NEG_INFINITY][i % 3];
+    }
+    let (mut h, bus) = harness(&[], Format::F32, 1);
+    let out = push_audio(&mut h, &speech, Format::F32, 1, gst::ClockTime::ZERO, 4800);
+    // The audio still passes untouched, NaN included.
+    let passed: Vec<u8> = out
+        .iter()
+        .flat_map(|b| b.map_readable().unwrap().to_vec())
+        .collect();
+    assert_eq!(passed, Format::F32.bytes(&speech, 1));
+    let results = messages(&bus, "emotion");
+    assert_eq!(results.len(), 1);
+    assert_result_fields(&results[0]);
+    assert!(f64_array(&results[0], "probabilities")
+        .iter()
+        .all(|p| p.is_finite()));
+}
+
+#[test]
+fn buffers_without_timestamps_are_timed_by_their_samples() {
+    let speech = demo_speech();
+    let (mut h, bus) = harness(&[], Format::S16, 1);
+    for chunk in speech[..RATE as usize * 4].chunks(1600) {
+        let buf = gst::Buffer::from_mut_slice(Format::S16.bytes(chunk, 1));
+        h.push_and_pull(buf).unwrap();
+    }
+    assert_eq!(
+        timestamps_of(&messages(&bus, "emotion")),
+        [0, 1_000_000_000]
+    );
+}
+
+fn timestamps_of(results: &[gst::Structure]) -> Vec<u64> {
+    results
+        .iter()
+        .map(|s| s.get::<u64>("timestamp").unwrap())
+        .collect()
+}

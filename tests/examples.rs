@@ -1,0 +1,108 @@
+//! The examples a user copies: run them on the bundled speech and check
+//! what they print.
+
+use std::path::PathBuf;
+use std::process::Command;
+
+use serde_json::Value;
+
+/// `target/<profile>/`, where the plugin and the examples are built.
+fn target_dir() -> PathBuf {
+    let exe = std::env::current_exe().unwrap();
+    exe.parent().unwrap().parent().unwrap().to_path_buf()
+}
+
+fn demo() -> String {
+    concat!(env!("CARGO_MANIFEST_DIR"), "/assets/demo-speech.wav").to_string()
+}
+
+fn json_lines(stdout: &[u8]) -> Vec<Value> {
+    String::from_utf8_lossy(stdout)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{e}: {l}")))
+        .collect()
+}
+
+#[test]
+fn rust_example_prints_one_json_object_per_result() {
+    let out = Command::new(target_dir().join("examples/emotions"))
+        .arg(demo())
+        .output()
+        .expect("cargo test builds the examples");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let lines: Vec<Value> = json_lines(&out.stdout)
+        .into_iter()
+        .filter(|l| l["type"] != "emotion-segment")
+        .collect();
+    // 14.5 s of speech: windows at 0..=11 s, then the summary.
+    assert_eq!(lines.len(), 13);
+    for (k, line) in lines[..12].iter().enumerate() {
+        assert_eq!(line["type"], "emotion");
+        assert_eq!(line["timestamp"], k as u64 * 1_000_000_000);
+        assert_eq!(line["probabilities"].as_array().unwrap().len(), 8);
+    }
+    assert_eq!(lines[12]["type"], "emotion-summary");
+    assert_eq!(lines[12]["windows"], 12);
+}
+
+#[test]
+fn rust_example_reports_a_bad_model_and_fails() {
+    let out = Command::new(target_dir().join("examples/emotions"))
+        .args([&demo(), "model-file=/nonexistent.onnx"])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("cannot read model file /nonexistent.onnx"),
+        "{stderr}"
+    );
+    assert!(!stderr.contains("CRITICAL"), "{stderr}");
+}
+
+#[test]
+fn python_example_reads_bus_messages_and_buffer_meta() {
+    // Debian's Python carries the GObject bindings and GStreamer overrides.
+    let out = Command::new("/usr/bin/python3")
+        .arg(concat!(env!("CARGO_MANIFEST_DIR"), "/examples/emotions.py"))
+        .arg(demo())
+        .env("GST_PLUGIN_PATH", target_dir())
+        .env(
+            "GST_REGISTRY",
+            target_dir().join("test-registry-python.bin"),
+        )
+        .output()
+        .expect("/usr/bin/python3 runs");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let lines = json_lines(&out.stdout);
+    let bus: Vec<&Value> = lines
+        .iter()
+        .filter(|l| l["source"] == "bus" && l["type"] == "emotion")
+        .collect();
+    let meta: Vec<&Value> = lines.iter().filter(|l| l["source"] == "meta").collect();
+    assert_eq!(bus.len(), 12);
+    assert_eq!(meta.len(), 12);
+    for (b, m) in bus.iter().zip(&meta) {
+        for field in [
+            "timestamp",
+            "duration",
+            "emotion",
+            "confidence",
+            "labels",
+            "probabilities",
+        ] {
+            assert_eq!(b[field], m[field], "{field}");
+        }
+    }
+    let summary = lines.last().unwrap();
+    assert_eq!(summary["type"], "emotion-summary");
+    assert_eq!(summary["windows"], 12);
+}

@@ -1,0 +1,141 @@
+//! The model layer on its own: contract checks, errors, execution providers.
+
+use std::path::PathBuf;
+
+use gstemotiondetect::model::{Model, ModelError, ModelSource, Provider};
+
+fn fixture(name: &str) -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures/models")
+        .join(name)
+}
+
+fn load_err(name: &str) -> String {
+    let path = fixture(name);
+    let err = Model::load(ModelSource::File(&path), Provider::Cpu, None).unwrap_err();
+    let text = err.to_string();
+    assert!(
+        text.contains(&path.display().to_string()),
+        "error does not name the file: {text}"
+    );
+    text
+}
+
+#[test]
+fn builtin_model_loads_and_declares_its_contract() {
+    let model = Model::load(ModelSource::DEFAULT, Provider::Cpu, None).unwrap();
+    let c = model.contract();
+    assert_eq!(c.labels.len(), 8);
+    assert_eq!(c.labels[0], "neutral");
+    assert_eq!(
+        c.features,
+        gstemotiondetect::features::FeatureParams::default()
+    );
+    assert_eq!(model.provider(), Provider::Cpu);
+}
+
+#[test]
+fn probabilities_are_a_distribution_per_batch_row() {
+    let mut model = Model::load(
+        ModelSource::File(&fixture("tiny-valid.onnx")),
+        Provider::Cpu,
+        None,
+    )
+    .unwrap();
+    let (batch, frames, n) = (3, 20, 46);
+    let feats: Vec<f32> = (0..batch * frames * n)
+        .map(|i| ((i * 37) % 101) as f32 / 50.0 - 1.0)
+        .collect();
+    let mut out = vec![0.0; batch * 8];
+    model.run(&feats, batch, frames, &mut out).unwrap();
+    for row in out.chunks(8) {
+        assert!((row.iter().sum::<f32>() - 1.0).abs() < 1e-5, "{row:?}");
+        assert!(row.iter().all(|&p| p > 0.0));
+    }
+    // Rows are independent: the same sequence alone gives the same answer.
+    let mut single = vec![0.0; 8];
+    model
+        .run(&feats[frames * n..2 * frames * n], 1, frames, &mut single)
+        .unwrap();
+    for (a, b) in single.iter().zip(&out[8..16]) {
+        assert!((a - b).abs() < 1e-6);
+    }
+}
+
+#[test]
+fn wrong_shapes_are_refused_before_inference() {
+    let mut model = Model::load(
+        ModelSource::File(&fixture("tiny-valid.onnx")),
+        Provider::Cpu,
+        None,
+    )
+    .unwrap();
+    let mut out = vec![0.0; 8];
+    let err = model.run(&[0.0; 45], 1, 1, &mut out).unwrap_err();
+    assert!(matches!(err, ModelError::Inference(_)), "{err}");
+}
+
+#[test]
+fn missing_file_is_named() {
+    let text = load_err("does-not-exist.onnx");
+    assert!(text.contains("cannot read model file"), "{text}");
+    assert!(text.contains("No such file"), "{text}");
+}
+
+#[test]
+fn a_file_that_is_not_onnx_is_refused() {
+    let path = std::env::temp_dir().join(format!(
+        "emotiondetect-not-onnx-{}.onnx",
+        std::process::id()
+    ));
+    std::fs::write(&path, b"this is not a protobuf model").unwrap();
+    let err = Model::load(ModelSource::File(&path), Provider::Cpu, None).unwrap_err();
+    std::fs::remove_file(&path).unwrap();
+    assert!(matches!(err, ModelError::NotOnnx { .. }), "{err}");
+    assert!(
+        err.to_string().contains("is not a loadable ONNX model"),
+        "{err}"
+    );
+}
+
+#[test]
+fn contract_violations_say_what_is_wrong() {
+    let cases = [
+        ("no-metadata.onnx", "emotiondetect.format is missing"),
+        ("wrong-labels.onnx", "probabilities has shape"),
+        ("wrong-input-width.onnx", "features has shape"),
+        ("wrong-input-name.onnx", "the input is named \"mfcc\""),
+        ("unsupported-features.onnx", "field \"window\" is hamming"),
+    ];
+    for (file, expected) in cases {
+        let text = load_err(file);
+        assert!(
+            text.contains("does not follow the emotiondetect model contract"),
+            "{file}: {text}"
+        );
+        assert!(text.contains(expected), "{file}: {text}");
+    }
+}
+
+#[test]
+fn gpu_providers_on_a_cpu_runtime_are_errors_not_fallbacks() {
+    for provider in [Provider::Cuda, Provider::TensorRt] {
+        let err = Model::load(ModelSource::DEFAULT, provider, None).unwrap_err();
+        match &err {
+            ModelError::ProviderUnavailable {
+                provider: name,
+                reason,
+            } => {
+                assert_eq!(*name, provider.name());
+                assert!(reason.contains("onnxruntime-gpu"), "{reason}");
+            }
+            other => panic!("{provider:?}: expected ProviderUnavailable, got {other}"),
+        }
+    }
+}
+
+#[test]
+fn auto_provider_falls_back_to_cpu_and_says_so() {
+    let model = Model::load(ModelSource::DEFAULT, Provider::Auto, None).unwrap();
+    assert_eq!(model.provider(), Provider::Cpu);
+}

@@ -1,0 +1,51 @@
+//! The shipped ONNX model, run by ONNX Runtime from Rust, gives the
+//! probabilities PyTorch gave at export (`tests/fixtures/model_parity.json`,
+//! written by `models/training/export.py`), within 1e-5.
+
+use gstemotiondetect::model::{Model, ModelSource, Provider};
+use serde_json::Value;
+
+#[test]
+fn onnx_model_matches_pytorch_on_fixture_inputs() {
+    let path = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tests/fixtures/model_parity.json"
+    );
+    let fixture: Value = serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+    let mut model = Model::load(ModelSource::DEFAULT, Provider::Cpu, None).unwrap();
+    let n_features = model.contract().features.n_features();
+    let inputs = fixture["inputs"].as_array().unwrap();
+    assert!(inputs.len() >= 3);
+    let mut worst = 0.0f64;
+    for input in inputs {
+        let frames = input["frames"].as_u64().unwrap() as usize;
+        let features: Vec<f32> = input["features"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .flat_map(|row| {
+                row.as_array()
+                    .unwrap()
+                    .iter()
+                    .map(|v| v.as_f64().unwrap() as f32)
+            })
+            .collect();
+        assert_eq!(features.len(), frames * n_features);
+        let expected: Vec<f64> = input["probabilities"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|v| v.as_f64().unwrap())
+            .collect();
+        let mut out = vec![0.0f32; model.n_labels()];
+        model.run(&features, 1, frames, &mut out).unwrap();
+        for (a, b) in out.iter().zip(&expected) {
+            worst = worst.max((*a as f64 - b).abs());
+            assert!(
+                (*a as f64 - b).abs() <= 1e-5,
+                "{frames} frames: onnx {a} vs pytorch {b}"
+            );
+        }
+    }
+    println!("max |onnx - pytorch| = {worst:.2e}");
+}

@@ -1,0 +1,68 @@
+//! The shared, batching model: concurrent streams get what a lone stream
+//! gets, and streams with the same model share one session.
+
+use std::sync::Arc;
+
+use gstemotiondetect::model::{Model, ModelSource, Provider, SharedModel};
+
+fn input(seed: usize, frames: usize) -> Vec<f32> {
+    (0..frames * 46)
+        .map(|i| {
+            (((i * 31 + seed * 977) % 211) as f32 / 105.0 - 1.0)
+                * if i % 46 < 34 { 20.0 } else { 0.5 }
+        })
+        .collect()
+}
+
+#[test]
+fn the_same_model_and_provider_share_one_instance() {
+    let a = SharedModel::get(ModelSource::DEFAULT, Provider::Cpu, None).unwrap();
+    let b = SharedModel::get(ModelSource::DEFAULT, Provider::Cpu, None).unwrap();
+    assert!(Arc::ptr_eq(&a, &b));
+}
+
+#[test]
+fn concurrent_requests_get_the_results_of_lone_runs() {
+    let shared = SharedModel::get(ModelSource::DEFAULT, Provider::Cpu, None).unwrap();
+    let mut lone = Model::load(ModelSource::DEFAULT, Provider::Cpu, None).unwrap();
+    // Two window lengths, so batches must be split by frame count.
+    let jobs: Vec<(usize, usize)> = (0..96)
+        .map(|k| (k, if k % 3 == 0 { 50 } else { 73 }))
+        .collect();
+    let expected: Vec<Vec<f32>> = jobs
+        .iter()
+        .map(|&(seed, frames)| {
+            let mut out = vec![0.0; 8];
+            lone.run(&input(seed, frames), 1, frames, &mut out).unwrap();
+            out
+        })
+        .collect();
+    let threads: Vec<_> = (0..16)
+        .map(|t| {
+            let shared = Arc::clone(&shared);
+            let jobs: Vec<(usize, usize)> =
+                jobs.iter().copied().filter(|(k, _)| k % 16 == t).collect();
+            std::thread::spawn(move || {
+                jobs.into_iter()
+                    .map(|(seed, frames)| {
+                        let mut out = vec![0.0; 8];
+                        shared
+                            .classify(&input(seed, frames), frames, &mut out)
+                            .unwrap();
+                        (seed, out)
+                    })
+                    .collect::<Vec<_>>()
+            })
+        })
+        .collect();
+    let mut seen = 0;
+    for t in threads {
+        for (seed, out) in t.join().unwrap() {
+            for (a, b) in out.iter().zip(&expected[seed]) {
+                assert!((a - b).abs() < 1e-5, "job {seed}: {a} vs {b}");
+            }
+            seen += 1;
+        }
+    }
+    assert_eq!(seen, jobs.len());
+}

@@ -8,6 +8,9 @@ export EMOTIONDETECT_ORT_DIR="${EMOTIONDETECT_ORT_DIR:-${XDG_DATA_HOME:-$HOME/.l
 rustup component add rustfmt clippy >/dev/null 2>&1 || true
 cargo fmt --check
 cargo clippy --all-targets --locked -- -D warnings
+# The plugin library itself (cargo test builds only the rlib), for the tests
+# that load it with gst-inspect-1.0 and from Python.
+cargo build --locked --lib
 # Every test runs: nothing is skipped for a missing runtime or model.
 cargo test --all-targets --locked
 # No leak from the element: its harness tests under valgrind.

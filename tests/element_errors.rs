@@ -118,18 +118,11 @@ fn invalid_windows_are_refused_with_the_values() {
 
 #[test]
 fn the_built_plugin_loads_in_gst_inspect() {
-    // The cdylib sits next to the test binary's directory (target/<profile>/).
-    let exe = std::env::current_exe().unwrap();
-    let dir = exe.parent().unwrap().parent().unwrap();
-    assert!(
-        dir.join("libgstemotiondetect.so").exists(),
-        "no plugin in {}",
-        dir.display()
-    );
+    let dir = plugin_dir("inspect");
     let out = std::process::Command::new("gst-inspect-1.0")
         .arg("emotiondetect")
-        .env("GST_PLUGIN_PATH", dir)
-        .env("GST_REGISTRY", dir.join("test-registry.bin"))
+        .env("GST_PLUGIN_PATH", &dir)
+        .env("GST_REGISTRY", dir.join("registry.bin"))
         .output()
         .expect("gst-inspect-1.0 runs");
     let stdout = String::from_utf8_lossy(&out.stdout);
@@ -145,11 +138,15 @@ fn the_built_plugin_loads_in_gst_inspect() {
         "window-duration",
         "interval",
         "silence-threshold",
+        "min-speech-ratio",
         "post-messages",
+        "channel-mode",
+        "channel-names",
     ] {
         assert!(
             stdout.contains(property),
             "{property} missing from:\n{stdout}"
         );
     }
+    std::fs::remove_dir_all(&dir).unwrap();
 }

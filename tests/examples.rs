@@ -6,6 +6,9 @@ use std::process::Command;
 
 use serde_json::Value;
 
+mod common;
+use common::plugin_dir;
+
 /// `target/<profile>/`, where the plugin and the examples are built.
 fn target_dir() -> PathBuf {
     let exe = std::env::current_exe().unwrap();

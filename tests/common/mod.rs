@@ -186,3 +186,23 @@ pub fn string_array(s: &gst::StructureRef, field: &str) -> Vec<String> {
 pub fn secs(s: f64) -> gst::ClockTime {
     gst::ClockTime::from_nseconds((s * 1e9).round() as u64)
 }
+
+/// A directory holding only the built plugin (a link to
+/// `target/<profile>/libgstemotiondetect.so`), for GST_PLUGIN_PATH: the
+/// profile directory itself also holds `deps/`, with other builds of it.
+pub fn plugin_dir(name: &str) -> PathBuf {
+    let exe = std::env::current_exe().unwrap();
+    let profile = exe.parent().unwrap().parent().unwrap();
+    let plugin = profile.join("libgstemotiondetect.so");
+    assert!(
+        plugin.exists(),
+        "no plugin at {}: `cargo build --lib` first (scripts/test.sh does)",
+        plugin.display()
+    );
+    let dir = std::env::temp_dir().join(format!("emotiondetect-{name}-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let link = dir.join("libgstemotiondetect.so");
+    let _ = std::fs::remove_file(&link);
+    std::os::unix::fs::symlink(&plugin, &link).unwrap();
+    dir
+}

@@ -3,6 +3,7 @@
 mod common;
 
 use common::*;
+use gst::prelude::*;
 
 fn tone(n: usize, hz: f32) -> Vec<f32> {
     (0..n)
@@ -152,4 +153,56 @@ fn segments_tile_the_classified_time() {
         let c = s.get::<f64>("confidence").unwrap();
         assert!((0.0..=1.0).contains(&c));
     }
+}
+
+#[test]
+fn an_8k_stream_negotiates_with_no_properties_and_gets_results() {
+    init();
+    let pipeline = gst::parse::launch(&format!(
+        "filesrc location={} ! wavparse ! audioresample ! audio/x-raw,rate=8000 ! emotiondetect name=d ! fakesink",
+        repo_path("assets/demo-speech.wav").display()
+    ))
+    .unwrap();
+    let bus = pipeline.bus().unwrap();
+    pipeline.set_state(gst::State::Playing).unwrap();
+    let mut results = Vec::new();
+    for msg in bus.iter_timed(gst::ClockTime::from_seconds(30)) {
+        match msg.view() {
+            gst::MessageView::Element(e)
+                if e.structure().is_some_and(|s| s.name() == "emotion") =>
+            {
+                results.push(e.structure().unwrap().to_owned())
+            }
+            gst::MessageView::Eos(_) => break,
+            gst::MessageView::Error(e) => panic!("{} {:?}", e.error(), e.debug()),
+            _ => {}
+        }
+    }
+    let d = pipeline
+        .downcast_ref::<gst::Bin>()
+        .unwrap()
+        .by_name("d")
+        .unwrap();
+    let caps = d.static_pad("sink").unwrap().current_caps().unwrap();
+    pipeline.set_state(gst::State::Null).unwrap();
+    assert_eq!(caps.structure(0).unwrap().get::<i32>("rate").unwrap(), 8000);
+    assert_eq!(results.len(), 12);
+    for s in &results {
+        assert!((f64_array(s, "probabilities").iter().sum::<f64>() - 1.0).abs() < 1e-4);
+    }
+}
+
+#[test]
+fn without_a_model_file_both_rates_are_offered() {
+    init();
+    let d = gst::ElementFactory::make("emotiondetect").build().unwrap();
+    d.set_state(gst::State::Ready).unwrap();
+    let pipeline = gst::Pipeline::new();
+    pipeline.add(&d).unwrap();
+    pipeline.set_state(gst::State::Paused).unwrap();
+    let caps = d.static_pad("sink").unwrap().query_caps(None);
+    pipeline.set_state(gst::State::Null).unwrap();
+    let rates = caps.structure(0).unwrap().get::<gst::List>("rate").unwrap();
+    let rates: Vec<i32> = rates.iter().map(|v| v.get::<i32>().unwrap()).collect();
+    assert_eq!(rates, [16000, 8000]);
 }

@@ -1,18 +1,15 @@
-//! The shipped ONNX model, run by ONNX Runtime from Rust, gives the
-//! probabilities PyTorch gave at export (`tests/fixtures/model_parity.json`,
-//! written by `models/training/export.py`), within 1e-5.
+//! The shipped ONNX models, run by ONNX Runtime from Rust, give the
+//! probabilities PyTorch gave at export (`tests/fixtures/model_parity*.json`,
+//! written by the export scripts), within 1e-5.
 
-use gstemotiondetect::model::{Model, ModelSource, Provider};
+use gstemotiondetect::model::{Model, ModelSource, Provider, BUILTIN_MODELS};
 use serde_json::Value;
 
-#[test]
-fn onnx_model_matches_pytorch_on_fixture_inputs() {
-    let path = concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/tests/fixtures/model_parity.json"
-    );
-    let fixture: Value = serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
-    let mut model = Model::load(ModelSource::DEFAULT, Provider::Cpu, None).unwrap();
+fn check(builtin: usize, fixture: &str, sample_rate: u32) {
+    let path = format!("{}/tests/fixtures/{fixture}", env!("CARGO_MANIFEST_DIR"));
+    let fixture: Value = serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+    let mut model = Model::load(ModelSource::Builtin(builtin), Provider::Cpu, None).unwrap();
+    assert_eq!(model.contract().features.sample_rate, sample_rate);
     let n_features = model.contract().features.n_features();
     let inputs = fixture["inputs"].as_array().unwrap();
     assert!(inputs.len() >= 3);
@@ -47,5 +44,18 @@ fn onnx_model_matches_pytorch_on_fixture_inputs() {
             );
         }
     }
-    println!("max |onnx - pytorch| = {worst:.2e}");
+    println!(
+        "{}: max |onnx - pytorch| = {worst:.2e}",
+        BUILTIN_MODELS[builtin].name
+    );
+}
+
+#[test]
+fn the_16k_model_matches_pytorch_on_fixture_inputs() {
+    check(0, "model_parity.json", 16000);
+}
+
+#[test]
+fn the_8k_model_matches_pytorch_on_fixture_inputs() {
+    check(1, "model_parity_8k.json", 8000);
 }

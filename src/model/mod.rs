@@ -30,14 +30,23 @@ pub struct BuiltinModel {
 }
 
 /// The models built into the plugin, the default first: ResLSTM-SA for
-/// 16 kHz speech.
-pub static BUILTIN_MODELS: &[BuiltinModel] = &[BuiltinModel {
-    name: "reslstm-sa-16k",
-    bytes: include_bytes!(concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/models/reslstm-sa-16k.onnx"
-    )),
-}];
+/// 16 kHz speech, and for 8 kHz narrowband (telephone) speech.
+pub static BUILTIN_MODELS: &[BuiltinModel] = &[
+    BuiltinModel {
+        name: "reslstm-sa-16k",
+        bytes: include_bytes!(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/models/reslstm-sa-16k.onnx"
+        )),
+    },
+    BuiltinModel {
+        name: "reslstm-sa-8k",
+        bytes: include_bytes!(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/models/reslstm-sa-8k.onnx"
+        )),
+    },
+];
 
 pub const CONTRACT_FORMAT: &str = "1";
 pub const INPUT_NAME: &str = "features";

@@ -46,28 +46,46 @@ fn structure_to_json(s: &gst::StructureRef) -> Value {
 
 fn pretty(s: &gst::StructureRef) -> String {
     let secs = |field: &str| s.get::<u64>(field).map_or(0.0, |t| t as f64 / 1e9);
+    let who = s
+        .get::<&str>("speaker")
+        .map(|n| format!("{n:>9} "))
+        .unwrap_or_default();
+    if s.name() == "emotion-segment" {
+        return format!(
+            "{who}segment {:6.1} – {:6.1} s  {:<10} {:.2}  ({} windows)",
+            secs("start"),
+            secs("end"),
+            s.get::<&str>("emotion").unwrap_or("?"),
+            s.get::<f64>("confidence").unwrap_or(0.0),
+            s.get::<u32>("windows").unwrap_or(0)
+        );
+    }
     let (start, duration) = (secs("timestamp"), secs("duration"));
     let head = if s.name() == "emotion-summary" {
         format!(
-            "summary {:>3} windows ",
+            "{who}summary {:>3} windows ",
             s.get::<u32>("windows").unwrap_or(0)
         )
     } else {
-        format!("{:6.1} – {:6.1} s     ", start, start + duration)
+        format!("{who}{:6.1} – {:6.1} s     ", start, start + duration)
     };
-    let Ok(emotion) = s.get::<&str>("emotion") else {
+    let (Ok(emotion), Ok(labels), Ok(probs)) = (
+        s.get::<&str>("emotion"),
+        s.get::<gst::Array>("labels"),
+        s.get::<gst::Array>("probabilities"),
+    ) else {
         return format!("{head}no speech classified");
     };
-    let labels = s.get::<gst::Array>("labels").unwrap();
-    let probs = s.get::<gst::Array>("probabilities").unwrap();
     let mut ranked: Vec<(String, f64)> = labels
         .iter()
         .zip(probs.iter())
-        .map(|(l, p)| (l.get::<String>().unwrap(), p.get::<f64>().unwrap()))
+        .filter_map(|(l, p)| Some((l.get::<String>().ok()?, p.get::<f64>().ok()?)))
         .collect();
     ranked.sort_by(|a, b| b.1.total_cmp(&a.1));
-    let others: Vec<String> = ranked[1..3]
+    let others: Vec<String> = ranked
         .iter()
+        .skip(1)
+        .take(2)
         .map(|(l, p)| format!("{l} {p:.2}"))
         .collect();
     format!(

@@ -70,16 +70,15 @@ fn rust_example_reports_a_bad_model_and_fails() {
 #[test]
 fn python_example_reads_bus_messages_and_buffer_meta() {
     // Debian's Python carries the GObject bindings and GStreamer overrides.
+    let dir = plugin_dir("python");
     let out = Command::new("/usr/bin/python3")
         .arg(concat!(env!("CARGO_MANIFEST_DIR"), "/examples/emotions.py"))
         .arg(demo())
-        .env("GST_PLUGIN_PATH", target_dir())
-        .env(
-            "GST_REGISTRY",
-            target_dir().join("test-registry-python.bin"),
-        )
+        .env("GST_PLUGIN_PATH", &dir)
+        .env("GST_REGISTRY", dir.join("registry.bin"))
         .output()
         .expect("/usr/bin/python3 runs");
+    std::fs::remove_dir_all(&dir).unwrap();
     assert!(
         out.status.success(),
         "{}",

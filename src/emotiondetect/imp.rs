@@ -918,14 +918,17 @@ impl BaseTransformImpl for EmotionDetect {
             // No audio for a while, or a new timeline: what came before is
             // a stream of its own. A repeated, identical segment (sent with
             // new caps, for instance) changes nothing.
-            gst::EventView::Gap(_) => {
-                if let Err(msg) = self.end_stretch() {
-                    self.post_error_message(msg);
-                }
-            }
-            gst::EventView::Segment(e) if !same_timeline(e.segment(), &self.obj().segment()) => {
-                if let Err(msg) = self.end_stretch() {
-                    self.post_error_message(msg);
+            view @ (gst::EventView::Gap(_) | gst::EventView::Segment(_)) => {
+                let new_timeline = match view {
+                    gst::EventView::Segment(e) => {
+                        !same_timeline(e.segment(), &self.obj().segment())
+                    }
+                    _ => true,
+                };
+                if new_timeline {
+                    if let Err(msg) = self.end_stretch() {
+                        self.post_error_message(msg);
+                    }
                 }
             }
             _ => {}

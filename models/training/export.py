@@ -63,6 +63,7 @@ def evaluation_json(cv_tag: str, final_info: dict) -> str:
         "per_clip": fig("clip"),
         "element_windows_3s_hop1s": fig("element"),
         "element_windows_decided_only": fig("element_decided"),
+        "element_silence_dbfs": common.SILENCE_DBFS,
         "shipped_model": {"train_actors": final_info["train_actors"], "val_actors": final_info["val_actors"],
                           "best_epoch": final_info["best_epoch"], "val_uar": round(final_info["val_uar"], 4),
                           "temperature": round(final_info["temperature"], 4)},

@@ -30,6 +30,7 @@ from __future__ import annotations
 import argparse
 import hashlib
 import json
+import os
 import struct
 import subprocess
 import sys
@@ -281,7 +282,7 @@ def build_or_load(
         params_json=params_json, extractor_sha256=ex_sha, cache_path=path,
     )
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp.npz")
+    tmp = path.with_name(f"{path.name}.{os.getpid()}.tmp.npz")  # unique per process
     np.savez_compressed(
         tmp, names=fs.names, actor=fs.actor, emotion=fs.emotion, intensity=fs.intensity,
         n_samples=fs.n_samples, offsets=fs.offsets, feats=fs.feats, win_clip=fs.win_clip,

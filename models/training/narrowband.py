@@ -222,6 +222,7 @@ CONDITIONS = {
     "telnoisy": (SR, "noisy telephone, test-only random stream: same random chain as the augmentation"),
     "clean8": (SR, "resampled to 8 kHz only (no band-pass, no codec)"),
     "tel16": (16000, "the deterministic telephone signal upsampled back to 16 kHz (resample_poly(x, 2, 1))"),
+    "clean8up16": (16000, "resampled to 8 kHz only, upsampled back to 16 kHz (band limit 4 kHz, no telephone)"),
 }
 
 
@@ -238,6 +239,8 @@ def degrade(cond: str, x16: np.ndarray, i: int) -> tuple[np.ndarray, dict]:
     if cond == "tel16":
         y = signal.resample_poly(telephone(x16, law_of(i)).astype(np.float64), 2, 1)
         return y.astype(np.float32), {"law": law_of(i)}
+    if cond == "clean8up16":
+        return signal.resample_poly(resample_to_8k(x16), 2, 1).astype(np.float32), {}
     raise ValueError(cond)
 
 
@@ -710,10 +713,10 @@ def cmd_evaluate(args) -> None:
     # (2) the 16 kHz CV models on telephone audio (and on clean audio, same silence threshold)
     if wait_for_wideband(args.wait_wideband):
         wb_res, wb_ck = common.RESULTS_DIR / WIDEBAND_TAG, common.CHECKPOINT_DIR / WIDEBAND_TAG
-        tel16 = load_condition("tel16")
+        tel16, up16 = load_condition("tel16"), load_condition("clean8up16")
         clean16 = features.build_or_load(progress=False)
-        assert np.array_equal(tel16.names, clean16.names)
-        wconds = {"wb_tel16": tel16, "wb_clean16": clean16}
+        assert np.array_equal(tel16.names, clean16.names) and np.array_equal(up16.names, clean16.names)
+        wconds = {"wb_tel16": tel16, "wb_clean8up16": up16, "wb_clean16": clean16}
         wruns = {c: [] for c in wconds}
         for f in tqdm(sorted(wb_res.glob("fold*_seed*.json")), desc="16 kHz CV models"):
             rec = json.loads(f.read_text())
@@ -727,6 +730,8 @@ def cmd_evaluate(args) -> None:
                 wruns[c].append(score(model, fs, te, rec))
         out["conditions"]["wb_tel16"] = summarise_condition(
             wruns["wb_tel16"], f"16 kHz model ({WIDEBAND_TAG}), test audio: {CONDITIONS['tel16'][1]}")
+        out["conditions"]["wb_clean8up16"] = summarise_condition(
+            wruns["wb_clean8up16"], f"16 kHz model ({WIDEBAND_TAG}), test audio: {CONDITIONS['clean8up16'][1]}")
         out["conditions"]["wb_clean16"] = summarise_condition(
             wruns["wb_clean16"], f"16 kHz model ({WIDEBAND_TAG}), test audio: the original 16 kHz clips")
         out["wideband_config"] = json.loads(f.read_text())["config"]

@@ -178,10 +178,6 @@ impl Analyzer {
         })
     }
 
-    pub fn config(&self) -> &WindowConfig {
-        &self.config
-    }
-
     pub fn set_silence_threshold(&mut self, db: f64) {
         self.config.silence_threshold_db = db;
     }

@@ -9,7 +9,7 @@ use gst::subclass::prelude::*;
 use gst_audio::subclass::prelude::*;
 use gst_base::prelude::*;
 
-use crate::analysis::{Analyzer, Segment, SegmentTracker, WindowConfig};
+use crate::analysis::{Analyzer, Segment, SegmentTracker, Window, WindowConfig};
 use crate::model::{self, LogLevel, Logger, ModelError, ModelSource, Provider, SharedModel};
 
 static CAT: LazyLock<gst::DebugCategory> = LazyLock::new(|| {
@@ -181,6 +181,18 @@ enum Record {
     StretchEnd { channel: usize },
 }
 
+impl Record {
+    fn window(channel: usize, w: &Window) -> Self {
+        Record::Window {
+            channel,
+            start: w.start,
+            len: w.len,
+            speech_ratio: w.speech_ratio,
+            probabilities: w.probabilities.map(<[f32]>::to_vec),
+        }
+    }
+}
+
 /// Created in `start()`, dropped in `stop()`.
 struct State {
     /// Candidates, one per sample rate; shared with every other stream
@@ -228,15 +240,9 @@ impl State {
         let mut result = Ok(());
         for (k, ch) in self.channels.iter_mut().enumerate() {
             let records = &mut self.records;
-            let finished = ch.analyzer.finish(&mut model, |w| {
-                records.push(Record::Window {
-                    channel: k,
-                    start: w.start,
-                    len: w.len,
-                    speech_ratio: w.speech_ratio,
-                    probabilities: w.probabilities.map(<[f32]>::to_vec),
-                })
-            });
+            let finished = ch
+                .analyzer
+                .finish(&mut model, |w| records.push(Record::window(k, w)));
             self.records.push(Record::StretchEnd { channel: k });
             result = result.and(finished);
         }
@@ -373,7 +379,7 @@ impl EmotionDetect {
         let mut records = std::mem::take(&mut state.records);
         let mut closed = Vec::new();
         for record in records.drain(..) {
-            match record {
+            let channel = match record {
                 Record::Window {
                     channel,
                     start,
@@ -410,24 +416,20 @@ impl EmotionDetect {
                             "channel {channel}: window at sample {start} not classified (speech ratio {speech_ratio:.2})"
                         );
                     }
-                    for s in closed.drain(..) {
-                        let ch = &state.channels[channel];
-                        out.push((
-                            self.segment_structure(state, segment.as_ref(), ch, &s),
-                            false,
-                        ));
-                    }
+                    channel
                 }
                 Record::StretchEnd { channel } => {
                     state.channels[channel].tracker.finish(&mut closed);
-                    for s in closed.drain(..) {
-                        let ch = &state.channels[channel];
-                        out.push((
-                            self.segment_structure(state, segment.as_ref(), ch, &s),
-                            false,
-                        ));
-                    }
+                    channel
                 }
+            };
+            // Segments the record closed follow its own result.
+            for s in closed.drain(..) {
+                let ch = &state.channels[channel];
+                out.push((
+                    self.segment_structure(state, segment.as_ref(), ch, &s),
+                    false,
+                ));
             }
         }
         state.records = records;
@@ -1015,15 +1017,10 @@ impl BaseTransformImpl for EmotionDetect {
             let records = &mut state.records;
             ch.analyzer.set_external_voice_activity(external_vad);
             let samples = &ch.samples[skip.min(ch.samples.len())..];
-            pushed = pushed.and(ch.analyzer.push(samples, &mut model, |w| {
-                records.push(Record::Window {
-                    channel: k,
-                    start: w.start,
-                    len: w.len,
-                    speech_ratio: w.speech_ratio,
-                    probabilities: w.probabilities.map(<[f32]>::to_vec),
-                })
-            }));
+            pushed = pushed.and(
+                ch.analyzer
+                    .push(samples, &mut model, |w| records.push(Record::window(k, w))),
+            );
         }
         state.span.1 = state
             .base

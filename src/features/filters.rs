@@ -59,11 +59,6 @@ impl RangeFilterbank {
             })
     }
 
-    /// Stored weights, for tests of the storage.
-    pub fn stored(&self) -> usize {
-        self.weights.len()
-    }
-
     /// Keeps the weights for which `keep(band, bin, weight)` holds, as runs.
     fn from_dense_rows(rows: &[Vec<f64>], keep: impl Fn(usize, usize, f64) -> bool) -> Self {
         let mut runs = Vec::new();

@@ -9,9 +9,11 @@ rustup component add rustfmt clippy >/dev/null 2>&1 || true
 cargo fmt --check
 cargo clippy --all-targets --locked -- -D warnings
 # The plugin library itself (cargo test builds only the rlib), for the tests
-# that load it with gst-inspect-1.0 and from Python.
-cargo build --locked --lib
-# Every test runs: nothing is skipped for a missing runtime or model.
-cargo test --all-targets --locked
+# that load it with gst-inspect-1.0 and from Python, and the example
+# programs (--all-targets builds them as test harnesses, not as programs).
+cargo build --locked --lib --examples
+# Every test runs: nothing is skipped for a missing runtime or model, and a
+# failing test binary does not hide the ones after it.
+cargo test --all-targets --locked --no-fail-fast
 # No leak from the element: its harness tests under valgrind.
 bash scripts/leak-check.sh element call_center

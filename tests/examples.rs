@@ -31,7 +31,7 @@ fn rust_example_prints_one_json_object_per_result() {
     let out = Command::new(target_dir().join("examples/emotions"))
         .arg(demo())
         .output()
-        .expect("cargo test builds the examples");
+        .expect("the example is built: cargo build --examples (scripts/test.sh does)");
     assert!(
         out.status.success(),
         "{}",
@@ -57,7 +57,7 @@ fn rust_example_reports_a_bad_model_and_fails() {
     let out = Command::new(target_dir().join("examples/emotions"))
         .args([&demo(), "model-file=/nonexistent.onnx"])
         .output()
-        .unwrap();
+        .expect("the example is built: cargo build --examples (scripts/test.sh does)");
     assert!(!out.status.success());
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(

@@ -206,3 +206,64 @@ fn without_a_model_file_both_rates_are_offered() {
     let rates: Vec<i32> = rates.iter().map(|v| v.get::<i32>().unwrap()).collect();
     assert_eq!(rates, [16000, 8000]);
 }
+
+#[test]
+fn segments_of_a_scripted_sequence_follow_its_turns_in_order() {
+    // One actor speaks calm, angry, sad, happy in turn (two clips each;
+    // tests/fixtures/make_emotion_sequence.py). The clips are from an actor
+    // the model trained on, so each turn's windows are classified right and
+    // what is checked is the segmentation: one segment per turn, in order,
+    // each boundary within half a window of the true change.
+    let script: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(repo_path("tests/fixtures/emotion-sequence.json")).unwrap(),
+    )
+    .unwrap();
+    let rate = script["rate"].as_u64().unwrap();
+    let turns: Vec<(String, f64, f64)> = script["turns"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| {
+            let at = |k: &str| t[k].as_u64().unwrap() as f64 / rate as f64;
+            (
+                t["emotion"].as_str().unwrap().to_owned(),
+                at("start"),
+                at("end"),
+            )
+        })
+        .collect();
+    let description = format!(
+        "filesrc location={} ! flacparse ! flacdec ! audioconvert ! emotiondetect ! fakesink",
+        repo_path("tests/fixtures/emotion-sequence.flac").display()
+    );
+    let segments: Vec<(String, f64, f64, f64)> = run_pipeline(&description, None)
+        .iter()
+        .filter(|s| s.name() == "emotion-segment")
+        .map(|s| {
+            let at = |k: &str| s.get::<u64>(k).unwrap() as f64 / 1e9;
+            (
+                s.get::<String>("emotion").unwrap(),
+                at("start"),
+                at("end"),
+                s.get::<f64>("confidence").unwrap(),
+            )
+        })
+        .collect();
+    let labels: Vec<&str> = segments.iter().map(|s| s.0.as_str()).collect();
+    let expected: Vec<&str> = turns.iter().map(|t| t.0.as_str()).collect();
+    assert_eq!(labels, expected, "{segments:?}");
+    assert_eq!(segments[0].1, 0.0);
+    for (k, pair) in segments.windows(2).enumerate() {
+        // Segments tile the time: each starts where the previous ended.
+        assert_eq!(pair[0].2, pair[1].1, "{segments:?}");
+        let truth = turns[k].2;
+        assert!(
+            (pair[0].2 - truth).abs() <= 1.5,
+            "change {k} at {} s, spoken at {truth} s: {segments:?}",
+            pair[0].2
+        );
+    }
+    for s in &segments {
+        assert!((0.3..=1.0).contains(&s.3), "{segments:?}");
+    }
+}

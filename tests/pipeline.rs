@@ -3,49 +3,6 @@
 mod common;
 
 use common::*;
-use gst::prelude::*;
-
-/// Runs the pipeline to EOS (optionally seeking first) and returns the
-/// element messages named `emotion*`.
-fn run(description: &str, seek_to: Option<gst::ClockTime>) -> Vec<gst::Structure> {
-    init();
-    let pipeline = gst::parse::launch(description).unwrap();
-    let bus = pipeline.bus().unwrap();
-    if let Some(position) = seek_to {
-        pipeline.set_state(gst::State::Paused).unwrap();
-        let msg = bus
-            .timed_pop_filtered(
-                gst::ClockTime::from_seconds(10),
-                &[gst::MessageType::AsyncDone, gst::MessageType::Error],
-            )
-            .unwrap();
-        assert!(
-            matches!(msg.view(), gst::MessageView::AsyncDone(_)),
-            "{msg:?}"
-        );
-        // Results of the preroll buffer before the seek are not ours to check.
-        while bus.pop_filtered(&[gst::MessageType::Element]).is_some() {}
-        pipeline
-            .seek_simple(gst::SeekFlags::FLUSH | gst::SeekFlags::ACCURATE, position)
-            .unwrap();
-    }
-    pipeline.set_state(gst::State::Playing).unwrap();
-    let mut out = Vec::new();
-    for msg in bus.iter_timed(gst::ClockTime::from_seconds(30)) {
-        match msg.view() {
-            gst::MessageView::Element(e) => {
-                if let Some(s) = e.structure().filter(|s| s.name().starts_with("emotion")) {
-                    out.push(s.to_owned());
-                }
-            }
-            gst::MessageView::Eos(_) => break,
-            gst::MessageView::Error(e) => panic!("{} {:?}", e.error(), e.debug()),
-            _ => {}
-        }
-    }
-    pipeline.set_state(gst::State::Null).unwrap();
-    out
-}
 
 fn timestamps(results: &[gst::Structure]) -> Vec<u64> {
     results
@@ -67,7 +24,7 @@ fn a_file_through_decodebin_and_resampling_gives_results_every_second() {
          audio/x-raw,rate=44100,channels=2 ! audioconvert ! audioresample ! emotiondetect ! fakesink",
         demo_path()
     );
-    let results = run(&description, None);
+    let results = run_pipeline(&description, None);
     let ts = timestamps(&results);
     assert_eq!(ts, (0..12).map(|s| s * 1_000_000_000).collect::<Vec<u64>>());
     let summary = results.last().unwrap();
@@ -81,7 +38,7 @@ fn after_a_flushing_seek_windows_start_at_the_new_position() {
         "filesrc location={} ! wavparse ! emotiondetect ! fakesink sync=false",
         demo_path()
     );
-    let results = run(&description, Some(gst::ClockTime::from_seconds(5)));
+    let results = run_pipeline(&description, Some(gst::ClockTime::from_seconds(5)));
     let ts = timestamps(&results);
     // 9.5 s remain after 5 s: windows at 5..=11 s.
     assert_eq!(ts, (5..12).map(|s| s * 1_000_000_000).collect::<Vec<u64>>());

@@ -206,3 +206,45 @@ pub fn plugin_dir(name: &str) -> PathBuf {
     std::os::unix::fs::symlink(&plugin, &link).unwrap();
     dir
 }
+
+/// Runs the pipeline to EOS (optionally seeking first) and returns the
+/// element messages named `emotion*`.
+pub fn run_pipeline(description: &str, seek_to: Option<gst::ClockTime>) -> Vec<gst::Structure> {
+    init();
+    let pipeline = gst::parse::launch(description).unwrap();
+    let bus = pipeline.bus().unwrap();
+    if let Some(position) = seek_to {
+        pipeline.set_state(gst::State::Paused).unwrap();
+        let msg = bus
+            .timed_pop_filtered(
+                gst::ClockTime::from_seconds(10),
+                &[gst::MessageType::AsyncDone, gst::MessageType::Error],
+            )
+            .unwrap();
+        assert!(
+            matches!(msg.view(), gst::MessageView::AsyncDone(_)),
+            "{msg:?}"
+        );
+        // Results of the preroll buffer before the seek are not ours to check.
+        while bus.pop_filtered(&[gst::MessageType::Element]).is_some() {}
+        pipeline
+            .seek_simple(gst::SeekFlags::FLUSH | gst::SeekFlags::ACCURATE, position)
+            .unwrap();
+    }
+    pipeline.set_state(gst::State::Playing).unwrap();
+    let mut out = Vec::new();
+    for msg in bus.iter_timed(gst::ClockTime::from_seconds(30)) {
+        match msg.view() {
+            gst::MessageView::Element(e) => {
+                if let Some(s) = e.structure().filter(|s| s.name().starts_with("emotion")) {
+                    out.push(s.to_owned());
+                }
+            }
+            gst::MessageView::Eos(_) => break,
+            gst::MessageView::Error(e) => panic!("{} {:?}", e.error(), e.debug()),
+            _ => {}
+        }
+    }
+    pipeline.set_state(gst::State::Null).unwrap();
+    out
+}

@@ -19,8 +19,9 @@ pub use filters::{
     chroma_filterbank, dot, hz_to_mel, mel_filterbank, mel_to_hz, Dct, RangeFilterbank,
 };
 
+use std::collections::HashMap;
 use std::fmt::Write as _;
-use std::sync::Arc;
+use std::sync::{Arc, LazyLock, Mutex, Weak};
 
 use realfft::num_complex::Complex;
 use realfft::{RealFftPlanner, RealToComplex};
@@ -259,8 +260,7 @@ pub struct FrameStats {
 /// allocate.
 pub struct FeatureExtractor {
     params: FeatureParams,
-    fft: Arc<dyn RealToComplex<f32>>,
-    window: Vec<f32>,
+    tables: Arc<Tables>,
     /// The samples of the frame being filled, `len() == filled`.
     pending: Vec<f32>,
     filled: usize,
@@ -268,45 +268,58 @@ pub struct FeatureExtractor {
     spectrum: Vec<Complex<f32>>,
     power: Vec<f32>,
     scratch: Vec<Complex<f32>>,
-    mel: RangeFilterbank,
     mel_out: Vec<f32>,
-    dct: Dct,
-    chroma: RangeFilterbank,
     frame: Vec<f32>,
     prev_log_mel: Vec<f32>,
     stats: FrameStats,
-    /// Mel bands centred in the 300–3400 Hz speech band.
-    speech_bands: std::ops::Range<usize>,
     frames_emitted: u64,
 }
 
-impl FeatureExtractor {
-    pub fn new(params: &FeatureParams) -> Result<Self, FeatureError> {
-        params.validate()?;
+/// What the parameters alone determine: the FFT plan, window, filterbanks
+/// and DCT. Built once per parameter set in the process and shared by every
+/// extractor using it (a thousand streams would otherwise build a thousand
+/// copies).
+struct Tables {
+    fft: Arc<dyn RealToComplex<f32>>,
+    window: Vec<f32>,
+    mel: RangeFilterbank,
+    dct: Dct,
+    chroma: RangeFilterbank,
+    /// Mel bands centred in the 300–3400 Hz speech band.
+    speech_bands: std::ops::Range<usize>,
+}
+
+impl Tables {
+    /// The shared tables for `params` (already validated).
+    fn shared(params: &FeatureParams) -> Arc<Tables> {
+        static CACHE: LazyLock<Mutex<HashMap<String, Weak<Tables>>>> =
+            LazyLock::new(Default::default);
+        let key = params.to_json();
+        let mut cache = CACHE.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(tables) = cache.get(&key).and_then(Weak::upgrade) {
+            return tables;
+        }
+        cache.retain(|_, w| w.strong_count() > 0);
+        let tables = Arc::new(Tables::new(params));
+        cache.insert(key, Arc::downgrade(&tables));
+        tables
+    }
+
+    fn new(params: &FeatureParams) -> Tables {
         let n_fft = params.n_fft;
-        let fft = RealFftPlanner::<f32>::new().plan_fft_forward(n_fft);
-        // Periodic Hann, as scipy.signal.get_window("hann", n_fft).
-        let window = (0..n_fft)
-            .map(|i| {
-                (0.5 - 0.5 * (2.0 * std::f64::consts::PI * i as f64 / n_fft as f64).cos()) as f32
-            })
-            .collect();
         let sr = params.sample_rate as f64;
-        Ok(FeatureExtractor {
-            window,
-            pending: vec![0.0; n_fft],
-            filled: 0,
-            fft_in: fft.make_input_vec(),
-            spectrum: fft.make_output_vec(),
-            power: vec![0.0; n_fft / 2 + 1],
-            scratch: fft.make_scratch_vec(),
+        Tables {
+            fft: RealFftPlanner::<f32>::new().plan_fft_forward(n_fft),
+            // Periodic Hann, as scipy.signal.get_window("hann", n_fft).
+            window: (0..n_fft)
+                .map(|i| {
+                    (0.5 - 0.5 * (2.0 * std::f64::consts::PI * i as f64 / n_fft as f64).cos())
+                        as f32
+                })
+                .collect(),
             mel: filters::mel_filterbank(sr, n_fft, params.n_mels, params.fmin, params.fmax),
-            mel_out: vec![0.0; params.n_mels],
             dct: Dct::new(params.n_mels, params.n_mfcc),
             chroma: chroma_filterbank(sr, n_fft, params.n_chroma, 0.0),
-            frame: vec![0.0; params.n_features()],
-            prev_log_mel: vec![0.0; params.n_mels],
-            stats: FrameStats::default(),
             speech_bands: {
                 let (lo, hi) = (hz_to_mel(params.fmin), hz_to_mel(params.fmax));
                 let centre = |m: usize| {
@@ -320,8 +333,27 @@ impl FeatureExtractor {
                     .map_or(params.n_mels, |m| m + 1);
                 first..end.max(first + 1)
             },
+        }
+    }
+}
+
+impl FeatureExtractor {
+    pub fn new(params: &FeatureParams) -> Result<Self, FeatureError> {
+        params.validate()?;
+        let tables = Tables::shared(params);
+        Ok(FeatureExtractor {
+            pending: vec![0.0; params.n_fft],
+            filled: 0,
+            fft_in: tables.fft.make_input_vec(),
+            spectrum: tables.fft.make_output_vec(),
+            power: vec![0.0; params.n_fft / 2 + 1],
+            scratch: tables.fft.make_scratch_vec(),
+            mel_out: vec![0.0; params.n_mels],
+            frame: vec![0.0; params.n_features()],
+            prev_log_mel: vec![0.0; params.n_mels],
+            stats: FrameStats::default(),
             frames_emitted: 0,
-            fft,
+            tables,
             params: params.clone(),
         })
     }
@@ -383,35 +415,42 @@ impl FeatureExtractor {
 
     fn compute_frame(&mut self) {
         let mut energy = 0.0f32;
-        for ((dst, &x), &w) in self.fft_in.iter_mut().zip(&self.pending).zip(&self.window) {
+        for ((dst, &x), &w) in self
+            .fft_in
+            .iter_mut()
+            .zip(&self.pending)
+            .zip(&self.tables.window)
+        {
             *dst = x * w;
             energy += x * x;
         }
         // Lengths come from the plan itself, so this cannot fail.
-        let _ =
-            self.fft
-                .process_with_scratch(&mut self.fft_in, &mut self.spectrum, &mut self.scratch);
+        let _ = self.tables.fft.process_with_scratch(
+            &mut self.fft_in,
+            &mut self.spectrum,
+            &mut self.scratch,
+        );
         for (p, c) in self.power.iter_mut().zip(&self.spectrum) {
             *p = c.norm_sqr();
         }
 
         let (mfcc, chroma) = self.frame.split_at_mut(self.params.n_mfcc);
-        self.mel.apply(&self.power, &mut self.mel_out);
+        self.tables.mel.apply(&self.power, &mut self.mel_out);
         let amin = self.params.amin as f32;
         let (mut band_power, mut band_db) = (0.0f32, 0.0f32);
         for (k, m) in self.mel_out.iter_mut().enumerate() {
             let p = m.max(amin);
             *m = 10.0 * p.log10();
-            if self.speech_bands.contains(&k) {
+            if self.tables.speech_bands.contains(&k) {
                 band_power += p;
                 band_db += *m;
             }
         }
-        self.dct.apply(&self.mel_out, mfcc);
+        self.tables.dct.apply(&self.mel_out, mfcc);
 
         // Flatness over the speech band's mel powers: geometric mean (from
         // the dB values just computed) over arithmetic mean.
-        let n_bands = self.speech_bands.len() as f32;
+        let n_bands = self.tables.speech_bands.len() as f32;
         let (mean, geometric) = (band_power / n_bands, 10f32.powf(band_db / n_bands / 10.0));
         let flux = if self.frames_emitted == 0 {
             0.0
@@ -435,7 +474,7 @@ impl FeatureExtractor {
             flux_db: flux,
         };
 
-        self.chroma.apply(&self.power, chroma);
+        self.tables.chroma.apply(&self.power, chroma);
         let max = chroma.iter().cloned().fold(0.0f32, f32::max);
         if max > f32::MIN_POSITIVE {
             for c in chroma.iter_mut() {

@@ -17,12 +17,21 @@
 //! `many`: N pipelines `filesrc ! wavparse ! emotiondetect ! fakesink` in
 //! one process, all started at once; aggregate audio per CPU-second, and
 //! resident memory per instance (RSS after all are playing, minus before,
-//! divided by N).
+//! divided by N), and how the windows were batched.
+//!
+//! `live`: N `audiotestsrc is-live=true` pipelines (a square wave, cheap to
+//! make; `--buffer-ms`, default 20): how long the element holds buffers,
+//! and the result latency.
+//!
+//! `--batch-delay NS` sets `max-batch-delay` on every element (default -1:
+//! 2 ms for file sources, none for live ones), e.g. 0 to compare without
+//! gathering.
 
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use gst::prelude::*;
+use gstemotiondetect::model::{BatchStats, ModelSource, Provider, SharedModel};
 
 const RATE: u32 = 16000;
 
@@ -89,7 +98,11 @@ fn looped_wav(seconds: u64) -> PathBuf {
 }
 
 fn pipeline(path: &Path, with_element: bool) -> gst::Element {
-    let middle = if with_element { "emotiondetect ! " } else { "" };
+    let middle = if with_element {
+        format!("emotiondetect {} ! ", batch_delay_setting())
+    } else {
+        String::new()
+    };
     gst::parse::launch(&format!(
         "filesrc location={} ! wavparse ! {middle}fakesink",
         path.display()
@@ -108,6 +121,38 @@ fn run_to_eos(p: &gst::Element) {
         }
     }
     p.set_state(gst::State::Null).unwrap();
+}
+
+/// `--batch-delay NS` on the command line sets the element's
+/// `max-batch-delay` (default -1: 2 ms for file sources, 0 for live ones).
+fn batch_delay_setting() -> String {
+    let args: Vec<String> = std::env::args().collect();
+    let delay = args
+        .iter()
+        .position(|a| a == "--batch-delay")
+        .and_then(|i| args.get(i + 1))
+        .map_or(-1, |v| v.parse::<i64>().expect("nanoseconds"));
+    format!("max-batch-delay={delay}")
+}
+
+/// Batch counters of the built-in 16 kHz model on the CPU, the instance
+/// every default pipeline of this process shares (while one holds it).
+fn batch_stats() -> BatchStats {
+    SharedModel::get(ModelSource::DEFAULT, Provider::Cpu, None)
+        .unwrap()
+        .batch_stats()
+}
+
+fn print_batches(before: BatchStats, after: BatchStats) {
+    let (calls, windows) = (
+        after.calls - before.calls,
+        after.sequences - before.sequences,
+    );
+    println!(
+        "  inference: {windows} windows in {calls} calls (mean batch {:.2}), {} waits for a batch",
+        windows as f64 / calls.max(1) as f64,
+        after.waits - before.waits
+    );
 }
 
 fn median(mut v: Vec<f64>) -> f64 {
@@ -174,10 +219,18 @@ fn versus_python(minutes: u64, runs: usize) {
     );
 }
 
-fn many(streams: usize, seconds: u64) {
-    let path = looped_wav(seconds);
+/// What one run of `streams` file pipelines cost.
+struct ManyRun {
+    cpu: f64,
+    wall: f64,
+    /// RSS before the pipelines were made, and once all were prerolled.
+    rss: (f64, f64),
+    batches: (BatchStats, BatchStats),
+}
+
+fn run_many(path: &Path, streams: usize, with_element: bool) -> ManyRun {
     let rss_before = rss_mib();
-    let pipelines: Vec<gst::Element> = (0..streams).map(|_| pipeline(&path, true)).collect();
+    let pipelines: Vec<gst::Element> = (0..streams).map(|_| pipeline(path, with_element)).collect();
     for p in &pipelines {
         p.set_state(gst::State::Paused).unwrap();
     }
@@ -186,6 +239,8 @@ fn many(streams: usize, seconds: u64) {
         r.unwrap();
     }
     let rss_ready = rss_mib();
+    let stats = || with_element.then(batch_stats).unwrap_or_default();
+    let batches_before = stats();
     let cpu_before = cpu_seconds();
     let wall = Instant::now();
     for p in &pipelines {
@@ -203,19 +258,44 @@ fn many(streams: usize, seconds: u64) {
     }
     let cpu = cpu_seconds() - cpu_before;
     let wall = wall.elapsed().as_secs_f64();
+    let batches = (batches_before, stats());
     for p in &pipelines {
         p.set_state(gst::State::Null).unwrap();
     }
+    ManyRun {
+        cpu,
+        wall,
+        rss: (rss_before, rss_ready),
+        batches,
+    }
+}
+
+fn many(streams: usize, seconds: u64) {
+    let path = looped_wav(seconds);
+    // The same pipelines without the element first: what reading, parsing
+    // and sinking the audio costs by itself.
+    let bare = run_many(&path, streams, false);
+    let full = run_many(&path, streams, true);
     let audio = (streams as u64 * seconds) as f64;
     println!("many streams: {streams} pipelines x {seconds} s of speech in one process");
-    println!("  CPU {cpu:.2} s, wall {wall:.2} s");
     println!(
-        "  aggregate throughput {:.0}x real time per CPU-second",
-        audio / cpu
+        "  CPU {:.2} s, wall {:.2} s; without the element CPU {:.2} s, wall {:.2} s",
+        full.cpu, full.wall, bare.cpu, bare.wall
+    );
+    print_batches(full.batches.0, full.batches.1);
+    println!(
+        "  aggregate throughput {:.0}x real time per CPU-second (whole process); \
+         the element's CPU alone (difference) {:.0}x",
+        audio / full.cpu,
+        audio / (full.cpu - bare.cpu)
     );
     println!(
-        "  memory: {:.2} MiB per instance (RSS {rss_before:.0} -> {rss_ready:.0} MiB, pipelines prerolled)",
-        (rss_ready - rss_before) / streams as f64
+        "  memory: {:.2} MiB per instance (RSS {:.0} -> {:.0} MiB, pipelines prerolled; \
+         {:.2} MiB per pipeline without the element)",
+        (full.rss.1 - full.rss.0) / streams as f64,
+        full.rss.0,
+        full.rss.1,
+        (bare.rss.1 - bare.rss.0) / streams as f64
     );
 }
 
@@ -312,17 +392,19 @@ fn soak(hours: u64) {
 /// Live sources: how long the element holds each buffer (sink pad to src
 /// pad), and for buffers that complete a window, which is when the result
 /// is posted, the result latency.
-fn live(streams: usize, seconds: u64) {
+fn live(streams: usize, seconds: u64, buffer_ms: u64) {
     use std::sync::{Arc, Mutex};
     type Times = Arc<Mutex<(Vec<u64>, Vec<u64>)>>;
     let times: Times = Arc::new(Mutex::new((Vec::new(), Vec::new())));
     let pipelines: Vec<gst::Element> = (0..streams)
         .map(|_| {
-            let p = gst::parse::launch(
-                "audiotestsrc is-live=true wave=pink-noise volume=0.3 samplesperbuffer=320 ! \
-                 audio/x-raw,rate=16000,channels=1,format=S16LE ! \
-                 emotiondetect name=d min-speech-ratio=0 ! fakesink sync=false",
-            )
+            let p = gst::parse::launch(&format!(
+                "audiotestsrc is-live=true wave=square volume=0.3 samplesperbuffer={} ! \
+                     audio/x-raw,rate=16000,channels=1,format=S16LE ! \
+                     emotiondetect name=d min-speech-ratio=0 {} ! fakesink sync=false",
+                buffer_ms * 16,
+                batch_delay_setting()
+            ))
             .unwrap();
             let d = p.downcast_ref::<gst::Bin>().unwrap().by_name("d").unwrap();
             let entered = Arc::new(Mutex::new(std::collections::VecDeque::<Instant>::new()));
@@ -358,7 +440,10 @@ fn live(streams: usize, seconds: u64) {
     for p in &pipelines {
         p.set_state(gst::State::Playing).unwrap();
     }
-    std::thread::sleep(std::time::Duration::from_secs(seconds));
+    std::thread::sleep(std::time::Duration::from_secs(1));
+    let batches_before = batch_stats();
+    std::thread::sleep(std::time::Duration::from_secs(seconds.saturating_sub(1)));
+    let batches = batch_stats();
     for p in &pipelines {
         p.set_state(gst::State::Null).unwrap();
     }
@@ -369,7 +454,10 @@ fn live(streams: usize, seconds: u64) {
         v.get(((v.len() as f64 - 1.0) * q) as usize)
             .map_or(f64::NAN, |&ns| ns as f64 / 1e6)
     };
-    println!("live: {streams} live streams for {seconds} s (20 ms buffers), CPU {cpu:.1} s");
+    println!(
+        "live: {streams} live streams for {seconds} s ({buffer_ms} ms buffers), CPU {cpu:.1} s"
+    );
+    print_batches(batches_before, batches);
     println!(
         "  buffer held by the element: p50 {:.3} ms, p99 {:.3} ms, max {:.3} ms ({} buffers)",
         pct(&mut held, 0.5),
@@ -411,6 +499,7 @@ fn main() {
         live(
             arg(&args, "--streams", 1) as usize,
             arg(&args, "--seconds", 10),
+            arg(&args, "--buffer-ms", 20),
         );
     }
     if which.contains(&"versus-python") {

@@ -7,6 +7,7 @@ use std::collections::HashMap;
 
 use common::*;
 use gst::prelude::*;
+use gstemotiondetect::model::{ModelSource, Provider, SharedModel};
 
 fn pipeline() -> gst::Element {
     gst::parse::launch(&format!(
@@ -91,4 +92,79 @@ fn parallel_pipelines_sharing_one_model_match_a_lone_run() {
         }
     }
     assert!(compared > 64 * 3);
+}
+
+/// A private copy of the built-in model: its shared instance (and its batch
+/// counters) belongs to the test that makes it.
+fn model_copy(name: &str) -> std::path::PathBuf {
+    let path =
+        std::env::temp_dir().join(format!("emotiondetect-{name}-{}.onnx", std::process::id()));
+    std::fs::copy(repo_path("models/reslstm-sa-16k.onnx"), &path).unwrap();
+    path
+}
+
+#[test]
+fn file_pipelines_gather_their_windows_into_batches() {
+    init();
+    let model = model_copy("batching-files");
+    let shared = SharedModel::get(ModelSource::File(&model), Provider::Cpu, None).unwrap();
+    let threads: Vec<_> = (0..4)
+        .map(|_| {
+            let model = model.clone();
+            std::thread::spawn(move || {
+                for _ in 0..5 {
+                    let p = gst::parse::launch(&format!(
+                        "filesrc location={} ! wavparse ! emotiondetect model-file={} ! fakesink",
+                        repo_path("assets/demo-speech.wav").display(),
+                        model.display()
+                    ))
+                    .unwrap();
+                    let bus = p.bus().unwrap();
+                    p.set_state(gst::State::Playing).unwrap();
+                    let eos = bus.timed_pop_filtered(
+                        gst::ClockTime::from_seconds(60),
+                        &[gst::MessageType::Eos, gst::MessageType::Error],
+                    );
+                    assert!(matches!(eos.unwrap().view(), gst::MessageView::Eos(_)));
+                    p.set_state(gst::State::Null).unwrap();
+                }
+            })
+        })
+        .collect();
+    for t in threads {
+        t.join().unwrap();
+    }
+    std::fs::remove_file(&model).unwrap();
+    let stats = shared.batch_stats();
+    // 4 streams × 5 runs × 12 windows.
+    assert_eq!(stats.sequences, 240, "{stats:?}");
+    assert!(stats.waits > 0, "{stats:?}");
+    assert!(stats.calls < stats.sequences, "{stats:?}");
+}
+
+#[test]
+fn live_streams_never_hold_a_buffer_to_gather_a_batch() {
+    // gst_check's harness answers the latency query as a live source.
+    let model = model_copy("batching-live");
+    let path = model.display().to_string();
+    let shared = SharedModel::get(ModelSource::File(&model), Provider::Cpu, None).unwrap();
+    let speech = demo_speech();
+    let threads: Vec<_> = (0..4)
+        .map(|_| {
+            let (path, speech) = (path.clone(), speech.clone());
+            std::thread::spawn(move || {
+                let (mut h, bus) = harness(&[("model-file", &path)], Format::F32, 1);
+                push_audio(&mut h, &speech, Format::F32, 1, gst::ClockTime::ZERO, 1600);
+                assert!(h.push_event(gst::event::Eos::new()));
+                messages(&bus, "emotion").len()
+            })
+        })
+        .collect();
+    for t in threads {
+        assert_eq!(t.join().unwrap(), 12);
+    }
+    std::fs::remove_file(&model).unwrap();
+    let stats = shared.batch_stats();
+    assert_eq!(stats.sequences, 48, "{stats:?}");
+    assert_eq!(stats.waits, 0, "{stats:?}");
 }

@@ -2,8 +2,9 @@
 //! gets, and streams with the same model share one session.
 
 use std::sync::Arc;
+use std::time::Duration;
 
-use gstemotiondetect::model::{Model, ModelSource, Provider, SharedModel};
+use gstemotiondetect::model::{BatchStats, Model, ModelSource, Provider, SharedModel};
 
 fn input(seed: usize, frames: usize) -> Vec<f32> {
     (0..frames * 46)
@@ -47,7 +48,7 @@ fn concurrent_requests_get_the_results_of_lone_runs() {
                     .map(|(seed, frames)| {
                         let mut out = vec![0.0; 8];
                         shared
-                            .classify(&input(seed, frames), frames, &mut out)
+                            .classify(&input(seed, frames), frames, &mut out, Duration::ZERO)
                             .unwrap();
                         (seed, out)
                     })
@@ -65,4 +66,79 @@ fn concurrent_requests_get_the_results_of_lone_runs() {
         }
     }
     assert_eq!(seen, jobs.len());
+}
+
+#[test]
+fn a_lone_stream_never_waits_for_a_batch() {
+    // The 8 kHz model: no other test in this file uses it, so this thread
+    // is its only user.
+    let shared = SharedModel::get(ModelSource::Builtin(1), Provider::Cpu, None).unwrap();
+    let mut out = vec![0.0; 8];
+    for seed in 0..20 {
+        shared
+            .classify(&input(seed, 73), 73, &mut out, Duration::from_millis(50))
+            .unwrap();
+    }
+    let stats = shared.batch_stats();
+    assert_eq!(
+        stats,
+        BatchStats {
+            calls: 20,
+            sequences: 20,
+            waits: 0
+        }
+    );
+}
+
+#[test]
+fn streams_running_together_gather_batches_and_get_lone_results() {
+    // A copy of the model file: an instance of its own, used by nobody else.
+    let path = std::env::temp_dir().join(format!("emotiondetect-copy-{}.onnx", std::process::id()));
+    std::fs::copy(
+        concat!(env!("CARGO_MANIFEST_DIR"), "/models/reslstm-sa-16k.onnx"),
+        &path,
+    )
+    .unwrap();
+    let shared = SharedModel::get(ModelSource::File(&path), Provider::Cpu, None).unwrap();
+    let mut lone = Model::load(ModelSource::File(&path), Provider::Cpu, None).unwrap();
+    let (streams, per_stream) = (4, 25);
+    let start = Arc::new(std::sync::Barrier::new(streams));
+    let threads: Vec<_> = (0..streams)
+        .map(|t| {
+            let shared = Arc::clone(&shared);
+            let start = Arc::clone(&start);
+            std::thread::spawn(move || {
+                start.wait();
+                (0..per_stream)
+                    .map(|k| {
+                        let seed = t * per_stream + k;
+                        let mut out = vec![0.0; 8];
+                        shared
+                            .classify(&input(seed, 73), 73, &mut out, Duration::from_millis(200))
+                            .unwrap();
+                        (seed, out)
+                    })
+                    .collect::<Vec<_>>()
+            })
+        })
+        .collect();
+    for t in threads {
+        for (seed, out) in t.join().unwrap() {
+            let mut expected = vec![0.0; 8];
+            lone.run(&input(seed, 73), 1, 73, &mut expected).unwrap();
+            for (a, b) in out.iter().zip(&expected) {
+                assert!((a - b).abs() < 1e-5, "job {seed}: {a} vs {b}");
+            }
+        }
+    }
+    std::fs::remove_file(&path).unwrap();
+    let stats = shared.batch_stats();
+    assert_eq!(stats.sequences, (streams * per_stream) as u64);
+    // Four streams started together: after the first round, each batch
+    // gathers one window of each.
+    assert!(
+        stats.sequences as f64 / stats.calls as f64 > 2.0,
+        "{stats:?}"
+    );
+    assert!(stats.waits > 0, "{stats:?}");
 }

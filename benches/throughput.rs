@@ -389,10 +389,16 @@ fn soak(hours: u64) {
     println!("  last window vs a fresh run of its audio: max |difference| {diff:.2e}");
 }
 
-/// Live sources: how long the element holds each buffer (sink pad to src
-/// pad), and for buffers that complete a window, which is when the result
-/// is posted, the result latency.
-fn live(streams: usize, seconds: u64, buffer_ms: u64) {
+struct LiveRun {
+    cpu: f64,
+    /// How long each buffer was held, and each buffer carrying a result.
+    held: Vec<u64>,
+    results: Vec<u64>,
+    batches: (BatchStats, BatchStats),
+}
+
+/// `streams` live pipelines through `element` (named `d`) for `seconds`.
+fn run_live(streams: usize, seconds: u64, buffer_ms: u64, element: &str) -> LiveRun {
     use std::sync::{Arc, Mutex};
     type Times = Arc<Mutex<(Vec<u64>, Vec<u64>)>>;
     let times: Times = Arc::new(Mutex::new((Vec::new(), Vec::new())));
@@ -401,9 +407,8 @@ fn live(streams: usize, seconds: u64, buffer_ms: u64) {
             let p = gst::parse::launch(&format!(
                 "audiotestsrc is-live=true wave=square volume=0.3 samplesperbuffer={} ! \
                      audio/x-raw,rate=16000,channels=1,format=S16LE ! \
-                     emotiondetect name=d min-speech-ratio=0 {} ! fakesink sync=false",
+                     {element} name=d ! fakesink sync=false",
                 buffer_ms * 16,
-                batch_delay_setting()
             ))
             .unwrap();
             let d = p.downcast_ref::<gst::Bin>().unwrap().by_name("d").unwrap();
@@ -440,24 +445,49 @@ fn live(streams: usize, seconds: u64, buffer_ms: u64) {
     for p in &pipelines {
         p.set_state(gst::State::Playing).unwrap();
     }
+    let with_model = element.starts_with("emotiondetect");
+    let stats = || with_model.then(batch_stats).unwrap_or_default();
     std::thread::sleep(std::time::Duration::from_secs(1));
-    let batches_before = batch_stats();
+    let batches_before = stats();
     std::thread::sleep(std::time::Duration::from_secs(seconds.saturating_sub(1)));
-    let batches = batch_stats();
+    let batches = (batches_before, stats());
     for p in &pipelines {
         p.set_state(gst::State::Null).unwrap();
     }
     let cpu = cpu_seconds() - cpu;
-    let (mut held, mut results) = std::mem::take(&mut *times.lock().unwrap());
+    let (held, results) = std::mem::take(&mut *times.lock().unwrap());
+    LiveRun {
+        cpu,
+        held,
+        results,
+        batches,
+    }
+}
+
+/// Live sources: how long the element holds each buffer (sink pad to src
+/// pad), and for buffers that complete a window, which is when the result
+/// is posted, the result latency; the CPU of the same pipelines with
+/// `identity` in place of the element first.
+fn live(streams: usize, seconds: u64, buffer_ms: u64) {
+    let bare = run_live(streams, seconds, buffer_ms, "identity");
+    let element = format!("emotiondetect min-speech-ratio=0 {}", batch_delay_setting());
+    let LiveRun {
+        cpu,
+        mut held,
+        mut results,
+        batches,
+    } = run_live(streams, seconds, buffer_ms, &element);
     let pct = |v: &mut Vec<u64>, q: f64| -> f64 {
         v.sort_unstable();
         v.get(((v.len() as f64 - 1.0) * q) as usize)
             .map_or(f64::NAN, |&ns| ns as f64 / 1e6)
     };
     println!(
-        "live: {streams} live streams for {seconds} s ({buffer_ms} ms buffers), CPU {cpu:.1} s"
+        "live: {streams} live streams for {seconds} s ({buffer_ms} ms buffers), CPU {cpu:.1} s; \
+         with identity instead of the element {:.1} s",
+        bare.cpu
     );
-    print_batches(batches_before, batches);
+    print_batches(batches.0, batches.1);
     println!(
         "  buffer held by the element: p50 {:.3} ms, p99 {:.3} ms, max {:.3} ms ({} buffers)",
         pct(&mut held, 0.5),

@@ -985,7 +985,9 @@ impl BaseTransformImpl for EmotionDetect {
     fn transform_ip(&self, buf: &mut gst::BufferRef) -> Result<gst::FlowSuccess, gst::FlowError> {
         let mut guard = lock(&self.state);
         let state = guard.as_mut().ok_or(gst::FlowError::NotNegotiated)?;
-        let info = state.info.clone().ok_or(gst::FlowError::NotNegotiated)?;
+        if state.info.is_none() {
+            return Err(gst::FlowError::NotNegotiated);
+        }
 
         // Timing: a DISCONT flag or a timestamp later than expected ends the
         // current stretch, so no window spans the discontinuity; audio
@@ -1060,7 +1062,9 @@ impl BaseTransformImpl for EmotionDetect {
             );
             gst::FlowError::Error
         })?;
-        Self::split_channels(&info, &map, &mut state.channels);
+        if let Some(info) = &state.info {
+            Self::split_channels(info, &map, &mut state.channels);
+        }
         drop(map);
         let mut model = state.classifier();
         let mut pushed = Ok(());

@@ -22,10 +22,6 @@
 //! `live`: N `audiotestsrc is-live=true` pipelines (a square wave, cheap to
 //! make; `--buffer-ms`, default 20): how long the element holds buffers,
 //! and the result latency.
-//!
-//! `--batch-delay NS` sets `max-batch-delay` on every element (default -1:
-//! 2 ms for file sources, none for live ones), e.g. 0 to compare without
-//! gathering.
 
 use std::path::{Path, PathBuf};
 use std::time::Instant;
@@ -99,7 +95,7 @@ fn looped_wav(seconds: u64) -> PathBuf {
 
 fn pipeline(path: &Path, with_element: bool) -> gst::Element {
     let middle = if with_element {
-        format!("emotiondetect {} ! ", batch_delay_setting())
+        "emotiondetect ! ".to_string()
     } else {
         String::new()
     };
@@ -123,18 +119,6 @@ fn run_to_eos(p: &gst::Element) {
     p.set_state(gst::State::Null).unwrap();
 }
 
-/// `--batch-delay NS` on the command line sets the element's
-/// `max-batch-delay` (default -1: 2 ms for file sources, 0 for live ones).
-fn batch_delay_setting() -> String {
-    let args: Vec<String> = std::env::args().collect();
-    let delay = args
-        .iter()
-        .position(|a| a == "--batch-delay")
-        .and_then(|i| args.get(i + 1))
-        .map_or(-1, |v| v.parse::<i64>().expect("nanoseconds"));
-    format!("max-batch-delay={delay}")
-}
-
 /// Batch counters of the built-in 16 kHz model on the CPU, the instance
 /// every default pipeline of this process shares (while one holds it).
 fn batch_stats() -> BatchStats {
@@ -149,9 +133,8 @@ fn print_batches(before: BatchStats, after: BatchStats) {
         after.sequences - before.sequences,
     );
     println!(
-        "  inference: {windows} windows in {calls} calls (mean batch {:.2}), {} waits for a batch",
+        "  inference: {windows} windows in {calls} calls (mean batch {:.2})",
         windows as f64 / calls.max(1) as f64,
-        after.waits - before.waits
     );
 }
 
@@ -470,13 +453,13 @@ fn run_live(streams: usize, seconds: u64, buffer_ms: u64, element: &str) -> Live
 /// `identity` in place of the element first.
 fn live(streams: usize, seconds: u64, buffer_ms: u64) {
     let bare = run_live(streams, seconds, buffer_ms, "identity");
-    let element = format!("emotiondetect min-speech-ratio=0 {}", batch_delay_setting());
+    let element = "emotiondetect min-speech-ratio=0";
     let LiveRun {
         cpu,
         mut held,
         mut results,
         batches,
-    } = run_live(streams, seconds, buffer_ms, &element);
+    } = run_live(streams, seconds, buffer_ms, element);
     let pct = |v: &mut Vec<u64>, q: f64| -> f64 {
         v.sort_unstable();
         v.get(((v.len() as f64 - 1.0) * q) as usize)

@@ -13,21 +13,12 @@
 use crate::features::{sanitize, FeatureError, FeatureExtractor, FeatureParams};
 use crate::vad::VoiceActivity;
 use std::sync::Arc;
-use std::time::Duration;
 
 use crate::model::{Model, ModelError, SharedModel};
 
-/// A stream's use of a shared model: each window may wait up to `max_wait`
-/// for other streams' windows to share its inference call
-/// ([`SharedModel::classify`]).
-pub struct SharedClassifier {
-    pub model: Arc<SharedModel>,
-    pub max_wait: Duration,
-}
-
-impl Classifier for SharedClassifier {
+impl Classifier for Arc<SharedModel> {
     fn n_labels(&self) -> usize {
-        self.model.n_labels()
+        SharedModel::n_labels(self)
     }
 
     fn classify(
@@ -39,7 +30,7 @@ impl Classifier for SharedClassifier {
     ) -> Result<(), ModelError> {
         let (n_in, n_out) = (features.len() / batch.max(1), self.n_labels());
         for (f, o) in features.chunks(n_in.max(1)).zip(out.chunks_mut(n_out)) {
-            self.model.classify(f, frames, o, self.max_wait)?;
+            SharedModel::classify(self, f, frames, o)?;
         }
         Ok(())
     }

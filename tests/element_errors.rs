@@ -142,7 +142,6 @@ fn the_built_plugin_loads_in_gst_inspect() {
         "post-messages",
         "channel-mode",
         "channel-names",
-        "max-batch-delay",
     ] {
         assert!(
             stdout.contains(property),

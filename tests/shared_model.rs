@@ -2,9 +2,8 @@
 //! gets, and streams with the same model share one session.
 
 use std::sync::Arc;
-use std::time::Duration;
 
-use gstemotiondetect::model::{BatchStats, Model, ModelSource, Provider, SharedModel};
+use gstemotiondetect::model::{Model, ModelSource, Provider, SharedModel};
 
 fn input(seed: usize, frames: usize) -> Vec<f32> {
     (0..frames * 46)
@@ -48,7 +47,7 @@ fn concurrent_requests_get_the_results_of_lone_runs() {
                     .map(|(seed, frames)| {
                         let mut out = vec![0.0; 8];
                         shared
-                            .classify(&input(seed, frames), frames, &mut out, Duration::ZERO)
+                            .classify(&input(seed, frames), frames, &mut out)
                             .unwrap();
                         (seed, out)
                     })
@@ -69,29 +68,7 @@ fn concurrent_requests_get_the_results_of_lone_runs() {
 }
 
 #[test]
-fn a_lone_stream_never_waits_for_a_batch() {
-    // The 8 kHz model: no other test in this file uses it, so this thread
-    // is its only user.
-    let shared = SharedModel::get(ModelSource::Builtin(1), Provider::Cpu, None).unwrap();
-    let mut out = vec![0.0; 8];
-    for seed in 0..20 {
-        shared
-            .classify(&input(seed, 73), 73, &mut out, Duration::from_millis(50))
-            .unwrap();
-    }
-    let stats = shared.batch_stats();
-    assert_eq!(
-        stats,
-        BatchStats {
-            calls: 20,
-            sequences: 20,
-            waits: 0
-        }
-    );
-}
-
-#[test]
-fn streams_running_together_gather_batches_and_get_lone_results() {
+fn streams_running_together_share_calls_and_get_lone_results() {
     // A copy of the model file: an instance of its own, used by nobody else.
     let path = std::env::temp_dir().join(format!("emotiondetect-copy-{}.onnx", std::process::id()));
     std::fs::copy(
@@ -113,9 +90,7 @@ fn streams_running_together_gather_batches_and_get_lone_results() {
                     .map(|k| {
                         let seed = t * per_stream + k;
                         let mut out = vec![0.0; 8];
-                        shared
-                            .classify(&input(seed, 73), 73, &mut out, Duration::from_millis(200))
-                            .unwrap();
+                        shared.classify(&input(seed, 73), 73, &mut out).unwrap();
                         (seed, out)
                     })
                     .collect::<Vec<_>>()
@@ -134,11 +109,7 @@ fn streams_running_together_gather_batches_and_get_lone_results() {
     std::fs::remove_file(&path).unwrap();
     let stats = shared.batch_stats();
     assert_eq!(stats.sequences, (streams * per_stream) as u64);
-    // Four streams started together: after the first round, each batch
-    // gathers one window of each.
-    assert!(
-        stats.sequences as f64 / stats.calls as f64 > 2.0,
-        "{stats:?}"
-    );
-    assert!(stats.waits > 0, "{stats:?}");
+    // Four streams started together on a machine with fewer cores: windows
+    // queue while one runs, and run together next.
+    assert!(stats.calls < stats.sequences, "{stats:?}");
 }

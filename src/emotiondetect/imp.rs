@@ -9,7 +9,7 @@ use gst::subclass::prelude::*;
 use gst_audio::subclass::prelude::*;
 use gst_base::prelude::*;
 
-use crate::analysis::{Analyzer, Segment, SegmentTracker, SharedClassifier, Window, WindowConfig};
+use crate::analysis::{Analyzer, Segment, SegmentTracker, Window, WindowConfig};
 use crate::model::{self, LogLevel, Logger, ModelError, ModelSource, Provider, SharedModel};
 
 static CAT: LazyLock<gst::DebugCategory> = LazyLock::new(|| {
@@ -45,12 +45,6 @@ const DEFAULT_CHANNEL_MODE: ChannelMode = ChannelMode::Mix;
 const MIN_TAIL: gst::ClockTime = gst::ClockTime::from_seconds(1);
 /// Timestamps further than this from the expected ones mark a discontinuity.
 const DISCONT_TOLERANCE: gst::ClockTime = gst::ClockTime::from_mseconds(40);
-/// How long a window of a non-live stream may wait for windows of other
-/// streams to share its inference call, by default. Live streams do not
-/// wait by default: their buffers are held while a window is classified.
-const NON_LIVE_BATCH_WAIT: std::time::Duration = std::time::Duration::from_millis(2);
-/// `max-batch-delay` of -1: the delay follows upstream's liveness.
-const BATCH_DELAY_AUTO: i64 = -1;
 
 #[derive(Debug, Eq, PartialEq, Ord, PartialOrd, Hash, Clone, Copy, glib::Enum)]
 #[repr(u32)]
@@ -101,8 +95,6 @@ struct Settings {
     post_messages: bool,
     channel_mode: ChannelMode,
     channel_names: Option<String>,
-    /// Nanoseconds, or [`BATCH_DELAY_AUTO`].
-    batch_delay: i64,
 }
 
 impl Default for Settings {
@@ -117,7 +109,6 @@ impl Default for Settings {
             post_messages: DEFAULT_POST_MESSAGES,
             channel_mode: DEFAULT_CHANNEL_MODE,
             channel_names: None,
-            batch_delay: BATCH_DELAY_AUTO,
         }
     }
 }
@@ -216,22 +207,11 @@ struct State {
     /// The stream's first and last instants, for the summaries.
     span: (Option<gst::ClockTime>, Option<gst::ClockTime>),
     records: Vec<Record>,
-    /// How long this stream's windows may wait to be batched with other
-    /// streams'; `None` until upstream's liveness is known (with the
-    /// default `max-batch-delay`).
-    batch_wait: Option<std::time::Duration>,
 }
 
 impl State {
     fn loaded(&self) -> &Loaded {
         &self.models[self.active]
-    }
-
-    fn classifier(&self) -> SharedClassifier {
-        SharedClassifier {
-            model: Arc::clone(&self.loaded().model),
-            max_wait: self.batch_wait.unwrap_or_default(),
-        }
     }
 
     fn labels(&self) -> &[String] {
@@ -256,7 +236,7 @@ impl State {
 
     /// Runs the tail rule on every channel and resets the analyzers.
     fn finish_stretch(&mut self) -> Result<(), ModelError> {
-        let mut model = self.classifier();
+        let mut model = Arc::clone(&self.models[self.active].model);
         let mut result = Ok(());
         for (k, ch) in self.channels.iter_mut().enumerate() {
             let records = &mut self.records;
@@ -299,17 +279,6 @@ impl EmotionDetect {
             };
             gst::log_with_level!(ORT_CAT, level, "[{category}] {message}");
         })
-    }
-
-    /// Whether upstream is live (a latency query says so); if it cannot
-    /// tell, the stream is taken as live, whose windows never wait.
-    fn upstream_is_live(&self) -> bool {
-        let mut q = gst::query::Latency::new();
-        if self.obj().sink_pad().peer_query(&mut q) {
-            q.result().0
-        } else {
-            true
-        }
     }
 
     fn model_error(&self, e: &ModelError) -> gst::ErrorMessage {
@@ -680,14 +649,6 @@ impl ObjectImpl for EmotionDetect {
                     .default_value(DEFAULT_MIN_SPEECH_RATIO)
                     .mutable_playing()
                     .build(),
-                glib::ParamSpecInt64::builder("max-batch-delay")
-                    .nick("Maximum batch delay")
-                    .blurb("How long, in nanoseconds, a window may wait for windows of other streams using the same model to share its inference call; -1: 2 ms when upstream is not live, 0 when it is")
-                    .minimum(BATCH_DELAY_AUTO)
-                    .maximum(gst::ClockTime::SECOND.nseconds() as i64)
-                    .default_value(BATCH_DELAY_AUTO)
-                    .mutable_ready()
-                    .build(),
                 glib::ParamSpecBoolean::builder("post-messages")
                     .nick("Post messages")
                     .blurb("Post an element message per result")
@@ -739,7 +700,6 @@ impl ObjectImpl for EmotionDetect {
                 }
             }
             "post-messages" => settings.post_messages = value.get().expect("type checked upstream"),
-            "max-batch-delay" => settings.batch_delay = value.get().expect("type checked upstream"),
             "channel-mode" => settings.channel_mode = value.get().expect("type checked upstream"),
             "channel-names" => settings.channel_names = value.get().expect("type checked upstream"),
             _ => unimplemented!(),
@@ -759,7 +719,6 @@ impl ObjectImpl for EmotionDetect {
             "silence-threshold" => settings.silence_threshold.to_value(),
             "min-speech-ratio" => settings.min_speech_ratio.to_value(),
             "post-messages" => settings.post_messages.to_value(),
-            "max-batch-delay" => settings.batch_delay.to_value(),
             "channel-mode" => settings.channel_mode.to_value(),
             "channel-names" => settings.channel_names.to_value(),
             _ => unimplemented!(),
@@ -902,9 +861,6 @@ impl BaseTransformImpl for EmotionDetect {
             base: None,
             span: (None, None),
             records: Vec::new(),
-            batch_wait: u64::try_from(settings.batch_delay)
-                .ok()
-                .map(std::time::Duration::from_nanos),
         });
         Ok(())
     }
@@ -1018,13 +974,6 @@ impl BaseTransformImpl for EmotionDetect {
             guard = lock(&self.state);
         }
         let state = guard.as_mut().ok_or(gst::FlowError::Flushing)?;
-        if state.batch_wait.is_none() {
-            state.batch_wait = Some(if self.upstream_is_live() {
-                std::time::Duration::ZERO
-            } else {
-                NON_LIVE_BATCH_WAIT
-            });
-        }
         let skip = if state.base.is_some() && !overlap.is_zero() {
             gst::debug!(
                 CAT,
@@ -1066,7 +1015,7 @@ impl BaseTransformImpl for EmotionDetect {
             Self::split_channels(info, &map, &mut state.channels);
         }
         drop(map);
-        let mut model = state.classifier();
+        let mut model = Arc::clone(&state.loaded().model);
         let mut pushed = Ok(());
         for (k, ch) in state.channels.iter_mut().enumerate() {
             let records = &mut state.records;

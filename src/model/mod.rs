@@ -20,7 +20,7 @@ use ort::value::TensorRef;
 
 use crate::features::{FeatureError, FeatureParams};
 pub use runtime::{LogLevel, Logger, RuntimeError};
-pub use shared::{BatchStats, SharedModel, GATHER, MAX_BATCH, PEER_WINDOW};
+pub use shared::{BatchStats, SharedModel, MAX_BATCH};
 
 /// A model compiled into the plugin.
 #[derive(Debug)]

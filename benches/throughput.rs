@@ -94,11 +94,7 @@ fn looped_wav(seconds: u64) -> PathBuf {
 }
 
 fn pipeline(path: &Path, with_element: bool) -> gst::Element {
-    let middle = if with_element {
-        "emotiondetect ! ".to_string()
-    } else {
-        String::new()
-    };
+    let middle = if with_element { "emotiondetect ! " } else { "" };
     gst::parse::launch(&format!(
         "filesrc location={} ! wavparse ! {middle}fakesink",
         path.display()
@@ -106,8 +102,8 @@ fn pipeline(path: &Path, with_element: bool) -> gst::Element {
     .unwrap()
 }
 
-fn run_to_eos(p: &gst::Element) {
-    p.set_state(gst::State::Playing).unwrap();
+/// Waits for the pipeline's EOS; panics on an error.
+fn wait_for_eos(p: &gst::Element) {
     let bus = p.bus().unwrap();
     for msg in bus.iter_timed(gst::ClockTime::NONE) {
         match msg.view() {
@@ -116,6 +112,11 @@ fn run_to_eos(p: &gst::Element) {
             _ => {}
         }
     }
+}
+
+fn run_to_eos(p: &gst::Element) {
+    p.set_state(gst::State::Playing).unwrap();
+    wait_for_eos(p);
     p.set_state(gst::State::Null).unwrap();
 }
 
@@ -230,14 +231,7 @@ fn run_many(path: &Path, streams: usize, with_element: bool) -> ManyRun {
         p.set_state(gst::State::Playing).unwrap();
     }
     for p in &pipelines {
-        let bus = p.bus().unwrap();
-        for msg in bus.iter_timed(gst::ClockTime::NONE) {
-            match msg.view() {
-                gst::MessageView::Eos(_) => break,
-                gst::MessageView::Error(e) => panic!("{} {:?}", e.error(), e.debug()),
-                _ => {}
-            }
-        }
+        wait_for_eos(p);
     }
     let cpu = cpu_seconds() - cpu_before;
     let wall = wall.elapsed().as_secs_f64();

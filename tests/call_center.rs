@@ -116,7 +116,7 @@ fn mix_mode_is_the_default_and_reports_channel_zero() {
 fn segments_tile_the_classified_time() {
     let speech = demo_speech();
     let (mut h, bus) = harness(&[], Format::S16, 1);
-    push_audio(&mut h, &speech, Format::S16, 1, gst::ClockTime::ZERO, 1600);
+    push_speech(&mut h, &speech, gst::ClockTime::ZERO);
     assert!(h.push_event(gst::event::Eos::new()));
     let all = element_messages(&bus);
     let segments: Vec<&gst::Structure> = all

@@ -102,14 +102,7 @@ fn timestamps_follow_a_non_zero_segment_start() {
     segment.set_start(secs(10.0));
     segment.set_time(secs(100.0));
     assert!(h.push_event(gst::event::Segment::new(&segment)));
-    push_audio(
-        &mut h,
-        &speech[..RATE as usize * 4],
-        Format::S16,
-        1,
-        secs(10.0),
-        1600,
-    );
+    push_speech(&mut h, &speech[..RATE as usize * 4], secs(10.0));
     let results = messages(&bus, "emotion");
     assert_eq!(results.len(), 2);
     for (k, s) in results.iter().enumerate() {
@@ -328,14 +321,7 @@ fn eos_without_data_posts_an_empty_summary() {
 #[test]
 fn silence_is_not_classified_but_summarized() {
     let (mut h, bus) = harness(&[], Format::S16, 1);
-    push_audio(
-        &mut h,
-        &vec![0.0; RATE as usize * 4],
-        Format::S16,
-        1,
-        gst::ClockTime::ZERO,
-        1600,
-    );
+    push_speech(&mut h, &vec![0.0; RATE as usize * 4], gst::ClockTime::ZERO);
     assert!(h.push_event(gst::event::Eos::new()));
     assert!(messages(&bus, "emotion").is_empty());
 }
@@ -362,22 +348,8 @@ fn a_timestamp_gap_splits_windows() {
     let (mut h, bus) = harness(&[], Format::S16, 1);
     // 2 s, then a jump of 10 s, then 3 s: the first 2 s never share a window
     // with what follows the gap; they end as a stream of their own.
-    push_audio(
-        &mut h,
-        &speech[..32000],
-        Format::S16,
-        1,
-        gst::ClockTime::ZERO,
-        1600,
-    );
-    push_audio(
-        &mut h,
-        &speech[32000..80000],
-        Format::S16,
-        1,
-        secs(12.0),
-        1600,
-    );
+    push_speech(&mut h, &speech[..32000], gst::ClockTime::ZERO);
+    push_speech(&mut h, &speech[32000..80000], secs(12.0));
     let results = messages(&bus, "emotion");
     let spans: Vec<(u64, u64)> = results
         .iter()

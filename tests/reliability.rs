@@ -83,23 +83,9 @@ fn a_ten_minute_buffer_gets_every_window_and_carries_every_result() {
 fn overlapping_timestamps_are_not_analysed_twice() {
     let speech = demo_speech();
     let (mut h, bus) = harness(&[], Format::S16, 1);
-    push_audio(
-        &mut h,
-        &speech[..32000],
-        Format::S16,
-        1,
-        gst::ClockTime::ZERO,
-        1600,
-    );
+    push_speech(&mut h, &speech[..32000], gst::ClockTime::ZERO);
     // 2.5 s starting at 1.5 s: its first 0.5 s was already seen.
-    push_audio(
-        &mut h,
-        &speech[24000..64000],
-        Format::S16,
-        1,
-        secs(1.5),
-        1600,
-    );
+    push_speech(&mut h, &speech[24000..64000], secs(1.5));
     let results = messages(&bus, "emotion");
     assert_eq!(
         spans(&results),
@@ -130,13 +116,13 @@ fn gap_events_discont_flags_and_new_segments_split_windows() {
 
     // GAP event between 2 s of audio and 3 s more at 10 s.
     let (mut h, bus) = harness(&[], Format::S16, 1);
-    push_audio(&mut h, two, Format::S16, 1, gst::ClockTime::ZERO, 1600);
+    push_speech(&mut h, two, gst::ClockTime::ZERO);
     assert!(h.push_event(
         gst::event::Gap::builder(secs(2.0))
             .duration(secs(8.0))
             .build()
     ));
-    push_audio(&mut h, three, Format::S16, 1, secs(10.0), 1600);
+    push_speech(&mut h, three, secs(10.0));
     assert_eq!(
         spans(&messages(&bus, "emotion")),
         [(0, 2_000_000_000), (10_000_000_000, 3_000_000_000)]
@@ -144,7 +130,7 @@ fn gap_events_discont_flags_and_new_segments_split_windows() {
 
     // A DISCONT flag with contiguous timestamps.
     let (mut h, bus) = harness(&[], Format::S16, 1);
-    push_audio(&mut h, two, Format::S16, 1, gst::ClockTime::ZERO, 1600);
+    push_speech(&mut h, two, gst::ClockTime::ZERO);
     let mut buf = buffer(Format::S16.bytes(three, 1), secs(2.0), three.len() as u64);
     buf.make_mut().set_flags(gst::BufferFlags::DISCONT);
     h.push_and_pull(buf).unwrap();
@@ -155,12 +141,12 @@ fn gap_events_discont_flags_and_new_segments_split_windows() {
 
     // A new segment mid-stream.
     let (mut h, bus) = harness(&[], Format::S16, 1);
-    push_audio(&mut h, two, Format::S16, 1, gst::ClockTime::ZERO, 1600);
+    push_speech(&mut h, two, gst::ClockTime::ZERO);
     let mut segment = gst::FormattedSegment::<gst::ClockTime>::new();
     segment.set_start(secs(2.0));
     segment.set_time(secs(2.0));
     assert!(h.push_event(gst::event::Segment::new(&segment)));
-    push_audio(&mut h, three, Format::S16, 1, secs(2.0), 1600);
+    push_speech(&mut h, three, secs(2.0));
     let results = messages(&bus, "emotion");
     assert_eq!(
         spans(&results),
@@ -196,14 +182,7 @@ fn eos_mid_window_classifies_the_tail_then_summarizes() {
 fn caps_can_change_mid_stream() {
     let speech = demo_speech();
     let (mut h, bus) = harness(&[], Format::S16, 1);
-    push_audio(
-        &mut h,
-        &speech[..32000],
-        Format::S16,
-        1,
-        gst::ClockTime::ZERO,
-        1600,
-    );
+    push_speech(&mut h, &speech[..32000], gst::ClockTime::ZERO);
     h.set_src_caps(Format::F32.caps(2));
     let out = push_audio(
         &mut h,

@@ -24,14 +24,14 @@ import tempfile
 from pathlib import Path
 
 import numpy as np
-import onnx
 import torch
 from tqdm import tqdm
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import common  # noqa: E402
+import export as export16  # noqa: E402
 import features  # noqa: E402
-from model import ExportWrapper, ResLSTMSA  # noqa: E402
+from model import ResLSTMSA  # noqa: E402
 
 CLASSIFY = common.REPO_DIR / "target" / "release" / "examples" / "classify_files"
 
@@ -40,19 +40,11 @@ def export_checkpoint(state_path: Path, cfg: dict, params_json: str, out: Path) 
     model = ResLSTMSA(46, cfg["hidden"], common.N_CLASSES, cfg["dropout"])
     model.load_state_dict(torch.load(state_path, weights_only=True))
     model.eval()
-    dummy = torch.zeros(1, 75, 46)
-    torch.onnx.export(
-        ExportWrapper(model).eval(), (dummy,), str(out), dynamo=False, opset_version=17,
-        input_names=["features"], output_names=["probabilities", "attention"],
-        dynamic_axes={"features": {0: "batch", 1: "time"}, "probabilities": {0: "batch"},
-                      "attention": {0: "batch", 1: "time"}},
-    )
-    m = onnx.load(str(out))
-    for k, v in {"emotiondetect.format": "1", "emotiondetect.labels": ",".join(common.LABELS),
-                 "emotiondetect.features": params_json}.items():
-        p = m.metadata_props.add()
-        p.key, p.value = k, v
-    onnx.save(m, str(out))
+    export16.write_onnx(model, torch.zeros(1, 75, 46), out, {
+        "emotiondetect.format": "1",
+        "emotiondetect.labels": ",".join(common.LABELS),
+        "emotiondetect.features": params_json,
+    })
 
 
 def classify(model_path: Path, clips: list[Path]) -> dict[str, str | None]:

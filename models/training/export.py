@@ -22,11 +22,11 @@ import sys
 from pathlib import Path
 
 import numpy as np
+import onnx
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import common  # noqa: E402
-import evaluation  # noqa: E402
 import features  # noqa: E402
 from model import ExportWrapper, ResLSTMSA, count_parameters  # noqa: E402
 
@@ -146,8 +146,31 @@ def verify(path: Path, model: ResLSTMSA, fs: features.FeatureSet) -> dict:
             "argmax_mismatches": n_arg}
 
 
+def write_onnx(model: ResLSTMSA, dummy: torch.Tensor, path: Path, metadata: dict[str, str],
+               doc: str | None = None, producer: str | None = None) -> None:
+    """Writes the model as the element loads it: input 'features' [batch, time, 46],
+    outputs 'probabilities' and 'attention', the given metadata (the contract), checked."""
+    torch.onnx.export(
+        ExportWrapper(model).eval(), (dummy,), str(path), dynamo=False, opset_version=OPSET,
+        do_constant_folding=True, input_names=["features"], output_names=["probabilities", "attention"],
+        dynamic_axes={"features": {0: "batch", 1: "time"}, "probabilities": {0: "batch"},
+                      "attention": {0: "batch", 1: "time"}},
+    )
+    m = onnx.load(str(path))
+    del m.metadata_props[:]
+    for k, v in metadata.items():
+        p = m.metadata_props.add()
+        p.key, p.value = k, v
+    if doc is not None:
+        m.doc_string = doc
+    if producer is not None:
+        m.producer_name = producer
+        m.model_version = 1
+    onnx.checker.check_model(m, full_check=True)
+    onnx.save(m, str(path))
+
+
 def export(cv_tag: str = "cv-main") -> dict:
-    import onnx
 
     torch.set_num_threads(1)
     model, info = load_final()
@@ -158,16 +181,8 @@ def export(cv_tag: str = "cv-main") -> dict:
     params_json = features.Extractor().params_json()  # verbatim from --print-params
     if json.loads(params_json) != info["features_params"]:
         raise SystemExit("feature parameters changed since training: retrain (train.py final)")
-    wrapper = ExportWrapper(model).eval()
     dummy = torch.from_numpy(fs.clip(0)[:75].copy())[None]
     path = common.ONNX_PATH
-    torch.onnx.export(
-        wrapper, (dummy,), str(path), dynamo=False, opset_version=OPSET, do_constant_folding=True,
-        input_names=["features"], output_names=["probabilities", "attention"],
-        dynamic_axes={"features": {0: "batch", 1: "time"}, "probabilities": {0: "batch"},
-                      "attention": {0: "batch", 1: "time"}},
-    )
-    m = onnx.load(str(path))
     meta = {
         "emotiondetect.format": "1",
         "emotiondetect.labels": ",".join(common.LABELS),
@@ -175,11 +190,7 @@ def export(cv_tag: str = "cv-main") -> dict:
         "emotiondetect.evaluation": evaluation_json(cv_tag, info),
         "emotiondetect.licence": LICENCE,
     }
-    del m.metadata_props[:]
-    for k, v in meta.items():
-        p = m.metadata_props.add()
-        p.key, p.value = k, v
-    m.doc_string = (
+    doc = (
         f"ResLSTM-SA (hidden {model.hidden}, {count_parameters(model)} parameters) speech emotion "
         "recognition for the emotiondetect GStreamer element. Input 'features' [batch, time, 46]: raw "
         "per-frame features of emotiondetect-features (34 MFCC + 12 chroma, 16 kHz, 80 ms frames, 40 ms "
@@ -187,10 +198,7 @@ def export(cv_tag: str = "cv-main") -> dict:
         f"{','.join(common.LABELS)}) and 'attention' [batch, time]. Trained on RAVDESS speech; licence "
         f"{LICENCE}, non-commercial. See models/MODEL_CARD.md."
     )
-    m.producer_name = "emotiondetect models/training/export.py"
-    m.model_version = 1
-    onnx.checker.check_model(m, full_check=True)
-    onnx.save(m, str(path))
+    write_onnx(model, dummy, path, meta, doc, "emotiondetect models/training/export.py")
     parity = write_parity(model, fs)
     v = verify(path, model, fs)
     v.update({"onnx_bytes": path.stat().st_size, "parity_bytes": common.PARITY_PATH.stat().st_size,

@@ -68,7 +68,7 @@ import evaluation  # noqa: E402
 import export as export16  # noqa: E402
 import features  # noqa: E402
 import train  # noqa: E402
-from model import ExportWrapper, ResLSTMSA, count_parameters  # noqa: E402
+from model import ResLSTMSA, count_parameters  # noqa: E402
 
 SR = 8000
 WINDOW_SECONDS, STEP_SECONDS = 3, 1
@@ -560,8 +560,6 @@ def evaluation_metadata(info: dict) -> str:
 
 
 def export_8k() -> dict:
-    import onnx
-
     torch.set_num_threads(1)
     info = json.loads((NB_RESULTS / "final.json").read_text())
     cfg = info["config"]
@@ -574,15 +572,7 @@ def export_8k() -> dict:
     params_json = NarrowbandExtractor().params_json()  # verbatim --narrowband --print-params
     if json.loads(params_json) != info["features_params"]:
         raise SystemExit("feature parameters changed since training: retrain (narrowband.py final)")
-    wrapper = ExportWrapper(model).eval()
     dummy = torch.from_numpy(tel.clip(0)[:75].copy())[None]
-    torch.onnx.export(
-        wrapper, (dummy,), str(ONNX_8K), dynamo=False, opset_version=export16.OPSET, do_constant_folding=True,
-        input_names=["features"], output_names=["probabilities", "attention"],
-        dynamic_axes={"features": {0: "batch", 1: "time"}, "probabilities": {0: "batch"},
-                      "attention": {0: "batch", 1: "time"}},
-    )
-    m = onnx.load(str(ONNX_8K))
     meta = {
         "emotiondetect.format": "1",
         "emotiondetect.labels": ",".join(common.LABELS),
@@ -590,11 +580,7 @@ def export_8k() -> dict:
         "emotiondetect.evaluation": evaluation_metadata(info),
         "emotiondetect.licence": export16.LICENCE,
     }
-    del m.metadata_props[:]
-    for k, v in meta.items():
-        p = m.metadata_props.add()
-        p.key, p.value = k, v
-    m.doc_string = (
+    doc = (
         f"ResLSTM-SA (hidden {model.hidden}, {count_parameters(model)} parameters) speech emotion recognition "
         "for 8 kHz narrowband (telephone) audio, for the emotiondetect GStreamer element. Input 'features' "
         "[batch, time, 46]: raw per-frame features of `emotiondetect-features --narrowband` (34 MFCC + 12 "
@@ -604,10 +590,7 @@ def export_8k() -> dict:
         f"telephone audio (G.711, 300-3400 Hz, noise, packet loss); licence {export16.LICENCE}, "
         "non-commercial. See models/MODEL_CARD.md."
     )
-    m.producer_name = "emotiondetect models/training/narrowband.py"
-    m.model_version = 1
-    onnx.checker.check_model(m, full_check=True)
-    onnx.save(m, str(ONNX_8K))
+    export16.write_onnx(model, dummy, ONNX_8K, meta, doc, "emotiondetect models/training/narrowband.py")
     saved = common.PARITY_PATH
     common.PARITY_PATH = PARITY_8K  # export16.write_parity writes to common.PARITY_PATH
     try:

@@ -145,6 +145,16 @@ pub fn push_audio(
     out
 }
 
+/// Pushes mono S16 samples in 100 ms buffers starting at `start`, as most
+/// tests do, returning the output buffers.
+pub fn push_speech(
+    h: &mut gst_check::Harness,
+    mono: &[f32],
+    start: gst::ClockTime,
+) -> Vec<gst::Buffer> {
+    push_audio(h, mono, Format::S16, 1, start, 1600)
+}
+
 /// All element messages on the bus, in order.
 pub fn element_messages(bus: &gst::Bus) -> Vec<gst::Structure> {
     let mut out = Vec::new();

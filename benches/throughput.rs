@@ -20,7 +20,8 @@
 //! divided by N), and how the windows were batched.
 //!
 //! `live`: N `audiotestsrc is-live=true` pipelines (a square wave, cheap to
-//! make; `--buffer-ms`, default 20): how long the element holds buffers,
+//! make; `--buffer-ms`, default 20), started one after the other over one
+//! second (`--aligned`: all at once): how long the element holds buffers,
 //! and the result latency.
 
 use std::path::{Path, PathBuf};
@@ -375,7 +376,7 @@ struct LiveRun {
 }
 
 /// `streams` live pipelines through `element` (named `d`) for `seconds`.
-fn run_live(streams: usize, seconds: u64, buffer_ms: u64, element: &str) -> LiveRun {
+fn run_live(streams: usize, seconds: u64, buffer_ms: u64, aligned: bool, element: &str) -> LiveRun {
     use std::sync::{Arc, Mutex};
     type Times = Arc<Mutex<(Vec<u64>, Vec<u64>)>>;
     let times: Times = Arc::new(Mutex::new((Vec::new(), Vec::new())));
@@ -419,8 +420,17 @@ fn run_live(streams: usize, seconds: u64, buffer_ms: u64, element: &str) -> Live
         })
         .collect();
     let cpu = cpu_seconds();
+    // Calls start at different moments, so their windows end at different
+    // moments of each second: starts are spread over one second, unless
+    // `aligned`, where every stream's windows end together.
+    let stagger = if aligned {
+        std::time::Duration::ZERO
+    } else {
+        std::time::Duration::from_secs(1) / streams as u32
+    };
     for p in &pipelines {
         p.set_state(gst::State::Playing).unwrap();
+        std::thread::sleep(stagger);
     }
     let with_model = element.starts_with("emotiondetect");
     let stats = || with_model.then(batch_stats).unwrap_or_default();
@@ -445,23 +455,28 @@ fn run_live(streams: usize, seconds: u64, buffer_ms: u64, element: &str) -> Live
 /// pad), and for buffers that complete a window, which is when the result
 /// is posted, the result latency; the CPU of the same pipelines with
 /// `identity` in place of the element first.
-fn live(streams: usize, seconds: u64, buffer_ms: u64) {
-    let bare = run_live(streams, seconds, buffer_ms, "identity");
+fn live(streams: usize, seconds: u64, buffer_ms: u64, aligned: bool) {
+    let bare = run_live(streams, seconds, buffer_ms, aligned, "identity");
     let element = "emotiondetect min-speech-ratio=0";
     let LiveRun {
         cpu,
         mut held,
         mut results,
         batches,
-    } = run_live(streams, seconds, buffer_ms, element);
+    } = run_live(streams, seconds, buffer_ms, aligned, element);
     let pct = |v: &mut Vec<u64>, q: f64| -> f64 {
         v.sort_unstable();
         v.get(((v.len() as f64 - 1.0) * q) as usize)
             .map_or(f64::NAN, |&ns| ns as f64 / 1e6)
     };
     println!(
-        "live: {streams} live streams for {seconds} s ({buffer_ms} ms buffers), CPU {cpu:.1} s; \
+        "live: {streams} live streams for {seconds} s ({buffer_ms} ms buffers, {}), CPU {cpu:.1} s; \
          with identity instead of the element {:.1} s",
+        if aligned {
+            "all started at once"
+        } else {
+            "starts spread over 1 s"
+        },
         bare.cpu
     );
     print_batches(batches.0, batches.1);
@@ -507,6 +522,7 @@ fn main() {
             arg(&args, "--streams", 1) as usize,
             arg(&args, "--seconds", 10),
             arg(&args, "--buffer-ms", 20),
+            args.iter().any(|a| a == "--aligned"),
         );
     }
     if which.contains(&"versus-python") {

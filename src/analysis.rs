@@ -135,12 +135,9 @@ pub struct Analyzer {
 }
 
 impl Analyzer {
-    pub fn new(
-        params: &FeatureParams,
-        n_labels: usize,
-        config: WindowConfig,
-    ) -> Result<Self, AnalysisError> {
-        let extractor = FeatureExtractor::new(params)?;
+    /// Checks that `config` suits `params` without building anything.
+    pub fn check(params: &FeatureParams, config: &WindowConfig) -> Result<(), AnalysisError> {
+        params.validate()?;
         if config.window < params.n_fft as u64 {
             return Err(AnalysisError::WindowTooShort {
                 window: config.window,
@@ -153,6 +150,16 @@ impl Analyzer {
                 window: config.window,
             });
         }
+        Ok(())
+    }
+
+    pub fn new(
+        params: &FeatureParams,
+        n_labels: usize,
+        config: WindowConfig,
+    ) -> Result<Self, AnalysisError> {
+        Self::check(params, &config)?;
+        let extractor = FeatureExtractor::new(params)?;
         let n_features = params.n_features();
         let frame_cap = (config.window / params.hop_length as u64) as usize + 2;
         Ok(Analyzer {

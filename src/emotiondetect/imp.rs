@@ -373,6 +373,10 @@ impl EmotionDetect {
     /// summaries and segments. The `bool` tells whether a structure is a
     /// window result (for the buffer meta).
     fn take_records(&self, state: &mut State) -> Vec<(gst::Structure, bool)> {
+        // Most buffers complete no window: skip the segment copy.
+        if state.records.is_empty() {
+            return Vec::new();
+        }
         let segment = self.segment();
         let base = state.base.unwrap_or(gst::ClockTime::ZERO);
         let mut out = Vec::with_capacity(state.records.len());
@@ -437,7 +441,8 @@ impl EmotionDetect {
     }
 
     fn post(&self, structures: impl IntoIterator<Item = gst::Structure>) {
-        if !lock(&self.settings).post_messages {
+        let mut structures = structures.into_iter().peekable();
+        if structures.peek().is_none() || !lock(&self.settings).post_messages {
             return;
         }
         for s in structures {
@@ -829,7 +834,7 @@ impl BaseTransformImpl for EmotionDetect {
                 min_speech_ratio: settings.min_speech_ratio,
             };
             // Checked now, so a bad setting fails the state change.
-            Analyzer::new(&contract.features, contract.labels.len(), config).map_err(|e| {
+            Analyzer::check(&contract.features, &config).map_err(|e| {
                 gst::error_msg!(
                     gst::LibraryError::Settings,
                     (

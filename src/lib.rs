@@ -10,6 +10,7 @@ pub mod analysis;
 pub mod emotiondetect;
 pub mod features;
 pub mod model;
+mod sync;
 pub mod vad;
 
 fn plugin_init(plugin: &gst::Plugin) -> Result<(), glib::BoolError> {

@@ -1,7 +1,7 @@
 //! GStreamer glue: caps, timing, per-channel windowing through
 //! [`Analyzer`], messages and metadata. The audio passes through untouched.
 
-use std::sync::{Arc, LazyLock, Mutex, MutexGuard};
+use std::sync::{Arc, LazyLock, Mutex};
 
 use gst::glib;
 use gst::prelude::*;
@@ -11,6 +11,7 @@ use gst_base::prelude::*;
 
 use crate::analysis::{Analyzer, Segment, SegmentTracker, Window, WindowConfig};
 use crate::model::{self, LogLevel, Logger, ModelError, ModelSource, Provider, SharedModel};
+use crate::sync::lock;
 
 static CAT: LazyLock<gst::DebugCategory> = LazyLock::new(|| {
     gst::DebugCategory::new(
@@ -255,10 +256,6 @@ pub struct EmotionDetect {
     settings: Mutex<Settings>,
     state: Mutex<Option<State>>,
     provider_in_use: Mutex<Option<Provider>>,
-}
-
-fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(|e| e.into_inner())
 }
 
 fn argmax(p: &[f64]) -> usize {

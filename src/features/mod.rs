@@ -295,7 +295,7 @@ impl Tables {
         static CACHE: LazyLock<Mutex<HashMap<String, Weak<Tables>>>> =
             LazyLock::new(Default::default);
         let key = params.to_json();
-        let mut cache = CACHE.lock().unwrap_or_else(|e| e.into_inner());
+        let mut cache = crate::sync::lock(&CACHE);
         if let Some(tables) = cache.get(&key).and_then(Weak::upgrade) {
             return tables;
         }

@@ -58,7 +58,7 @@ pub fn candidates() -> Vec<PathBuf> {
 /// use. A failed load is not cached: a later call tries again. The logger
 /// of the first successful call stays installed.
 pub fn environment(logger: Option<Logger>) -> Result<(Environment, PathBuf), RuntimeError> {
-    let mut guard = ENVIRONMENT.lock().unwrap_or_else(|e| e.into_inner());
+    let mut guard = crate::sync::lock(&ENVIRONMENT);
     if let Some((env, path)) = guard.as_ref() {
         return Ok((env.clone(), path.clone()));
     }

@@ -16,10 +16,11 @@
 //! 0.12 ms each), and the extra sleeps and wake-ups cost the rest.
 use std::collections::HashMap;
 use std::path::PathBuf;
-use std::sync::{Arc, LazyLock, Mutex, MutexGuard, Weak};
+use std::sync::{Arc, LazyLock, Mutex, Weak};
 use std::thread::Thread;
 
 use super::{Logger, Model, ModelContract, ModelError, ModelSource, Provider};
+use crate::sync::lock;
 
 /// The most sequences run in one call: beyond this the cost per window
 /// rises again (0.12 ms each in batches of 8 to 32, 0.14 ms in batches of
@@ -64,10 +65,6 @@ pub struct SharedModel {
     n_features: usize,
     session: Mutex<(Model, Vec<f32>, Vec<f32>)>,
     queue: Mutex<Queue>,
-}
-
-fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(|e| e.into_inner())
 }
 
 #[derive(Clone, PartialEq, Eq, Hash)]

@@ -121,11 +121,15 @@ fn file_pipelines_share_inference_calls() {
                     .unwrap();
                     let bus = p.bus().unwrap();
                     p.set_state(gst::State::Playing).unwrap();
-                    let eos = bus.timed_pop_filtered(
-                        gst::ClockTime::from_seconds(60),
-                        &[gst::MessageType::Eos, gst::MessageType::Error],
-                    );
-                    assert!(matches!(eos.unwrap().view(), gst::MessageView::Eos(_)));
+                    let msg = bus
+                        .timed_pop_filtered(
+                            gst::ClockTime::from_seconds(60),
+                            &[gst::MessageType::Eos, gst::MessageType::Error],
+                        )
+                        .expect("no EOS within 60 s");
+                    if let gst::MessageView::Error(e) = msg.view() {
+                        panic!("{} {:?}", e.error(), e.debug());
+                    }
                     p.set_state(gst::State::Null).unwrap();
                 }
             })

@@ -113,3 +113,33 @@ fn streams_running_together_share_calls_and_get_lone_results() {
     // queue while one runs, and run together next.
     assert!(stats.calls < stats.sequences, "{stats:?}");
 }
+
+#[test]
+fn many_streams_hammering_the_queue_all_finish() {
+    // A stream that parks unseen (its job queued while nobody runs a batch)
+    // would hang here; the watchdog turns that into a failure.
+    let shared = SharedModel::get(ModelSource::DEFAULT, Provider::Cpu, None).unwrap();
+    let (streams, per_stream) = (8, 150);
+    let (done_tx, done_rx) = std::sync::mpsc::channel();
+    for t in 0..streams {
+        let shared = Arc::clone(&shared);
+        let done_tx = done_tx.clone();
+        std::thread::spawn(move || {
+            let mut out = vec![0.0; 8];
+            for k in 0..per_stream {
+                // Two lengths, so batches also split by frame count.
+                let frames = if (t + k) % 5 == 0 { 20 } else { 30 };
+                shared
+                    .classify(&input(t * per_stream + k, frames), frames, &mut out)
+                    .unwrap();
+                assert!(out.iter().all(|p| p.is_finite()));
+            }
+            done_tx.send(t).unwrap();
+        });
+    }
+    for _ in 0..streams {
+        done_rx
+            .recv_timeout(std::time::Duration::from_secs(120))
+            .expect("a stream never got its result");
+    }
+}

@@ -4,9 +4,9 @@
 //!
 //! Batching is flat combining: a stream queues its request, and whichever
 //! stream gets the session runs everything queued with the same number of
-//! frames in one call, then hands each stream its row. No thread of ours,
-//! no timer: a lone stream runs its request at once, and a request waits at
-//! most for the batch in flight plus its own.
+//! frames in one call (at most [`MAX_BATCH`], oldest first), then hands
+//! each stream its row. No thread of ours, no timer: a lone stream runs its
+//! request at once, and a request waits only for the batches ahead of it.
 //!
 //! Nothing waits on purpose to gather a bigger batch: measured with 4 and 16
 //! file streams on 2 cores, holding each window up to 2 ms doubled the mean
@@ -14,6 +14,7 @@
 //! 3258x -> 3236x real time per CPU-second): most of the gain of batching
 //! comes with the second window (one window 0.21 ms, two 0.14 ms each, eight
 //! 0.12 ms each), and the extra sleeps and wake-ups cost the rest.
+
 use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::{Arc, LazyLock, Mutex, Weak};
@@ -53,6 +54,9 @@ struct Queue {
     next_id: u64,
     /// Buffers of finished jobs, reused for new ones.
     spare: Vec<Vec<f32>>,
+    /// A stream is running a batch. Set and cleared under this lock, with
+    /// the choice of whom to wake, so no stream parks unseen.
+    running: bool,
     stats: BatchStats,
 }
 
@@ -182,13 +186,14 @@ impl SharedModel {
                         Err(e) => Err(ModelError::Inference(e)),
                     };
                 }
-                if self.session.try_lock().is_err() {
-                    // Someone else runs the session: woken when our result
-                    // is out or it is our turn to run it.
+                if q.running {
+                    // Someone else runs a batch: woken when our result is
+                    // out or our job is the oldest left.
                     drop(q);
                     std::thread::park();
                     continue;
                 }
+                q.running = true;
             }
             self.run_batch();
         }
@@ -202,12 +207,10 @@ impl SharedModel {
     /// Takes the session, runs the queued jobs that share the first job's
     /// frame count, and publishes their results.
     fn run_batch(&self) {
-        let Ok(mut session) = self.session.try_lock() else {
-            return;
-        };
         let batch: Vec<Job> = {
             let mut q = lock(&self.queue);
             let Some(frames) = q.jobs.first().map(|j| j.frames) else {
+                q.running = false;
                 return;
             };
             // Oldest first, so the oldest job left leads the next batch.
@@ -222,6 +225,7 @@ impl SharedModel {
             q.jobs = left;
             taken
         };
+        let mut session = lock(&self.session);
         let (model, input, output) = &mut *session;
         let frames = batch[0].frames;
         input.clear();
@@ -231,17 +235,19 @@ impl SharedModel {
         output.clear();
         output.resize(batch.len() * self.n_labels, 0.0);
         let result = if input.len() == batch.len() * frames * self.n_features {
-            model
-                .run(input, batch.len(), frames, output)
-                .map_err(|e| e.to_string())
+            // A panic must not leave `running` set, or every stream would
+            // park for good: it fails this batch instead.
+            std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                model.run(input, batch.len(), frames, output)
+            }))
+            .unwrap_or_else(|_| Err(ModelError::Inference("ONNX Runtime call panicked".into())))
+            .map_err(|e| e.to_string())
         } else {
             Err(format!(
                 "a request does not hold {frames} frames of {} features",
                 self.n_features
             ))
         };
-        // Published before the session is released: a stream that finds the
-        // session free also finds its result, if it was in this batch.
         let mut q = lock(&self.queue);
         q.stats.calls += 1;
         q.stats.sequences += batch.len() as u64;
@@ -259,7 +265,10 @@ impl SharedModel {
             };
             q.done.insert(job.id, row);
         }
-        // The oldest job left runs the next batch.
+        // The oldest job left runs the next batch. Decided with `running`
+        // cleared under the same lock: a stream that queues after this
+        // finds nobody running and runs its own.
+        q.running = false;
         wake.extend(q.jobs.first().map(|j| j.waiter.clone()));
         drop(q);
         drop(session);

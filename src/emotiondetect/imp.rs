@@ -237,7 +237,7 @@ impl State {
 
     /// Runs the tail rule on every channel and resets the analyzers.
     fn finish_stretch(&mut self) -> Result<(), ModelError> {
-        let mut model = Arc::clone(&self.models[self.active].model);
+        let mut model = Arc::clone(&self.loaded().model);
         let mut result = Ok(());
         for (k, ch) in self.channels.iter_mut().enumerate() {
             let records = &mut self.records;
@@ -1013,9 +1013,10 @@ impl BaseTransformImpl for EmotionDetect {
             );
             gst::FlowError::Error
         })?;
-        if let Some(info) = &state.info {
-            Self::split_channels(info, &map, &mut state.channels);
-        }
+        // Set by `setup` on this thread before any buffer, and never unset
+        // while streaming; checked again only because the lock was let go.
+        let info = state.info.as_ref().ok_or(gst::FlowError::NotNegotiated)?;
+        Self::split_channels(info, &map, &mut state.channels);
         drop(map);
         let mut model = Arc::clone(&state.loaded().model);
         let mut pushed = Ok(());

@@ -1,8 +1,9 @@
+// SPDX-License-Identifier: MPL-2.0
 //! Feature extraction cost: time per second of 16 kHz audio, for several
 //! buffer sizes (the extractor must not care how input is cut).
 
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
-use gstemotiondetect::features::{FeatureExtractor, FeatureParams};
+use emotiondetect_core::features::{FeatureExtractor, FeatureParams};
 
 fn signal(n: usize) -> Vec<f32> {
     (0..n)

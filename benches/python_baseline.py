@@ -1,4 +1,5 @@
 #!/usr/bin/env python3
+# SPDX-License-Identifier: MPL-2.0
 """What a competent Python user would write instead of emotiondetect:
 librosa features computed once over the whole file, the same 3 s windows
 every 1 s, and onnxruntime (one thread) on the same model, in batches.

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MPL-2.0
 //! End-to-end throughput of the element, printed as figures (not asserted).
 //!
 //!     cargo bench --bench throughput                      # both parts, defaults
@@ -27,8 +28,8 @@
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
+use emotiondetect_core::model::{BatchStats, ModelSource, Provider, SharedModel};
 use gst::prelude::*;
-use gstemotiondetect::model::{BatchStats, ModelSource, Provider, SharedModel};
 
 const RATE: u32 = 16000;
 

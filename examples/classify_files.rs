@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MPL-2.0
 //! Classifies whole files with the element and its default settings: reads
 //! one path per line on stdin, prints one JSON object per file with the
 //! element's `emotion-summary` (the clip's decision as the element takes

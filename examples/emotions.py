@@ -1,4 +1,5 @@
 #!/usr/bin/env python3
+# SPDX-License-Identifier: MPL-2.0
 """Run an audio file through emotiondetect; print one JSON object per result.
 
 Each result is printed twice, once as read from the bus message

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MPL-2.0
 //! Runs an audio file through `emotiondetect` and prints one JSON object
 //! per result (`emotion` and the final `emotion-summary`), or with
 //! `--pretty`, one readable line per result.

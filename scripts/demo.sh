@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: MPL-2.0
 # The element with its built-in model on the bundled speech, no options:
 # installs what it needs (scripts/setup.sh), builds, prints one line per
 # result. Pass another audio file as the first argument to analyse it.

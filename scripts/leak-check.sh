@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: MPL-2.0
 # Runs the element's harness tests under valgrind and fails on any
 # definitely or indirectly lost block. (The dynamic loader's own reads,
 # reported when ONNX Runtime is dlopen()ed, are not leaks and not ours.)

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: MPL-2.0
 # Installs what emotiondetect needs on Debian 12, idempotently:
 #  - GStreamer 1.22 development packages and tools, PyGObject with the
 #    GStreamer overrides (for the Python example and its test);

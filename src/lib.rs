@@ -1,17 +1,12 @@
+// SPDX-License-Identifier: MPL-2.0
 //! emotiondetect: speech emotion recognition as a GStreamer element.
 //!
-//! Layers: [`features`] (DSP) and [`model`] (ONNX Runtime) know nothing of
-//! GStreamer; [`analysis`] cuts a stream into windows; the element in
-//! `emotiondetect` is the glue.
+//! The element is thin glue (caps, timing, messages, metadata) around
+//! [`emotiondetect_core`], which knows nothing of GStreamer.
 
 use gst::glib;
 
-pub mod analysis;
-pub mod emotiondetect;
-pub mod features;
-pub mod model;
-mod sync;
-pub mod vad;
+mod emotiondetect;
 
 fn plugin_init(plugin: &gst::Plugin) -> Result<(), glib::BoolError> {
     emotiondetect::register(plugin)
@@ -25,6 +20,6 @@ gst::plugin_define!(
     "MPL-2.0",
     env!("CARGO_PKG_NAME"),
     env!("CARGO_PKG_NAME"),
-    env!("CARGO_PKG_REPOSITORY"),
+    "Unknown package origin",
     env!("BUILD_REL_DATE")
 );

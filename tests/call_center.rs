@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MPL-2.0
 //! Call-center use: per-channel analysis, speech gating, emotion segments.
 
 mod common;

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MPL-2.0
 //! 64 pipelines in parallel threads share one model; they start and stop at
 //! random moments, and every result equals a lone run's for the same window.
 
@@ -6,8 +7,8 @@ mod common;
 use std::collections::HashMap;
 
 use common::*;
+use emotiondetect_core::model::{ModelSource, Provider, SharedModel};
 use gst::prelude::*;
-use gstemotiondetect::model::{ModelSource, Provider, SharedModel};
 
 fn pipeline() -> gst::Element {
     gst::parse::launch(&format!(

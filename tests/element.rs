@@ -1,11 +1,12 @@
+// SPDX-License-Identifier: MPL-2.0
 //! The element's public contract, through `gst_check::Harness`.
 
 mod common;
 
 use common::*;
+use emotiondetect_core::features::extract_all;
+use emotiondetect_core::model::{Model, ModelSource, Provider};
 use gst::prelude::*;
-use gstemotiondetect::features::extract_all;
-use gstemotiondetect::model::{Model, ModelSource, Provider};
 
 const LABELS: [&str; 8] = [
     "neutral",

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MPL-2.0
 //! Every configuration error is an element error whose text says what is
 //! wrong, raised when the pipeline starts, never a crash or a silent run.
 

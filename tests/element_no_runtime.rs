@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MPL-2.0
 //! Without ONNX Runtime the element fails to start with an error naming
 //! what was tried and how to point at a library. In a process of its own:
 //! the library is loaded at most once per process.

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MPL-2.0
 //! The examples a user copies: run them on the bundled speech and check
 //! what they print.
 

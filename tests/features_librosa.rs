@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MPL-2.0
 //! Parity of the feature layer with librosa 0.11, on committed fixtures made
 //! by `tests/fixtures/gen_librosa_fixtures.py` (librosa computes in f64; we
 //! compute in f32).
@@ -11,7 +12,7 @@
 //!   bands and are compared through log-mel instead;
 //! - chroma: 1e-5 absolute on values in [0, 1] (measured 7.8e-7).
 
-use gstemotiondetect::features::{extract_all, FeatureExtractor, FeatureParams};
+use emotiondetect_core::features::{extract_all, FeatureExtractor, FeatureParams};
 use serde_json::Value;
 
 fn fixture(name: &str) -> Value {
@@ -78,7 +79,7 @@ fn mel_filterbank_matches_librosa() {
     let fx = fixture("librosa_filterbanks.json");
     params_match_fixture(&fx["params"]);
     let p = FeatureParams::default();
-    let ours = gstemotiondetect::features::mel_filterbank(
+    let ours = emotiondetect_core::features::mel_filterbank(
         p.sample_rate as f64,
         p.n_fft,
         p.n_mels,
@@ -109,7 +110,7 @@ fn mel_filterbank_matches_librosa() {
 fn chroma_filterbank_matches_librosa() {
     let fx = fixture("librosa_filterbanks.json");
     let p = FeatureParams::default();
-    let ours = gstemotiondetect::features::chroma_filterbank(
+    let ours = emotiondetect_core::features::chroma_filterbank(
         p.sample_rate as f64,
         p.n_fft,
         p.n_chroma,

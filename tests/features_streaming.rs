@@ -1,7 +1,8 @@
+// SPDX-License-Identifier: MPL-2.0
 //! Streaming behaviour of the feature layer: buffer-split invariance and
 //! hostile samples.
 
-use gstemotiondetect::features::{extract_all, FeatureExtractor, FeatureParams};
+use emotiondetect_core::features::{extract_all, FeatureExtractor, FeatureParams};
 use proptest::prelude::*;
 
 fn test_signal(n: usize) -> Vec<f32> {

@@ -1,8 +1,9 @@
+// SPDX-License-Identifier: MPL-2.0
 //! The model layer on its own: contract checks, errors, execution providers.
 
 use std::path::PathBuf;
 
-use gstemotiondetect::model::{Model, ModelError, ModelSource, Provider};
+use emotiondetect_core::model::{Model, ModelError, ModelSource, Provider};
 
 fn fixture(name: &str) -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
@@ -29,7 +30,7 @@ fn builtin_model_loads_and_declares_its_contract() {
     assert_eq!(c.labels[0], "neutral");
     assert_eq!(
         c.features,
-        gstemotiondetect::features::FeatureParams::default()
+        emotiondetect_core::features::FeatureParams::default()
     );
     assert_eq!(model.provider(), Provider::Cpu);
 }
@@ -105,7 +106,10 @@ fn contract_violations_say_what_is_wrong() {
         ("wrong-labels.onnx", "probabilities has shape"),
         ("wrong-input-width.onnx", "features has shape"),
         ("wrong-input-name.onnx", "the input is named \"mfcc\""),
-        ("unsupported-features.onnx", "field \"window\" is hamming"),
+        (
+            "unsupported-features.onnx",
+            "field \"window\" is \"hamming\"",
+        ),
     ];
     for (file, expected) in cases {
         let text = load_err(file);

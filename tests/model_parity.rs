@@ -1,8 +1,9 @@
+// SPDX-License-Identifier: MPL-2.0
 //! The shipped ONNX models, run by ONNX Runtime from Rust, give the
 //! probabilities PyTorch gave at export (`tests/fixtures/model_parity*.json`,
 //! written by the export scripts), within 1e-5.
 
-use gstemotiondetect::model::{Model, ModelSource, Provider, BUILTIN_MODELS};
+use emotiondetect_core::model::{Model, ModelSource, Provider, BUILTIN_MODELS};
 use serde_json::Value;
 
 fn check(builtin: usize, fixture: &str, sample_rate: u32) {

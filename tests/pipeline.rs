@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MPL-2.0
 //! The element in real pipelines: decoding, resampling, seeking.
 
 mod common;

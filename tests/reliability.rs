@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MPL-2.0
 //! Hostile audio and stream events: nothing crashes, nothing stalls, no
 //! NaN in a result, timestamps stay in order and no window spans a
 //! discontinuity.

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MPL-2.0
 //! Loading ONNX Runtime from the documented lookup, in a process of its own
 //! (the library is loaded once per process, so this file holds one test).
 //!
@@ -8,7 +9,7 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use gstemotiondetect::model::{runtime, Model, ModelSource, Provider};
+use emotiondetect_core::model::{runtime, Model, ModelSource, Provider};
 
 /// A library exporting ONNX Runtime's entry point, reporting version 1.10.0.
 fn old_runtime(dir: &Path) -> PathBuf {

@@ -1,9 +1,10 @@
+// SPDX-License-Identifier: MPL-2.0
 //! The shared, batching model: concurrent streams get what a lone stream
 //! gets, and streams with the same model share one session.
 
 use std::sync::Arc;
 
-use gstemotiondetect::model::{Model, ModelSource, Provider, SharedModel};
+use emotiondetect_core::model::{Model, ModelSource, Provider, SharedModel};
 
 fn input(seed: usize, frames: usize) -> Vec<f32> {
     (0..frames * 46)

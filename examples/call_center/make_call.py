@@ -1,4 +1,5 @@
 #!/usr/bin/env python3
+# SPDX-License-Identifier: MPL-2.0
 """Build a stereo "call" from RAVDESS clips: one actor per channel, turns
 alternating, each turn a clip of a scripted emotion, silence on the other
 channel meanwhile. Writes a 16 kHz stereo WAV and the script as JSON.

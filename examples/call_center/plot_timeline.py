@@ -1,4 +1,5 @@
 #!/usr/bin/env python3
+# SPDX-License-Identifier: MPL-2.0
 """Draw each speaker's emotion over time from emotiondetect's JSON lines
 (the `emotions` example with channel-mode=independent).
 

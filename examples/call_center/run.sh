@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: MPL-2.0
 # The call-center example end to end: a stereo call from the shared RAVDESS
 # data, emotiondetect per channel, a JSON-lines timeline and a PNG plot.
 #   examples/call_center/run.sh [DATA_DIR] [OUT_DIR]

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MPL-2.0
 //! GStreamer glue: caps, timing, per-channel windowing through
 //! [`Analyzer`], messages and metadata. The audio passes through untouched.
 
@@ -9,9 +10,11 @@ use gst::subclass::prelude::*;
 use gst_audio::subclass::prelude::*;
 use gst_base::prelude::*;
 
-use crate::analysis::{Analyzer, Segment, SegmentTracker, Window, WindowConfig};
-use crate::model::{self, LogLevel, Logger, ModelError, ModelSource, Provider, SharedModel};
-use crate::sync::lock;
+use emotiondetect_core::analysis::{Analyzer, Segment, SegmentTracker, Window, WindowConfig};
+use emotiondetect_core::model::{
+    self, LogLevel, Logger, ModelError, ModelSource, Provider, SharedModel,
+};
+use emotiondetect_core::sync::lock;
 
 static CAT: LazyLock<gst::DebugCategory> = LazyLock::new(|| {
     gst::DebugCategory::new(
@@ -149,6 +152,8 @@ impl Summary {
 struct Loaded {
     model: Arc<SharedModel>,
     config: WindowConfig,
+    /// The labels results report: the model's, without `non-speech`.
+    emotions: Vec<String>,
 }
 
 impl Loaded {
@@ -216,7 +221,7 @@ impl State {
     }
 
     fn labels(&self) -> &[String] {
-        &self.loaded().model.contract().labels
+        &self.loaded().emotions
     }
 
     fn samples_to_time(&self, samples: u64) -> gst::ClockTime {
@@ -572,9 +577,13 @@ impl EmotionDetect {
             .unwrap_or_default();
         (0..count)
             .map(|k| {
-                let analyzer =
-                    Analyzer::new(&contract.features, contract.labels.len(), loaded.config)
-                        .map_err(|e| gst::loggable_error!(CAT, "{e}"))?;
+                let analyzer = Analyzer::new(
+                    &contract.features,
+                    contract.labels.len(),
+                    contract.non_speech(),
+                    loaded.config,
+                )
+                .map_err(|e| gst::loggable_error!(CAT, "{e}"))?;
                 let speaker = match mode {
                     ChannelMode::Mix => None,
                     ChannelMode::Independent => names
@@ -586,8 +595,8 @@ impl EmotionDetect {
                     index: k as i32,
                     speaker,
                     analyzer,
-                    tracker: SegmentTracker::new(contract.labels.len()),
-                    summary: Summary::new(contract.labels.len()),
+                    tracker: SegmentTracker::new(loaded.emotions.len()),
+                    summary: Summary::new(loaded.emotions.len()),
                     samples: Vec::new(),
                 })
             })
@@ -852,7 +861,12 @@ impl BaseTransformImpl for EmotionDetect {
                 contract.labels,
                 model.provider().name()
             );
-            models.push(Loaded { model, config });
+            let emotions = contract.emotions();
+            models.push(Loaded {
+                model,
+                config,
+                emotions,
+            });
         }
         *lock(&self.provider_in_use) = models.first().map(|l| l.model.provider());
         *lock(&self.state) = Some(State {

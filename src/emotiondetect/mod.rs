@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MPL-2.0
 //! The `emotiondetect` element: raw audio in, the same audio out, emotions
 //! on the bus and on the buffers.
 

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MPL-2.0
 //! Helpers shared by the element tests.
 #![allow(dead_code)]
 

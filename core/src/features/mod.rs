@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MPL-2.0
 //! Streaming MFCC + chroma features, the numbers the model sees.
 //!
 //! Pure DSP: no GStreamer types. The same code runs in the element and, via
@@ -20,7 +21,6 @@ pub use filters::{
 };
 
 use std::collections::HashMap;
-use std::fmt::Write as _;
 use std::sync::{Arc, LazyLock, Mutex, Weak};
 
 use realfft::num_complex::Complex;
@@ -127,117 +127,102 @@ impl FeatureParams {
 
     /// The parameters as the JSON object stored in model metadata.
     pub fn to_json(&self) -> String {
-        let mut s = String::from("{");
-        let _ = write!(
-            s,
-            "\"format\": {FEATURE_FORMAT}, \"sample_rate\": {}, \"n_fft\": {}, \"hop_length\": {}, \
-             \"window\": \"hann\", \"center\": false, \"n_mels\": {}, \"fmin\": {:?}, \"fmax\": {:?}, \
-             \"mel_norm\": \"slaney\", \"n_mfcc\": {}, \"n_chroma\": {}, \"tuning\": 0.0, \"amin\": {:e}, \
-             \"n_features\": {}",
-            self.sample_rate,
-            self.n_fft,
-            self.hop_length,
-            self.n_mels,
-            self.fmin,
-            self.fmax,
-            self.n_mfcc,
-            self.n_chroma,
-            self.amin,
-            self.n_features()
-        );
-        s.push('}');
-        s
+        let doc = ParamsDocument {
+            format: FEATURE_FORMAT,
+            sample_rate: self.sample_rate,
+            n_fft: self.n_fft,
+            hop_length: self.hop_length,
+            window: WINDOW.into(),
+            center: false,
+            n_mels: self.n_mels,
+            fmin: self.fmin,
+            fmax: self.fmax,
+            mel_norm: MEL_NORM.into(),
+            n_mfcc: self.n_mfcc,
+            n_chroma: self.n_chroma,
+            tuning: 0.0,
+            amin: self.amin,
+            n_features: Some(self.n_features()),
+        };
+        serde_json::to_string(&doc).expect("plain numbers and strings serialise")
     }
 
     /// Parses the object written by [`FeatureParams::to_json`]. Fields that
     /// define a different computation than this extractor's (window,
     /// centring, mel norm, tuning, format) are refused.
     pub fn from_json(json: &str) -> Result<Self, FeatureError> {
-        let fields = parse_flat_json(json)?;
-        let get = |key: &str| -> Result<&str, FeatureError> {
-            fields
-                .iter()
-                .find(|(k, _)| k == key)
-                .map(|(_, v)| v.as_str())
-                .ok_or_else(|| FeatureError::Parse(format!("missing field \"{key}\"")))
-        };
-        fn num<T: std::str::FromStr>(key: &str, v: &str) -> Result<T, FeatureError> {
-            v.parse().map_err(|_| {
-                FeatureError::Parse(format!("field \"{key}\" is not a valid number: {v}"))
-            })
-        }
-        let expect = |key: &str, want: &str| -> Result<(), FeatureError> {
-            let v = get(key)?;
-            if v == want {
-                Ok(())
-            } else {
-                Err(FeatureError::Parse(format!(
-                    "field \"{key}\" is {v}, this extractor computes {want}"
-                )))
-            }
-        };
-        let format: u32 = num("format", get("format")?)?;
-        if format != FEATURE_FORMAT {
+        let doc: ParamsDocument =
+            serde_json::from_str(json).map_err(|e| FeatureError::Parse(e.to_string()))?;
+        if doc.format != FEATURE_FORMAT {
             return Err(FeatureError::Parse(format!(
-                "feature format {format} is not supported (this build computes format {FEATURE_FORMAT})"
+                "feature format {} is not supported (this build computes format {FEATURE_FORMAT})",
+                doc.format
             )));
         }
-        expect("window", "hann")?;
-        expect("center", "false")?;
-        expect("mel_norm", "slaney")?;
-        let tuning: f64 = num("tuning", get("tuning")?)?;
-        if tuning != 0.0 {
-            return Err(FeatureError::Parse(format!(
-                "tuning {tuning} is not supported (only 0)"
-            )));
+        let unsupported = |key: &str, got: &dyn std::fmt::Debug, want: &dyn std::fmt::Debug| {
+            FeatureError::Parse(format!(
+                "field \"{key}\" is {got:?}, this extractor computes {want:?}"
+            ))
+        };
+        if doc.window != WINDOW {
+            return Err(unsupported("window", &doc.window, &WINDOW));
+        }
+        if doc.center {
+            return Err(unsupported("center", &doc.center, &false));
+        }
+        if doc.mel_norm != MEL_NORM {
+            return Err(unsupported("mel_norm", &doc.mel_norm, &MEL_NORM));
+        }
+        if doc.tuning != 0.0 {
+            return Err(unsupported("tuning", &doc.tuning, &0.0));
         }
         let params = FeatureParams {
-            sample_rate: num("sample_rate", get("sample_rate")?)?,
-            n_fft: num("n_fft", get("n_fft")?)?,
-            hop_length: num("hop_length", get("hop_length")?)?,
-            n_mels: num("n_mels", get("n_mels")?)?,
-            fmin: num("fmin", get("fmin")?)?,
-            fmax: num("fmax", get("fmax")?)?,
-            n_mfcc: num("n_mfcc", get("n_mfcc")?)?,
-            n_chroma: num("n_chroma", get("n_chroma")?)?,
-            amin: num("amin", get("amin")?)?,
+            sample_rate: doc.sample_rate,
+            n_fft: doc.n_fft,
+            hop_length: doc.hop_length,
+            n_mels: doc.n_mels,
+            fmin: doc.fmin,
+            fmax: doc.fmax,
+            n_mfcc: doc.n_mfcc,
+            n_chroma: doc.n_chroma,
+            amin: doc.amin,
         };
         params.validate()?;
-        if let Ok(n) = get("n_features") {
-            let n: usize = num("n_features", n)?;
-            if n != params.n_features() {
-                return Err(FeatureError::Parse(format!(
-                    "n_features {n} disagrees with n_mfcc + n_chroma = {}",
-                    params.n_features()
-                )));
-            }
+        match doc.n_features {
+            Some(n) if n != params.n_features() => Err(FeatureError::Parse(format!(
+                "n_features {n} disagrees with n_mfcc + n_chroma = {}",
+                params.n_features()
+            ))),
+            _ => Ok(params),
         }
-        Ok(params)
     }
 }
 
-/// Parses one flat JSON object of scalars into `(key, raw value)` pairs;
-/// strings lose their quotes. Enough for the metadata we write, without
-/// pulling a JSON library into the element.
-fn parse_flat_json(json: &str) -> Result<Vec<(String, String)>, FeatureError> {
-    let body = json
-        .trim()
-        .strip_prefix('{')
-        .and_then(|s| s.strip_suffix('}'))
-        .ok_or_else(|| FeatureError::Parse("not a JSON object".into()))?;
-    let mut fields = Vec::new();
-    for part in body.split(',').map(str::trim).filter(|p| !p.is_empty()) {
-        let (k, v) = part
-            .split_once(':')
-            .ok_or_else(|| FeatureError::Parse(format!("malformed field: {part}")))?;
-        let unquote = |s: &str| s.trim().trim_matches('"').to_string();
-        let v = v.trim();
-        if v.starts_with('{') || v.starts_with('[') {
-            return Err(FeatureError::Parse(format!("nested value in field {k}")));
-        }
-        fields.push((unquote(k), unquote(v)));
-    }
-    Ok(fields)
+const WINDOW: &str = "hann";
+const MEL_NORM: &str = "slaney";
+
+/// The JSON form of [`FeatureParams`], with the fields that fix what this
+/// extractor computes (window, centring, mel norm, tuning) spelled out so a
+/// model trained on anything else is refused.
+#[derive(serde::Serialize, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ParamsDocument {
+    format: u32,
+    sample_rate: u32,
+    n_fft: usize,
+    hop_length: usize,
+    window: String,
+    center: bool,
+    n_mels: usize,
+    fmin: f64,
+    fmax: f64,
+    mel_norm: String,
+    n_mfcc: usize,
+    n_chroma: usize,
+    tuning: f64,
+    amin: f64,
+    #[serde(default)]
+    n_features: Option<usize>,
 }
 
 /// Per-frame cues for voice activity detection, computed with the features.
@@ -356,10 +341,6 @@ impl FeatureExtractor {
             tables,
             params: params.clone(),
         })
-    }
-
-    pub fn params(&self) -> &FeatureParams {
-        &self.params
     }
 
     /// Frames emitted since creation or the last [`reset`](Self::reset).

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MPL-2.0
 //! Loading ONNX Runtime's shared library, once per process.
 //!
 //! Lookup order (the first that loads wins):

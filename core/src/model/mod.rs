@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MPL-2.0
 //! The model: ONNX Runtime sessions, execution providers and the model
 //! contract. No GStreamer types.
 //!
@@ -22,6 +23,20 @@ use crate::features::{FeatureError, FeatureParams};
 pub use runtime::{LogLevel, Logger, RuntimeError};
 pub use shared::{BatchStats, SharedModel, MAX_BATCH};
 
+/// Something that turns one sequence of feature frames into the model's
+/// output probabilities: the [`SharedModel`] in the element, a stand-in in
+/// tests.
+pub trait Classifier {
+    /// `features` holds `frames × n_features` values; `out` receives one
+    /// probability per label.
+    fn classify(
+        &mut self,
+        features: &[f32],
+        frames: usize,
+        out: &mut [f32],
+    ) -> Result<(), ModelError>;
+}
+
 /// A model compiled into the plugin.
 #[derive(Debug)]
 pub struct BuiltinModel {
@@ -36,14 +51,14 @@ pub static BUILTIN_MODELS: &[BuiltinModel] = &[
         name: "reslstm-sa-16k",
         bytes: include_bytes!(concat!(
             env!("CARGO_MANIFEST_DIR"),
-            "/models/reslstm-sa-16k.onnx"
+            "/../models/reslstm-sa-16k.onnx"
         )),
     },
     BuiltinModel {
         name: "reslstm-sa-8k",
         bytes: include_bytes!(concat!(
             env!("CARGO_MANIFEST_DIR"),
-            "/models/reslstm-sa-8k.onnx"
+            "/../models/reslstm-sa-8k.onnx"
         )),
     },
 ];
@@ -95,9 +110,15 @@ pub enum ModelError {
     Inference(String),
 }
 
+/// The label of a model's non-speech output: a window where it is the most
+/// probable label is not classified, and it is left out of the emotions.
+pub const NON_SPEECH_LABEL: &str = "non-speech";
+
 /// What the model declares about itself.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ModelContract {
+    /// Every output, in order (the emotions, and `non-speech` if the model
+    /// has it).
     pub labels: Vec<String>,
     pub features: FeatureParams,
     /// The evaluation figures the model carries, as JSON, if any.
@@ -132,11 +153,30 @@ impl ModelContract {
         let features = FeatureParams::from_json(&features_json).map_err(|e: FeatureError| {
             format!("metadata emotiondetect.features cannot be produced by this extractor: {e}")
         })?;
+        if labels.iter().filter(|l| *l != NON_SPEECH_LABEL).count() < 2 {
+            return Err(format!(
+                "metadata emotiondetect.labels must name at least two emotions besides {NON_SPEECH_LABEL}, got {labels:?}"
+            ));
+        }
         Ok(ModelContract {
             labels,
             features,
             evaluation: get("emotiondetect.evaluation"),
         })
+    }
+
+    /// The index of the `non-speech` output, if the model has one.
+    pub fn non_speech(&self) -> Option<usize> {
+        self.labels.iter().position(|l| l == NON_SPEECH_LABEL)
+    }
+
+    /// The emotion labels: every label but `non-speech`, in output order.
+    pub fn emotions(&self) -> Vec<String> {
+        self.labels
+            .iter()
+            .filter(|l| *l != NON_SPEECH_LABEL)
+            .cloned()
+            .collect()
     }
 }
 
@@ -161,6 +201,29 @@ impl ModelSource<'_> {
             ModelSource::File(p) => format!("model file {}", p.display()),
         }
     }
+}
+
+/// The largest model file read: the shipped models are about 200 KB, and
+/// the contract's budget (50k parameters a member) keeps any ensemble far
+/// below this.
+pub const MAX_MODEL_FILE_BYTES: u64 = 256 << 20;
+
+/// Reads a model file, refusing what is not a regular file (a device such
+/// as `/dev/zero`, a FIFO, a directory) and files over
+/// [`MAX_MODEL_FILE_BYTES`], before reading a byte.
+fn read_model_file(path: &Path) -> Result<Vec<u8>, String> {
+    let meta = std::fs::metadata(path).map_err(|e| e.to_string())?;
+    if !meta.is_file() {
+        return Err("not a regular file".into());
+    }
+    if meta.len() > MAX_MODEL_FILE_BYTES {
+        return Err(format!(
+            "{} bytes, more than the {} MiB a model may have",
+            meta.len(),
+            MAX_MODEL_FILE_BYTES >> 20
+        ));
+    }
+    std::fs::read(path).map_err(|e| e.to_string())
 }
 
 /// A loaded model, ready to classify feature sequences.
@@ -204,9 +267,9 @@ impl Model {
                     .bytes
             }
             ModelSource::File(path) => {
-                file_bytes = std::fs::read(path).map_err(|e| ModelError::Read {
+                file_bytes = read_model_file(path).map_err(|reason| ModelError::Read {
                     source_name: source_name.clone(),
-                    reason: e.to_string(),
+                    reason,
                 })?;
                 &file_bytes
             }

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MPL-2.0
 //! One ONNX Runtime session per model and provider in the process, shared by
 //! every stream that uses it, with requests from concurrent streams run as
 //! one batch.
@@ -20,7 +21,7 @@ use std::path::PathBuf;
 use std::sync::{Arc, LazyLock, Mutex, Weak};
 use std::thread::Thread;
 
-use super::{Logger, Model, ModelContract, ModelError, ModelSource, Provider};
+use super::{Classifier, Logger, Model, ModelContract, ModelError, ModelSource, Provider};
 use crate::sync::lock;
 
 /// The most sequences run in one call: beyond this the cost per window
@@ -285,5 +286,16 @@ impl std::fmt::Debug for SharedModel {
             .field("contract", &self.contract)
             .field("provider", &self.provider)
             .finish()
+    }
+}
+
+impl Classifier for Arc<SharedModel> {
+    fn classify(
+        &mut self,
+        features: &[f32],
+        frames: usize,
+        out: &mut [f32],
+    ) -> Result<(), ModelError> {
+        SharedModel::classify(self, features, frames, out)
     }
 }

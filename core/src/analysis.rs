@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MPL-2.0
 //! Sliding-window analysis of one mono stream: features computed once per
 //! frame, windows cut from them, silence gating, and the end-of-stream rule.
 //! No GStreamer types: the element converts sample offsets to time.
@@ -11,58 +12,8 @@
 //!   least `min_tail` samples lie after the end of the last full window.
 
 use crate::features::{sanitize, FeatureError, FeatureExtractor, FeatureParams};
+use crate::model::{Classifier, ModelError};
 use crate::vad::VoiceActivity;
-use std::sync::Arc;
-
-use crate::model::{Model, ModelError, SharedModel};
-
-impl Classifier for Arc<SharedModel> {
-    fn n_labels(&self) -> usize {
-        SharedModel::n_labels(self)
-    }
-
-    fn classify(
-        &mut self,
-        features: &[f32],
-        batch: usize,
-        frames: usize,
-        out: &mut [f32],
-    ) -> Result<(), ModelError> {
-        let (n_in, n_out) = (features.len() / batch.max(1), self.n_labels());
-        for (f, o) in features.chunks(n_in.max(1)).zip(out.chunks_mut(n_out)) {
-            SharedModel::classify(self, f, frames, o)?;
-        }
-        Ok(())
-    }
-}
-
-/// Something that turns `batch` feature sequences into probabilities.
-pub trait Classifier {
-    fn n_labels(&self) -> usize;
-    fn classify(
-        &mut self,
-        features: &[f32],
-        batch: usize,
-        frames: usize,
-        out: &mut [f32],
-    ) -> Result<(), ModelError>;
-}
-
-impl Classifier for Model {
-    fn n_labels(&self) -> usize {
-        Model::n_labels(self)
-    }
-
-    fn classify(
-        &mut self,
-        features: &[f32],
-        batch: usize,
-        frames: usize,
-        out: &mut [f32],
-    ) -> Result<(), ModelError> {
-        self.run(features, batch, frames, out)
-    }
-}
 
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct WindowConfig {
@@ -96,8 +47,10 @@ pub struct Window<'a> {
     pub rms_dbfs: f64,
     /// Share of the window's frames judged speech, 0..=1.
     pub speech_ratio: f64,
-    /// `None` when the window was below the silence threshold or held too
-    /// little speech.
+    /// The emotions' probabilities (the model's outputs without
+    /// `non-speech`, renormalised); `None` when the window was below the
+    /// silence threshold, held too little speech, or the model found it
+    /// most likely not speech.
     pub probabilities: Option<&'a [f32]>,
 }
 
@@ -131,7 +84,11 @@ pub struct Analyzer {
     /// Full windows completed since the last reset.
     full_windows: u64,
     input: Vec<f32>,
+    /// The model's outputs, and the emotions' share of them.
+    outputs: Vec<f32>,
     probabilities: Vec<f32>,
+    /// Index of the model's `non-speech` output, if it has one.
+    non_speech: Option<usize>,
 }
 
 impl Analyzer {
@@ -153,9 +110,12 @@ impl Analyzer {
         Ok(())
     }
 
+    /// An analyzer for a model with `n_labels` outputs, of which
+    /// `non_speech` (if any) is the `non-speech` one.
     pub fn new(
         params: &FeatureParams,
         n_labels: usize,
+        non_speech: Option<usize>,
         config: WindowConfig,
     ) -> Result<Self, AnalysisError> {
         Self::check(params, &config)?;
@@ -181,7 +141,9 @@ impl Analyzer {
             next_start: 0,
             full_windows: 0,
             input: vec![0.0; frame_cap * n_features],
-            probabilities: vec![0.0; n_labels],
+            outputs: vec![0.0; n_labels],
+            probabilities: Vec::with_capacity(n_labels),
+            non_speech: non_speech.filter(|&i| i < n_labels),
         })
     }
 
@@ -344,7 +306,7 @@ impl Analyzer {
         } else {
             0.0
         };
-        let classified = rms_dbfs >= self.config.silence_threshold_db
+        let mut classified = rms_dbfs >= self.config.silence_threshold_db
             && frames > 0
             && speech_ratio >= self.config.min_speech_ratio;
         if classified {
@@ -354,12 +316,8 @@ impl Analyzer {
                 self.input[k * nf..(k + 1) * nf]
                     .copy_from_slice(&self.frames[slot * nf..(slot + 1) * nf]);
             }
-            classifier.classify(
-                &self.input[..frames * nf],
-                1,
-                frames,
-                &mut self.probabilities,
-            )?;
+            classifier.classify(&self.input[..frames * nf], frames, &mut self.outputs)?;
+            classified = self.keep_emotions();
         }
         on_window(&Window {
             start,
@@ -369,6 +327,36 @@ impl Analyzer {
             probabilities: classified.then_some(&self.probabilities[..]),
         });
         Ok(())
+    }
+}
+
+impl Analyzer {
+    /// Fills `probabilities` with the emotions' share of the model's
+    /// outputs; false when `non-speech` is the most probable output.
+    fn keep_emotions(&mut self) -> bool {
+        self.probabilities.clear();
+        let Some(ns) = self.non_speech else {
+            self.probabilities.extend_from_slice(&self.outputs);
+            return true;
+        };
+        let top = self
+            .outputs
+            .iter()
+            .enumerate()
+            .max_by(|a, b| a.1.total_cmp(b.1))
+            .map_or(0, |(i, _)| i);
+        if top == ns {
+            return false;
+        }
+        let speech = (1.0 - self.outputs[ns]).max(f32::MIN_POSITIVE);
+        self.probabilities.extend(
+            self.outputs
+                .iter()
+                .enumerate()
+                .filter(|&(i, _)| i != ns)
+                .map(|(_, &p)| p / speech),
+        );
+        true
     }
 }
 
@@ -539,13 +527,9 @@ mod tests {
     }
 
     impl Classifier for Recorder {
-        fn n_labels(&self) -> usize {
-            2
-        }
         fn classify(
             &mut self,
             f: &[f32],
-            _batch: usize,
             frames: usize,
             out: &mut [f32],
         ) -> Result<(), ModelError> {
@@ -573,7 +557,7 @@ mod tests {
 
     fn run(samples: &[f32], cfg: WindowConfig, chunk: usize) -> Vec<(u64, u64, bool)> {
         let p = FeatureParams::default();
-        let mut a = Analyzer::new(&p, 2, cfg).unwrap();
+        let mut a = Analyzer::new(&p, 2, None, cfg).unwrap();
         let mut rec = Recorder { calls: vec![] };
         let mut out = vec![];
         for c in samples.chunks(chunk) {
@@ -637,7 +621,7 @@ mod tests {
     #[test]
     fn window_frames_are_those_inside_the_window() {
         let p = FeatureParams::default();
-        let mut a = Analyzer::new(&p, 2, config(48000, 16000)).unwrap();
+        let mut a = Analyzer::new(&p, 2, None, config(48000, 16000)).unwrap();
         let mut rec = Recorder { calls: vec![] };
         let samples = noise(64000);
         for c in samples.chunks(333) {
@@ -657,15 +641,15 @@ mod tests {
     fn bad_configs_are_refused() {
         let p = FeatureParams::default();
         assert!(matches!(
-            Analyzer::new(&p, 2, config(1000, 1000)),
+            Analyzer::new(&p, 2, None, config(1000, 1000)),
             Err(AnalysisError::WindowTooShort { .. })
         ));
         assert!(matches!(
-            Analyzer::new(&p, 2, config(48000, 0)),
+            Analyzer::new(&p, 2, None, config(48000, 0)),
             Err(AnalysisError::BadInterval { .. })
         ));
         assert!(matches!(
-            Analyzer::new(&p, 2, config(48000, 48001)),
+            Analyzer::new(&p, 2, None, config(48000, 48001)),
             Err(AnalysisError::BadInterval { .. })
         ));
     }
@@ -719,7 +703,7 @@ mod tests {
             ..config(16000, 4000)
         };
         let p = FeatureParams::default();
-        let mut a = Analyzer::new(&p, 2, cfg).unwrap();
+        let mut a = Analyzer::new(&p, 2, None, cfg).unwrap();
         let mut rec = Recorder { calls: vec![] };
         let mut levels = vec![];
         for c in samples.chunks(777) {

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MPL-2.0
 //! Frame-level voice activity from cues the feature extractor computes:
 //! level, spectral flatness in the speech band, and spectral flux averaged
 //! over the last 200 ms.

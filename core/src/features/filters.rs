@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MPL-2.0
 //! Filterbanks and transforms built once per parameter set: Slaney mel
 //! triangles, librosa's chroma filterbank and the orthonormal DCT-II.
 //!
@@ -33,10 +34,6 @@ pub struct RangeFilterbank {
 }
 
 impl RangeFilterbank {
-    pub fn n_bands(&self) -> usize {
-        self.n_bands
-    }
-
     /// `out[b] = Σ_k w[b][k] · spectrum[k]` over the stored weights.
     pub fn apply(&self, spectrum: &[f32], out: &mut [f32]) {
         out[..self.n_bands].fill(0.0);

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MPL-2.0
 //! Feature extraction for the training pipeline: the element's own code.
 //!
 //! `emotiondetect-features [--narrowband] --print-params` prints the feature
@@ -10,7 +11,7 @@
 use std::io::{self, BufReader, BufWriter, ErrorKind, Read, Write};
 use std::process::ExitCode;
 
-use gstemotiondetect::features::{FeatureExtractor, FeatureParams};
+use emotiondetect_core::features::{FeatureExtractor, FeatureParams};
 
 fn run(params: FeatureParams) -> io::Result<()> {
     let mut extractor = FeatureExtractor::new(&params).map_err(io::Error::other)?;

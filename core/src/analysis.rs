@@ -418,7 +418,9 @@ impl SegmentTracker {
         out: &mut Vec<Segment>,
     ) {
         let Some(p) = probabilities else {
-            self.finish(out);
+            // The window is not classified: the open segment ends where it
+            // starts, so the next segment cannot begin before this one ends.
+            self.close(Some(start), out);
             return;
         };
         let end = start + len;
@@ -502,12 +504,22 @@ impl SegmentTracker {
         }
     }
 
-    /// Closes the open segment, if any.
+    /// Closes the open segment, if any, at the end of its last window: the
+    /// end of a stretch of audio.
     pub fn finish(&mut self, out: &mut Vec<Segment>) {
+        self.close(None, out);
+    }
+
+    /// Closes the open segment, at `at` if that comes before the end of its
+    /// last window.
+    fn close(&mut self, at: Option<u64>, out: &mut Vec<Segment>) {
         if let Some(mut s) = self.open.take() {
             if let Some(c) = self.challenger.take() {
                 s.windows += c.count;
                 s.confidence += c.sum_open;
+            }
+            if let Some(at) = at {
+                s.end = s.end.min(at).max(s.start);
             }
             s.confidence /= s.windows.max(1) as f64;
             out.push(s);
@@ -688,7 +700,40 @@ mod tests {
         t.window(20, 30, Some(&one_hot(1, 0.8)), &mut out);
         t.finish(&mut out);
         let spans: Vec<(u64, u64, usize)> = out.iter().map(|s| (s.start, s.end, s.label)).collect();
-        assert_eq!(spans, vec![(0, 30, 1), (20, 50, 1)]);
+        // The first segment ends where the unclassified window starts.
+        assert_eq!(spans, vec![(0, 10, 1), (20, 50, 1)]);
+    }
+
+    #[test]
+    fn segments_never_overlap_whatever_windows_are_gated() {
+        // Every pattern of 8 windows (3 labels or not classified), windows
+        // of 30 every 10.
+        for code in 0..4u32.pow(8) {
+            let mut t = SegmentTracker::new(3);
+            let mut out = Vec::new();
+            let mut c = code;
+            for k in 0..8u64 {
+                let p = match c % 4 {
+                    3 => None,
+                    l => Some(one_hot(l as usize, 0.8)),
+                };
+                c /= 4;
+                t.window(k * 10, 30, p.as_deref(), &mut out);
+            }
+            t.finish(&mut out);
+            for pair in out.windows(2) {
+                assert!(
+                    pair[0].end <= pair[1].start,
+                    "pattern {code}: {:?} overlaps {:?}",
+                    pair[0],
+                    pair[1]
+                );
+            }
+            assert!(
+                out.iter().all(|s| s.start < s.end),
+                "pattern {code}: {out:?}"
+            );
+        }
     }
 
     #[test]

@@ -4,17 +4,21 @@
 
 use std::sync::{Arc, LazyLock, Mutex};
 
+use byte_slice_cast::AsSliceOf;
+
 use gst::glib;
 use gst::prelude::*;
 use gst::subclass::prelude::*;
 use gst_audio::subclass::prelude::*;
 use gst_base::prelude::*;
 
-use emotiondetect_core::analysis::{Analyzer, Segment, SegmentTracker, Window, WindowConfig};
+use emotiondetect_core::analysis::{Analyzer, SegmentTracker, Window, WindowConfig};
 use emotiondetect_core::model::{
     self, LogLevel, Logger, ModelError, ModelSource, Provider, SharedModel,
 };
 use emotiondetect_core::sync::lock;
+
+use super::results::{self, Speaker, Summary, Times};
 
 static CAT: LazyLock<gst::DebugCategory> = LazyLock::new(|| {
     gst::DebugCategory::new(
@@ -88,17 +92,39 @@ pub enum ChannelMode {
     Independent = 1,
 }
 
+/// Properties that define the analysis: set in NULL or READY only
+/// (`GST_PARAM_MUTABLE_READY`); a change while PAUSED or PLAYING is refused
+/// with a warning.
+const STRUCTURAL: [&str; 7] = [
+    "model-file",
+    "execution-provider",
+    "window-duration",
+    "interval",
+    "channel-mode",
+    "channel-names",
+    "sample-rate",
+];
+
+/// Settings the streaming thread applies as they change, copied at the top
+/// of each buffer.
+#[derive(Debug, Clone, Copy)]
+struct LiveSettings {
+    silence_threshold: f64,
+    min_speech_ratio: f64,
+    post_messages: bool,
+}
+
 #[derive(Debug, Clone)]
 struct Settings {
     model_file: Option<String>,
     provider: ExecutionProvider,
     window: gst::ClockTime,
     interval: gst::ClockTime,
-    silence_threshold: f64,
-    min_speech_ratio: f64,
-    post_messages: bool,
     channel_mode: ChannelMode,
     channel_names: Option<String>,
+    /// 0: any rate a model offers; otherwise only this one.
+    sample_rate: u32,
+    live: LiveSettings,
 }
 
 impl Default for Settings {
@@ -108,48 +134,21 @@ impl Default for Settings {
             provider: DEFAULT_PROVIDER,
             window: DEFAULT_WINDOW,
             interval: DEFAULT_INTERVAL,
-            silence_threshold: DEFAULT_SILENCE_THRESHOLD,
-            min_speech_ratio: DEFAULT_MIN_SPEECH_RATIO,
-            post_messages: DEFAULT_POST_MESSAGES,
             channel_mode: DEFAULT_CHANNEL_MODE,
             channel_names: None,
+            sample_rate: 0,
+            live: LiveSettings {
+                silence_threshold: DEFAULT_SILENCE_THRESHOLD,
+                min_speech_ratio: DEFAULT_MIN_SPEECH_RATIO,
+                post_messages: DEFAULT_POST_MESSAGES,
+            },
         }
-    }
-}
-
-/// Duration-weighted mean of a channel's classified windows.
-#[derive(Debug)]
-struct Summary {
-    weighted: Vec<f64>,
-    weight: f64,
-    windows: u32,
-}
-
-impl Summary {
-    fn new(n_labels: usize) -> Self {
-        Summary {
-            weighted: vec![0.0; n_labels],
-            weight: 0.0,
-            windows: 0,
-        }
-    }
-
-    fn add(&mut self, probabilities: &[f64], duration: gst::ClockTime) {
-        let weight = duration.nseconds() as f64;
-        for (acc, p) in self.weighted.iter_mut().zip(probabilities) {
-            *acc += p * weight;
-        }
-        self.weight += weight;
-        self.windows += 1;
-    }
-
-    fn mean(&self) -> Option<Vec<f64>> {
-        (self.windows > 0).then(|| self.weighted.iter().map(|w| w / self.weight).collect())
     }
 }
 
 /// A model the element can use, with the window settings in its samples.
 struct Loaded {
+    name: String,
     model: Arc<SharedModel>,
     config: WindowConfig,
     /// The labels results report: the model's, without `non-speech`.
@@ -164,8 +163,7 @@ impl Loaded {
 
 /// One analysed signal: the mix, or one input channel.
 struct Channel {
-    index: i32,
-    speaker: Option<String>,
+    speaker: Speaker,
     analyzer: Analyzer,
     tracker: SegmentTracker,
     summary: Summary,
@@ -174,7 +172,7 @@ struct Channel {
 }
 
 /// What the analyzers reported while the state was locked, turned into
-/// messages once it is not.
+/// results once it is not.
 enum Record {
     Window {
         channel: usize,
@@ -199,7 +197,32 @@ impl Record {
     }
 }
 
-/// Created in `start()`, dropped in `stop()`.
+/// Results to post, and which of them are window results that ride on the
+/// buffer.
+#[derive(Default)]
+struct Outgoing {
+    messages: Vec<gst::Structure>,
+    windows: Vec<gst::Structure>,
+}
+
+impl Outgoing {
+    fn extend(&mut self, other: Outgoing) {
+        self.messages.extend(other.messages);
+        self.windows.extend(other.windows);
+    }
+}
+
+/// The part of the stream a summary covers: from the first analysed
+/// instant (its times taken while its segment was current), and how much
+/// audio was analysed since.
+#[derive(Default)]
+struct Part {
+    first: Option<Times>,
+    analysed: gst::ClockTime,
+}
+
+/// Created in `start()`, dropped in `stop()`; touched by the streaming
+/// thread only (and by the state changes that create and drop it).
 struct State {
     /// Candidates, one per sample rate; shared with every other stream
     /// using the same model and provider.
@@ -210,8 +233,10 @@ struct State {
     info: Option<gst_audio::AudioInfo>,
     /// Time of sample 0 of the current stretch of continuous audio.
     base: Option<gst::ClockTime>,
-    /// The stream's first and last instants, for the summaries.
-    span: (Option<gst::ClockTime>, Option<gst::ClockTime>),
+    /// End of the audio analysed on the current timeline: audio stamped
+    /// before it (a timestamp jump backwards) is not analysed again.
+    high_water: Option<gst::ClockTime>,
+    part: Part,
     records: Vec<Record>,
 }
 
@@ -235,13 +260,28 @@ impl State {
         )
     }
 
+    fn time_to_samples(&self, time: gst::ClockTime) -> u64 {
+        time.nseconds()
+            .mul_div_ceil(
+                self.loaded().rate() as u64,
+                gst::ClockTime::SECOND.nseconds(),
+            )
+            .unwrap_or(u64::MAX)
+    }
+
     /// Samples analysed in the current stretch.
     fn received(&self) -> u64 {
         self.channels.first().map_or(0, |c| c.analyzer.received())
     }
 
+    /// The end of what the current stretch analysed.
+    fn stretch_end(&self) -> Option<gst::ClockTime> {
+        self.base.map(|b| b + self.samples_to_time(self.received()))
+    }
+
     /// Runs the tail rule on every channel and resets the analyzers.
     fn finish_stretch(&mut self) -> Result<(), ModelError> {
+        self.part.analysed += self.samples_to_time(self.received());
         let mut model = Arc::clone(&self.loaded().model);
         let mut result = Ok(());
         for (k, ch) in self.channels.iter_mut().enumerate() {
@@ -254,20 +294,31 @@ impl State {
         }
         result
     }
+
+    /// Forgets the timeline: after a flush or with a new segment.
+    fn new_timeline(&mut self) {
+        self.high_water = None;
+    }
 }
 
+/// Lock order: `settings`, then `state`, then the model registry, queue and
+/// session of `emotiondetect_core::model`; `rates` and `in_use` are taken
+/// alone. Application threads (properties, caps queries) never take
+/// `state`, which the streaming thread holds through inference.
 #[derive(Default)]
 pub struct EmotionDetect {
     settings: Mutex<Settings>,
     state: Mutex<Option<State>>,
-    provider_in_use: Mutex<Option<Provider>>,
+    /// The rates the loaded models accept, for caps negotiation.
+    rates: Mutex<Vec<u32>>,
+    in_use: Mutex<InUse>,
 }
 
-fn argmax(p: &[f64]) -> usize {
-    p.iter()
-        .enumerate()
-        .max_by(|a, b| a.1.total_cmp(b.1))
-        .map_or(0, |(i, _)| i)
+/// What the read-only properties report.
+#[derive(Default)]
+struct InUse {
+    provider: Option<Provider>,
+    model: Option<String>,
 }
 
 impl EmotionDetect {
@@ -303,85 +354,16 @@ impl EmotionDetect {
         self.obj().segment().downcast::<gst::ClockTime>().ok()
     }
 
-    /// The fields every result has: times, channel and speaker.
-    fn result_builder(
-        name: &str,
-        segment: Option<&gst::FormattedSegment<gst::ClockTime>>,
-        timestamp: Option<gst::ClockTime>,
-        duration: gst::ClockTime,
-        channel: &Channel,
-    ) -> gst::structure::Builder {
-        let stream_time = segment.and_then(|s| s.to_stream_time(timestamp?));
-        let running_time = segment.and_then(|s| s.to_running_time(timestamp?));
-        let mut b = gst::Structure::builder(name)
-            .field("timestamp", timestamp)
-            .field("stream-time", stream_time)
-            .field("running-time", running_time)
-            .field("duration", duration)
-            .field("channel", channel.index);
-        if let Some(speaker) = &channel.speaker {
-            b = b.field("speaker", speaker.as_str());
-        }
-        b
-    }
-
-    /// Adds `emotion`, `confidence`, `labels` and `probabilities`.
-    fn with_probabilities(
-        b: gst::structure::Builder,
-        labels: &[String],
-        probabilities: Option<&[f64]>,
-    ) -> gst::structure::Builder {
-        let mut b = match probabilities {
-            Some(p) => {
-                let best = argmax(p);
-                b.field("emotion", labels[best].as_str())
-                    .field("confidence", p[best])
-            }
-            None => b,
-        };
-        b = b.field("labels", gst::Array::new(labels.iter().map(String::as_str)));
-        if let Some(p) = probabilities {
-            b = b.field("probabilities", gst::Array::new(p.iter().copied()));
-        }
-        b
-    }
-
-    fn segment_structure(
-        &self,
-        state: &State,
-        segment: Option<&gst::FormattedSegment<gst::ClockTime>>,
-        channel: &Channel,
-        s: &Segment,
-    ) -> gst::Structure {
-        let base = state.base.unwrap_or(gst::ClockTime::ZERO);
-        let start = base + state.samples_to_time(s.start);
-        let end = base + state.samples_to_time(s.end);
-        Self::result_builder(
-            "emotion-segment",
-            segment,
-            Some(start),
-            end - start,
-            channel,
-        )
-        .field("start", start)
-        .field("end", end)
-        .field("emotion", state.labels()[s.label].as_str())
-        .field("confidence", s.confidence)
-        .field("windows", s.windows)
-        .build()
-    }
-
-    /// Turns the records collected in `state` into structures, updating
-    /// summaries and segments. The `bool` tells whether a structure is a
-    /// window result (for the buffer meta).
-    fn take_records(&self, state: &mut State) -> Vec<(gst::Structure, bool)> {
+    /// Turns the records collected in `state` into results, updating
+    /// summaries and segments.
+    fn take_records(&self, state: &mut State) -> Outgoing {
+        let mut out = Outgoing::default();
         // Most buffers complete no window: skip the segment copy.
         if state.records.is_empty() {
-            return Vec::new();
+            return out;
         }
         let segment = self.segment();
         let base = state.base.unwrap_or(gst::ClockTime::ZERO);
-        let mut out = Vec::with_capacity(state.records.len());
         let mut records = std::mem::take(&mut state.records);
         let mut closed = Vec::new();
         for record in records.drain(..) {
@@ -400,21 +382,18 @@ impl EmotionDetect {
                         &mut closed,
                     );
                     if let Some(p) = probabilities {
-                        let ts = base + state.samples_to_time(start);
-                        let duration = state.samples_to_time(len);
-                        let p: Vec<f64> = p.iter().map(|&v| v as f64).collect();
-                        state.channels[channel].summary.add(&p, duration);
-                        let ch = &state.channels[channel];
-                        let b = Self::result_builder(
-                            "emotion",
+                        let times = Times::at(
                             segment.as_ref(),
-                            Some(ts),
-                            duration,
-                            ch,
-                        )
-                        .field("speech-ratio", speech_ratio);
-                        let s = Self::with_probabilities(b, state.labels(), Some(&p)).build();
-                        out.push((s, true));
+                            base + state.samples_to_time(start),
+                            state.samples_to_time(len),
+                        );
+                        let p: Vec<f64> = p.iter().map(|&v| v as f64).collect();
+                        state.channels[channel].summary.add(&p, times.duration);
+                        let ch = &state.channels[channel];
+                        let s =
+                            results::window(&times, &ch.speaker, speech_ratio, state.labels(), &p);
+                        out.windows.push(s.clone());
+                        out.messages.push(s);
                     } else {
                         gst::trace!(
                             CAT,
@@ -431,10 +410,16 @@ impl EmotionDetect {
             };
             // Segments the record closed follow its own result.
             for s in closed.drain(..) {
+                let start = base + state.samples_to_time(s.start);
+                let end = base + state.samples_to_time(s.end);
+                let times = Times::at(segment.as_ref(), start, end - start);
                 let ch = &state.channels[channel];
-                out.push((
-                    self.segment_structure(state, segment.as_ref(), ch, &s),
-                    false,
+                out.messages.push(results::segment(
+                    &times,
+                    &ch.speaker,
+                    &state.labels()[s.label],
+                    s.confidence,
+                    s.windows,
                 ));
             }
         }
@@ -442,9 +427,8 @@ impl EmotionDetect {
         out
     }
 
-    fn post(&self, structures: impl IntoIterator<Item = gst::Structure>) {
-        let mut structures = structures.into_iter().peekable();
-        if structures.peek().is_none() || !lock(&self.settings).post_messages {
+    fn post(&self, structures: Vec<gst::Structure>, post_messages: bool) {
+        if !post_messages {
             return;
         }
         for s in structures {
@@ -454,113 +438,122 @@ impl EmotionDetect {
         }
     }
 
-    /// Ends the current stretch of continuous audio in `state`: tail
-    /// windows (see [`Analyzer::finish`]) and open segments. Returns what
-    /// to post once the lock is released.
-    fn end_stretch_locked(
-        &self,
-        state: &mut State,
-    ) -> (Vec<gst::Structure>, Result<(), gst::ErrorMessage>) {
-        if state.base.is_none() {
-            return (Vec::new(), Ok(()));
-        }
-        let finished = state.finish_stretch();
-        let structures = self
-            .take_records(state)
-            .into_iter()
-            .map(|(s, _)| s)
-            .collect();
-        state.base = None;
-        (structures, finished.map_err(|e| self.model_error(&e)))
+    fn post_messages(&self) -> bool {
+        lock(&self.settings).live.post_messages
     }
 
-    /// [`end_stretch_locked`](Self::end_stretch_locked), then posts. Called without locks held.
-    fn end_stretch(&self) -> Result<(), gst::ErrorMessage> {
+    /// Ends the current stretch of continuous audio in `state`: tail
+    /// windows (see [`Analyzer::finish`]) and open segments.
+    fn end_stretch_locked(&self, state: &mut State) -> (Outgoing, Result<(), gst::ErrorMessage>) {
+        if state.base.is_none() {
+            return (Outgoing::default(), Ok(()));
+        }
+        let end = state.stretch_end();
+        let finished = state.finish_stretch();
+        let out = self.take_records(state);
+        state.base = None;
+        state.high_water = state.high_water.max(end);
+        (out, finished.map_err(|e| self.model_error(&e)))
+    }
+
+    /// The summary of every channel over the part of the stream analysed
+    /// since the last summary; starts a new part.
+    fn summaries_locked(&self, state: &mut State) -> Vec<gst::Structure> {
+        let part = std::mem::take(&mut state.part);
+        let times = part.first.map_or(
+            Times {
+                timestamp: gst::ClockTime::ZERO,
+                stream_time: None,
+                running_time: None,
+                duration: gst::ClockTime::ZERO,
+            },
+            |first| Times {
+                duration: part.analysed,
+                ..first
+            },
+        );
+        let n_labels = state.labels().len();
+        let mut out = Vec::with_capacity(state.channels.len());
+        for ch in &mut state.channels {
+            out.push(results::summary(
+                &times,
+                &ch.speaker,
+                &state.models[state.active].emotions,
+                &ch.summary,
+            ));
+            ch.summary = Summary::new(n_labels);
+        }
+        out
+    }
+
+    /// [`end_stretch_locked`](Self::end_stretch_locked), then posts, and
+    /// with `summarize` the summaries after. Called without locks held.
+    fn end_stretch(&self, summarize: bool, new_timeline: bool) -> Result<(), gst::ErrorMessage> {
+        let post_messages = self.post_messages();
         let mut guard = lock(&self.state);
         let Some(state) = guard.as_mut() else {
             return Ok(());
         };
-        let (structures, result) = self.end_stretch_locked(state);
+        let (mut out, result) = self.end_stretch_locked(state);
+        if summarize {
+            out.messages.extend(self.summaries_locked(state));
+        }
+        if new_timeline {
+            state.new_timeline();
+        }
         drop(guard);
-        self.post(structures);
+        self.post(out.messages, post_messages);
         result
     }
 
-    /// End of stream: tail windows and open segments, then one summary per
-    /// channel. Called without locks held.
-    fn drain_and_summarize(&self) -> Result<(), gst::ErrorMessage> {
-        self.end_stretch()?;
-        let mut guard = lock(&self.state);
-        let Some(state) = guard.as_mut() else {
-            return Ok(());
-        };
-        let segment = self.segment();
-        let (start, end) = state.span;
-        let duration = match (start, end) {
-            (Some(s), Some(e)) => e.saturating_sub(s),
-            _ => gst::ClockTime::ZERO,
-        };
-        let mut structures = Vec::new();
-        for ch in &state.channels {
-            let mean = ch.summary.mean();
-            let b = Self::result_builder("emotion-summary", segment.as_ref(), start, duration, ch);
-            let s = Self::with_probabilities(b, state.labels(), mean.as_deref())
-                .field("windows", ch.summary.windows)
-                .build();
-            structures.push(s);
-        }
-        let n_labels = state.labels().len();
-        for ch in &mut state.channels {
-            ch.summary = Summary::new(n_labels);
-        }
-        state.span = (None, None);
-        drop(guard);
-        self.post(structures);
-        Ok(())
-    }
-
     /// Converts the buffer's samples into one signal per analysed channel.
-    fn split_channels(info: &gst_audio::AudioInfo, data: &[u8], channels: &mut [Channel]) {
-        let n = info.channels() as usize;
-        let frames = data.len() / info.bpf() as usize;
-        let mix = channels.len() == 1;
+    fn split_channels(
+        info: &gst_audio::AudioInfo,
+        buf: &gst::BufferRef,
+        channels: &mut [Channel],
+    ) -> Result<(), gst::FlowError> {
+        let audio = gst_audio::AudioBufferRef::from_buffer_ref_readable(buf, info)
+            .map_err(|_| gst::FlowError::Error)?;
+        let data = audio.plane_data(0).map_err(|_| gst::FlowError::Error)?;
         for ch in channels.iter_mut() {
             ch.samples.clear();
         }
-        macro_rules! split {
-            ($t:ty, $to_f32:expr) => {{
-                const SIZE: usize = std::mem::size_of::<$t>();
-                let value = |b: &[u8]| {
-                    let mut raw = [0u8; SIZE];
-                    raw.copy_from_slice(b);
-                    $to_f32(<$t>::from_le_bytes(raw))
-                };
-                let data = &data[..frames * n * SIZE];
-                if n == 1 {
-                    channels[0]
-                        .samples
-                        .extend(data.chunks_exact(SIZE).map(value));
-                } else if mix {
-                    let scale = 1.0 / n as f32;
-                    channels[0].samples.extend(
-                        data.chunks_exact(n * SIZE)
-                            .map(|frame| frame.chunks_exact(SIZE).map(value).sum::<f32>() * scale),
-                    );
-                } else {
-                    for frame in data.chunks_exact(n * SIZE) {
-                        for (ch, b) in channels.iter_mut().zip(frame.chunks_exact(SIZE)) {
-                            ch.samples.push(value(b));
-                        }
+        fn split<T: byte_slice_cast::FromByteSlice + Copy>(
+            data: &[u8],
+            n: usize,
+            channels: &mut [Channel],
+            to_f32: impl Fn(T) -> f32,
+        ) -> Result<(), gst::FlowError> {
+            let data = data
+                .as_slice_of::<T>()
+                .map_err(|_| gst::FlowError::NotNegotiated)?;
+            let data = &data[..data.len() - data.len() % n];
+            if n == 1 {
+                channels[0].samples.extend(data.iter().map(|&v| to_f32(v)));
+            } else if channels.len() == 1 {
+                let scale = 1.0 / n as f32;
+                channels[0].samples.extend(
+                    data.chunks_exact(n)
+                        .map(|frame| frame.iter().map(|&v| to_f32(v)).sum::<f32>() * scale),
+                );
+            } else {
+                for frame in data.chunks_exact(n) {
+                    for (ch, &v) in channels.iter_mut().zip(frame) {
+                        ch.samples.push(to_f32(v));
                     }
                 }
-            }};
+            }
+            Ok(())
         }
+        let n = info.channels() as usize;
         match info.format() {
-            gst_audio::AudioFormat::S16le => split!(i16, |v: i16| v as f32 / 32768.0),
-            gst_audio::AudioFormat::S32le => split!(i32, |v: i32| (v as f64 / 2147483648.0) as f32),
-            gst_audio::AudioFormat::F32le => split!(f32, |v: f32| v),
-            gst_audio::AudioFormat::F64le => split!(f64, |v: f64| v as f32),
-            _ => {}
+            gst_audio::AUDIO_FORMAT_S16 => split(data, n, channels, |v: i16| v as f32 / 32768.0),
+            gst_audio::AUDIO_FORMAT_S32 => {
+                split(data, n, channels, |v: i32| (v as f64 / 2147483648.0) as f32)
+            }
+            gst_audio::AUDIO_FORMAT_F32 => split(data, n, channels, |v: f32| v),
+            gst_audio::AUDIO_FORMAT_F64 => split(data, n, channels, |v: f64| v as f32),
+            _ => Err(gst::FlowError::NotNegotiated),
         }
     }
 
@@ -584,7 +577,7 @@ impl EmotionDetect {
                     loaded.config,
                 )
                 .map_err(|e| gst::loggable_error!(CAT, "{e}"))?;
-                let speaker = match mode {
+                let name = match mode {
                     ChannelMode::Mix => None,
                     ChannelMode::Independent => names
                         .get(k)
@@ -592,8 +585,10 @@ impl EmotionDetect {
                         .map(|n| n.to_string()),
                 };
                 Ok(Channel {
-                    index: k as i32,
-                    speaker,
+                    speaker: Speaker {
+                        channel: k as i32,
+                        name,
+                    },
                     analyzer,
                     tracker: SegmentTracker::new(loaded.emotions.len()),
                     summary: Summary::new(loaded.emotions.len()),
@@ -601,6 +596,31 @@ impl EmotionDetect {
                 })
             })
             .collect()
+    }
+
+    /// What is wrong with `channel-names` for `channels` input channels in
+    /// `mode`, if anything.
+    fn channel_names_problem(
+        names: Option<&str>,
+        mode: ChannelMode,
+        channels: usize,
+    ) -> Option<String> {
+        let names = names?;
+        let count = names.split(',').count();
+        match mode {
+            ChannelMode::Mix => Some(format!(
+                "channel-names \"{names}\" is ignored with channel-mode=mix: set channel-mode=independent to name each channel"
+            )),
+            ChannelMode::Independent if count != channels => Some(format!(
+                "channel-names \"{names}\" names {count} channel(s) but the stream has {channels}: {}",
+                if count < channels {
+                    "the channels without a name get no speaker field"
+                } else {
+                    "the extra names are ignored"
+                }
+            )),
+            ChannelMode::Independent => None,
+        }
     }
 }
 
@@ -629,6 +649,18 @@ impl ObjectImpl for EmotionDetect {
                     .nick("Execution provider in use")
                     .blurb("The provider the model runs on (cpu, cuda, tensorrt), once started")
                     .read_only()
+                    .build(),
+                glib::ParamSpecString::builder("model-in-use")
+                    .nick("Model in use")
+                    .blurb("The model the negotiated sample rate chose (built-in name or file), once caps are set")
+                    .read_only()
+                    .build(),
+                glib::ParamSpecUInt::builder("sample-rate")
+                    .nick("Sample rate")
+                    .blurb("Only accept this rate (Hz), which picks the built-in model: 16000 or 8000; 0: any rate a model takes")
+                    .maximum(384_000)
+                    .default_value(0)
+                    .mutable_ready()
                     .build(),
                 glib::ParamSpecUInt64::builder("window-duration")
                     .nick("Window duration")
@@ -682,35 +714,36 @@ impl ObjectImpl for EmotionDetect {
     }
 
     fn set_property(&self, _id: usize, value: &glib::Value, pspec: &glib::ParamSpec) {
+        let name = pspec.name();
+        if STRUCTURAL.contains(&name) && self.obj().current_state() > gst::State::Ready {
+            gst::element_imp_warning!(
+                self,
+                gst::LibraryError::Settings,
+                (
+                    "{name} can only be changed in the NULL or READY state; the change to {value:?} is ignored"
+                )
+            );
+            return;
+        }
         let mut settings = lock(&self.settings);
         let get_time = |v: &glib::Value| {
             gst::ClockTime::from_nseconds(v.get().expect("type checked upstream"))
         };
-        match pspec.name() {
+        match name {
             "model-file" => settings.model_file = value.get().expect("type checked upstream"),
             "execution-provider" => settings.provider = value.get().expect("type checked upstream"),
             "window-duration" => settings.window = get_time(value),
             "interval" => settings.interval = get_time(value),
-            "silence-threshold" | "min-speech-ratio" => {
-                let v: f64 = value.get().expect("type checked upstream");
-                let silence = pspec.name() == "silence-threshold";
-                if silence {
-                    settings.silence_threshold = v;
-                } else {
-                    settings.min_speech_ratio = v;
-                }
-                drop(settings);
-                if let Some(state) = lock(&self.state).as_mut() {
-                    for ch in &mut state.channels {
-                        if silence {
-                            ch.analyzer.set_silence_threshold(v);
-                        } else {
-                            ch.analyzer.set_min_speech_ratio(v);
-                        }
-                    }
-                }
+            "sample-rate" => settings.sample_rate = value.get().expect("type checked upstream"),
+            "silence-threshold" => {
+                settings.live.silence_threshold = value.get().expect("type checked upstream")
             }
-            "post-messages" => settings.post_messages = value.get().expect("type checked upstream"),
+            "min-speech-ratio" => {
+                settings.live.min_speech_ratio = value.get().expect("type checked upstream")
+            }
+            "post-messages" => {
+                settings.live.post_messages = value.get().expect("type checked upstream")
+            }
             "channel-mode" => settings.channel_mode = value.get().expect("type checked upstream"),
             "channel-names" => settings.channel_names = value.get().expect("type checked upstream"),
             _ => unimplemented!(),
@@ -723,13 +756,15 @@ impl ObjectImpl for EmotionDetect {
             "model-file" => settings.model_file.to_value(),
             "execution-provider" => settings.provider.to_value(),
             "execution-provider-in-use" => {
-                lock(&self.provider_in_use).map(Provider::name).to_value()
+                lock(&self.in_use).provider.map(Provider::name).to_value()
             }
+            "model-in-use" => lock(&self.in_use).model.to_value(),
+            "sample-rate" => settings.sample_rate.to_value(),
             "window-duration" => settings.window.nseconds().to_value(),
             "interval" => settings.interval.nseconds().to_value(),
-            "silence-threshold" => settings.silence_threshold.to_value(),
-            "min-speech-ratio" => settings.min_speech_ratio.to_value(),
-            "post-messages" => settings.post_messages.to_value(),
+            "silence-threshold" => settings.live.silence_threshold.to_value(),
+            "min-speech-ratio" => settings.live.min_speech_ratio.to_value(),
+            "post-messages" => settings.live.post_messages.to_value(),
             "channel-mode" => settings.channel_mode.to_value(),
             "channel-names" => settings.channel_names.to_value(),
             _ => unimplemented!(),
@@ -793,10 +828,10 @@ fn allowed_caps() -> &'static gst::Caps {
     static CAPS: LazyLock<gst::Caps> = LazyLock::new(|| {
         gst_audio::AudioCapsBuilder::new_interleaved()
             .format_list([
-                gst_audio::AudioFormat::S16le,
-                gst_audio::AudioFormat::S32le,
-                gst_audio::AudioFormat::F32le,
-                gst_audio::AudioFormat::F64le,
+                gst_audio::AUDIO_FORMAT_S16,
+                gst_audio::AUDIO_FORMAT_S32,
+                gst_audio::AUDIO_FORMAT_F32,
+                gst_audio::AUDIO_FORMAT_F64,
             ])
             .build()
     });
@@ -827,6 +862,9 @@ impl BaseTransformImpl for EmotionDetect {
                     .map_err(|e| self.model_error(&e))?;
             let contract = model.contract();
             let rate = contract.features.sample_rate as u64;
+            if settings.sample_rate != 0 && rate != settings.sample_rate as u64 {
+                continue;
+            }
             let to_samples = |t: gst::ClockTime| {
                 t.nseconds()
                     .mul_div_floor(rate, gst::ClockTime::SECOND.nseconds())
@@ -836,8 +874,8 @@ impl BaseTransformImpl for EmotionDetect {
                 window: to_samples(settings.window),
                 interval: to_samples(settings.interval),
                 min_tail: to_samples(MIN_TAIL),
-                silence_threshold_db: settings.silence_threshold,
-                min_speech_ratio: settings.min_speech_ratio,
+                silence_threshold_db: settings.live.silence_threshold,
+                min_speech_ratio: settings.live.min_speech_ratio,
             };
             // Checked now, so a bad setting fails the state change.
             Analyzer::check(&contract.features, &config).map_err(|e| {
@@ -862,20 +900,39 @@ impl BaseTransformImpl for EmotionDetect {
                 model.provider().name()
             );
             let emotions = contract.emotions();
+            let name = match source {
+                ModelSource::Builtin(i) => model::BUILTIN_MODELS[i].name.to_string(),
+                ModelSource::File(p) => p.display().to_string(),
+            };
             models.push(Loaded {
+                name,
                 model,
                 config,
                 emotions,
             });
         }
-        *lock(&self.provider_in_use) = models.first().map(|l| l.model.provider());
+        if models.is_empty() {
+            return Err(gst::error_msg!(
+                gst::LibraryError::Settings,
+                (
+                    "sample-rate {} Hz matches no model: the built-in models take 16000 and 8000 Hz",
+                    settings.sample_rate
+                )
+            ));
+        }
+        *lock(&self.rates) = models.iter().map(Loaded::rate).collect();
+        *lock(&self.in_use) = InUse {
+            provider: models.first().map(|l| l.model.provider()),
+            model: None,
+        };
         *lock(&self.state) = Some(State {
             models,
             active: 0,
             channels: Vec::new(),
             info: None,
             base: None,
-            span: (None, None),
+            high_water: None,
+            part: Part::default(),
             records: Vec::new(),
         });
         Ok(())
@@ -883,6 +940,7 @@ impl BaseTransformImpl for EmotionDetect {
 
     fn stop(&self) -> Result<(), gst::ErrorMessage> {
         *lock(&self.state) = None;
+        lock(&self.rates).clear();
         Ok(())
     }
 
@@ -892,17 +950,14 @@ impl BaseTransformImpl for EmotionDetect {
         caps: &gst::Caps,
         filter: Option<&gst::Caps>,
     ) -> Option<gst::Caps> {
-        let rates: Vec<i32> = lock(&self.state)
-            .as_ref()
-            .map(|s| s.models.iter().map(|l| l.rate() as i32).collect())
-            .unwrap_or_default();
+        let rates = lock(&self.rates).clone();
         let mut caps = caps.clone();
         if !rates.is_empty() {
             // The models fix the rates; everything else passes through.
             for s in caps.make_mut().iter_mut() {
                 match rates.as_slice() {
-                    [rate] => s.set("rate", rate),
-                    _ => s.set("rate", gst::List::new(rates.iter().copied())),
+                    [rate] => s.set("rate", *rate as i32),
+                    _ => s.set("rate", gst::List::new(rates.iter().map(|&r| r as i32))),
                 }
             }
         }
@@ -925,11 +980,12 @@ impl BaseTransformImpl for EmotionDetect {
                     }
                     state.records.clear();
                     state.base = None;
-                    state.span = (None, None);
+                    state.part = Part::default();
+                    state.new_timeline();
                 }
             }
             gst::EventView::Eos(_) => {
-                if let Err(msg) = self.drain_and_summarize() {
+                if let Err(msg) = self.end_stretch(true, false) {
                     self.post_error_message(msg);
                 }
             }
@@ -941,10 +997,11 @@ impl BaseTransformImpl for EmotionDetect {
                     gst::EventView::Segment(e) => {
                         !same_timeline(e.segment(), &self.obj().segment())
                     }
-                    _ => true,
+                    _ => false,
                 };
-                if new_timeline {
-                    if let Err(msg) = self.end_stretch() {
+                let ends_stretch = new_timeline || matches!(view, gst::EventView::Gap(_));
+                if ends_stretch {
+                    if let Err(msg) = self.end_stretch(false, new_timeline) {
                         self.post_error_message(msg);
                     }
                 }
@@ -955,116 +1012,108 @@ impl BaseTransformImpl for EmotionDetect {
     }
 
     fn transform_ip(&self, buf: &mut gst::BufferRef) -> Result<gst::FlowSuccess, gst::FlowError> {
+        let live = lock(&self.settings).live;
         let mut guard = lock(&self.state);
         let state = guard.as_mut().ok_or(gst::FlowError::NotNegotiated)?;
         if state.info.is_none() {
             return Err(gst::FlowError::NotNegotiated);
         }
 
-        // Timing: a DISCONT flag or a timestamp later than expected ends the
-        // current stretch, so no window spans the discontinuity; audio
-        // timestamped before what was already analysed (an overlap) is
-        // skipped, so results stay in order.
+        // Timing: a DISCONT flag or a timestamp away from the expected one
+        // (either way) ends the current stretch, so no window spans the
+        // discontinuity; audio stamped before what this timeline already
+        // analysed is skipped, so results stay in order.
         let pts = buf.pts();
-        let expected = state
-            .base
-            .map(|b| b + state.samples_to_time(state.received()));
-        let (jumped, overlap) = match (pts, expected) {
-            (Some(p), Some(e)) if p > e + DISCONT_TOLERANCE => (true, gst::ClockTime::ZERO),
-            (Some(p), Some(e)) if p + DISCONT_TOLERANCE < e => (false, e - p),
-            _ => (false, gst::ClockTime::ZERO),
-        };
+        let expected = state.stretch_end();
+        let jumped = matches!(
+            (pts, expected),
+            (Some(p), Some(e)) if p > e + DISCONT_TOLERANCE || p + DISCONT_TOLERANCE < e
+        );
+        let mut out = Outgoing::default();
         if state.base.is_some() && (jumped || buf.flags().contains(gst::BufferFlags::DISCONT)) {
             gst::debug!(
                 CAT,
                 imp = self,
                 "discontinuity at {pts:?} (expected {expected:?})"
             );
-            let (structures, result) = self.end_stretch_locked(state);
-            drop(guard);
-            self.post(structures);
+            let (ended, result) = self.end_stretch_locked(state);
+            out = ended;
             if let Err(msg) = result {
+                drop(guard);
+                self.post(out.messages, live.post_messages);
                 self.post_error_message(msg);
                 return Err(gst::FlowError::Error);
             }
-            guard = lock(&self.state);
         }
-        let state = guard.as_mut().ok_or(gst::FlowError::Flushing)?;
-        let skip = if state.base.is_some() && !overlap.is_zero() {
+        let info = state.info.as_ref().ok_or(gst::FlowError::NotNegotiated)?;
+        let frames = buf.size() as u64 / info.bpf() as u64;
+        let skip = match (state.base, pts, state.high_water) {
+            (None, Some(p), Some(h)) if p < h => state.time_to_samples(h - p),
+            _ => 0,
+        };
+        if skip > 0 {
             gst::debug!(
                 CAT,
                 imp = self,
-                "{overlap} of audio at {pts:?} overlaps what was analysed"
-            );
-            overlap
-                .nseconds()
-                .mul_div_ceil(
-                    state.loaded().rate() as u64,
-                    gst::ClockTime::SECOND.nseconds(),
-                )
-                .unwrap_or(u64::MAX) as usize
-        } else {
-            0
-        };
-        if state.base.is_none() {
-            let segment_start = self.segment().and_then(|s| s.start());
-            state.base = Some(pts.or(segment_start).unwrap_or(gst::ClockTime::ZERO));
-        }
-        if state.span.0.is_none() {
-            state.span.0 = state.base;
-        }
-
-        // Upstream voice activity (e.g. from a level or VAD element) wins
-        // over ours for this buffer's frames.
-        let external_vad = buf
-            .meta::<gst_audio::AudioLevelMeta>()
-            .map(|m| m.voice_activity());
-        let map = buf.map_readable().map_err(|_| {
-            gst::element_imp_error!(
-                self,
-                gst::CoreError::Failed,
-                ("Failed to map buffer readable")
-            );
-            gst::FlowError::Error
-        })?;
-        // Set by `setup` on this thread before any buffer, and never unset
-        // while streaming; checked again only because the lock was let go.
-        let info = state.info.as_ref().ok_or(gst::FlowError::NotNegotiated)?;
-        Self::split_channels(info, &map, &mut state.channels);
-        drop(map);
-        let mut model = Arc::clone(&state.loaded().model);
-        let mut pushed = Ok(());
-        for (k, ch) in state.channels.iter_mut().enumerate() {
-            let records = &mut state.records;
-            ch.analyzer.set_external_voice_activity(external_vad);
-            let samples = &ch.samples[skip.min(ch.samples.len())..];
-            pushed = pushed.and(
-                ch.analyzer
-                    .push(samples, &mut model, |w| records.push(Record::window(k, w))),
+                "{} of audio at {pts:?} was analysed already",
+                state.samples_to_time(skip.min(frames))
             );
         }
-        state.span.1 = state
-            .base
-            .map(|b| b + state.samples_to_time(state.received()));
-        let structures = self.take_records(state);
-        drop(guard);
-        if let Err(e) = pushed {
-            gst::element_imp_error!(self, gst::StreamError::Failed, ("{e}"));
-            return Err(gst::FlowError::Error);
-        }
-
-        for (s, _) in structures.iter().filter(|(_, is_window)| *is_window) {
-            match gst::meta::CustomMeta::add(buf, super::META_NAME) {
-                Ok(mut meta) => {
-                    let dst = meta.mut_structure();
-                    for (name, value) in s.iter() {
-                        dst.set_value(name, value.clone());
-                    }
+        if skip < frames {
+            if state.base.is_none() {
+                let segment_start = self.segment().and_then(|s| s.start());
+                let start = pts.or(segment_start).unwrap_or(gst::ClockTime::ZERO)
+                    + state.samples_to_time(skip);
+                state.base = Some(start);
+                if state.part.first.is_none() {
+                    state.part.first = Some(Times::at(
+                        self.segment().as_ref(),
+                        start,
+                        gst::ClockTime::ZERO,
+                    ));
                 }
-                Err(e) => gst::warning!(CAT, imp = self, "cannot attach {}: {e}", super::META_NAME),
+            }
+            // Upstream voice activity (e.g. from a level or VAD element) wins
+            // over ours for this buffer's frames.
+            let external_vad = buf
+                .meta::<gst_audio::AudioLevelMeta>()
+                .map(|m| m.voice_activity());
+            let info = state.info.as_ref().ok_or(gst::FlowError::NotNegotiated)?;
+            Self::split_channels(info, buf, &mut state.channels).inspect_err(|_| {
+                gst::element_imp_error!(
+                    self,
+                    gst::CoreError::Failed,
+                    ("Failed to read the buffer as {info:?}")
+                );
+            })?;
+            let mut model = Arc::clone(&state.loaded().model);
+            let mut pushed = Ok(());
+            for (k, ch) in state.channels.iter_mut().enumerate() {
+                let records = &mut state.records;
+                ch.analyzer.set_silence_threshold(live.silence_threshold);
+                ch.analyzer.set_min_speech_ratio(live.min_speech_ratio);
+                ch.analyzer.set_external_voice_activity(external_vad);
+                let samples = &ch.samples[(skip as usize).min(ch.samples.len())..];
+                pushed = pushed.and(
+                    ch.analyzer
+                        .push(samples, &mut model, |w| records.push(Record::window(k, w))),
+                );
+            }
+            state.high_water = state.high_water.max(state.stretch_end());
+            out.extend(self.take_records(state));
+            if let Err(e) = pushed {
+                drop(guard);
+                self.post(out.messages, live.post_messages);
+                gst::element_imp_error!(self, gst::StreamError::Failed, ("{e}"));
+                return Err(gst::FlowError::Error);
             }
         }
-        self.post(structures.into_iter().map(|(s, _)| s));
+        drop(guard);
+
+        if let Err(e) = results::attach(buf, &out.windows) {
+            gst::warning!(CAT, imp = self, "cannot attach {}: {e}", results::META_NAME);
+        }
+        self.post(out.messages, live.post_messages);
         Ok(gst::FlowSuccess::Ok)
     }
 }
@@ -1081,10 +1130,23 @@ impl AudioFilterImpl for EmotionDetect {
             .as_mut()
             .ok_or_else(|| gst::loggable_error!(CAT, "caps set before the element started"))?;
         let Some(active) = state.models.iter().position(|l| l.rate() == info.rate()) else {
-            let rates: Vec<u32> = state.models.iter().map(Loaded::rate).collect();
+            // Caps at a rate no model takes reach us when upstream pushes
+            // them without asking (wavparse does): say what to do, rather
+            // than leave upstream to report "not-negotiated".
+            let rates: Vec<String> = state.models.iter().map(|l| l.rate().to_string()).collect();
+            let rates = rates.join(" or ");
+            drop(guard);
+            gst::element_imp_error!(
+                self,
+                gst::CoreError::Negotiation,
+                (
+                    "audio at {} Hz: emotiondetect's models take {rates} Hz; put audioresample before emotiondetect",
+                    info.rate()
+                )
+            );
             return Err(gst::loggable_error!(
                 CAT,
-                "sample rate {} Hz matches no model ({rates:?} Hz): put audioresample before emotiondetect",
+                "sample rate {} Hz matches no model ({rates} Hz)",
                 info.rate()
             ));
         };
@@ -1092,12 +1154,15 @@ impl AudioFilterImpl for EmotionDetect {
             ChannelMode::Mix => 1,
             ChannelMode::Independent => info.channels() as usize,
         };
-        let mut to_post = Vec::new();
+        let mut out = Outgoing::default();
+        let mut names_problem = None;
         if state.channels.len() != count || state.active != active {
-            // A new model or a new channel layout: what came before ends here.
+            // A new model or a new channel layout: what came before ends
+            // here, with the summary of that part.
             if !state.channels.is_empty() {
-                let (structures, result) = self.end_stretch_locked(state);
-                to_post = structures;
+                let (ended, result) = self.end_stretch_locked(state);
+                out = ended;
+                out.messages.extend(self.summaries_locked(state));
                 if let Err(msg) = result {
                     gst::warning!(CAT, imp = self, "{msg:?}");
                 }
@@ -1109,7 +1174,23 @@ impl AudioFilterImpl for EmotionDetect {
                 settings.channel_mode,
                 settings.channel_names.as_deref(),
             )?;
-            *lock(&self.provider_in_use) = Some(state.models[active].model.provider());
+            let loaded = &state.models[active];
+            gst::info!(
+                CAT,
+                imp = self,
+                "{} Hz audio: using model {}",
+                info.rate(),
+                loaded.name
+            );
+            *lock(&self.in_use) = InUse {
+                provider: Some(loaded.model.provider()),
+                model: Some(loaded.name.clone()),
+            };
+            names_problem = Self::channel_names_problem(
+                settings.channel_names.as_deref(),
+                settings.channel_mode,
+                info.channels() as usize,
+            );
         }
         gst::debug!(
             CAT,
@@ -1118,7 +1199,10 @@ impl AudioFilterImpl for EmotionDetect {
         );
         state.info = Some(info.clone());
         drop(guard);
-        self.post(to_post);
+        if let Some(problem) = names_problem {
+            gst::element_imp_warning!(self, gst::LibraryError::Settings, ("{problem}"));
+        }
+        self.post(out.messages, settings.live.post_messages);
         Ok(())
     }
 }

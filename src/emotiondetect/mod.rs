@@ -6,11 +6,9 @@ use gst::glib;
 use gst::prelude::*;
 
 mod imp;
+mod results;
 
-pub use imp::ExecutionProvider;
-
-/// Name under which [`gst::meta::CustomMeta`] results are attached.
-pub const META_NAME: &str = "EmotionMeta";
+pub use imp::{ChannelMode, ExecutionProvider};
 
 glib::wrapper! {
     pub struct EmotionDetect(ObjectSubclass<imp::EmotionDetect>)
@@ -18,12 +16,13 @@ glib::wrapper! {
 }
 
 pub fn register(plugin: &gst::Plugin) -> Result<(), glib::BoolError> {
-    if !gst::meta::CustomMeta::is_registered(META_NAME) {
+    if !gst::meta::CustomMeta::is_registered(results::META_NAME) {
         // No tags: the result describes the audio's content over time, not
         // its format, so elements that convert the audio may keep it.
-        gst::meta::CustomMeta::register(META_NAME, &[]);
+        gst::meta::CustomMeta::register(results::META_NAME, &[]);
     }
     ExecutionProvider::static_type().mark_as_plugin_api(gst::PluginAPIFlags::empty());
+    ChannelMode::static_type().mark_as_plugin_api(gst::PluginAPIFlags::empty());
     gst::Element::register(
         Some(plugin),
         "emotiondetect",

@@ -2,10 +2,17 @@
 # SPDX-License-Identifier: MPL-2.0
 """Run an audio file through emotiondetect; print one JSON object per result.
 
-Each result is printed twice, once as read from the bus message
+Each window result is printed twice, once as read from the bus message
 (`"source": "bus"`) and once from the `EmotionMeta` on the buffer that
-completed the window (`"source": "meta"`); the summary comes from the bus
-only (it is posted at end of stream, when no buffer is left to carry it).
+completed the window (`"source": "meta"`). A buffer carries one
+`EmotionMeta` whose `results` field lists every result it completes (one
+per channel with channel-mode=independent). Segments and summaries come
+from the bus only.
+
+Element properties follow the file as NAME=VALUE, e.g. for a stereo call
+with the agent on the left channel:
+
+    emotions.py call.wav channel-mode=independent channel-names=agent,customer
 
 Needs PyGObject with the GStreamer overrides (Debian: python3-gi and
 python3-gst-1.0; without the overrides, arrays in structures fail with
@@ -26,6 +33,8 @@ CLOCK_TIME_NONE = 2**64 - 1
 
 
 def to_json_value(value):
+    if isinstance(value, Gst.Structure):
+        return structure_to_dict(value, None)
     if isinstance(value, Gst.ValueArray):
         return [to_json_value(v) for v in value]
     if isinstance(value, int) and value == CLOCK_TIME_NONE:
@@ -43,27 +52,34 @@ def emit(structure, source):
 
 
 def structure_to_dict(structure, source):
-    out = {"type": structure.get_name(), "source": source}
+    out = {"type": structure.get_name()}
+    if source is not None:
+        out["source"] = source
     for i in range(structure.n_fields()):
         name = structure.nth_field_name(i)
         out[name] = to_json_value(structure.get_value(name))
     return out
 
 
-def main(path):
+def main(path, properties):
     Gst.init(None)
     pipeline = Gst.parse_launch(
-        "filesrc name=src ! decodebin ! audioconvert ! audioresample ! emotiondetect ! fakesink name=sink"
+        "filesrc name=src ! decodebin ! audioconvert ! audioresample ! emotiondetect name=detect ! fakesink name=sink"
     )
     pipeline.get_by_name("src").set_property("location", path)
+    detect = pipeline.get_by_name("detect")
+    for prop in properties:
+        name, _, value = prop.partition("=")
+        if detect.find_property(name) is None:
+            print(f"emotions.py: emotiondetect has no property {name!r}", file=sys.stderr)
+            return 2
+        Gst.util_set_object_arg(detect, name, value)
 
     def on_buffer(_pad, info):
-        # get_custom_meta returns the first result; a buffer carries more
-        # than one only when it completes several windows (buffers longer
-        # than the interval).
         meta = info.get_buffer().get_custom_meta("EmotionMeta")
         if meta is not None:
-            emit(meta.get_structure(), "meta")
+            for result in meta.get_structure().get_value("results"):
+                emit(result, "meta")
         return Gst.PadProbeReturn.OK
 
     pipeline.get_by_name("sink").get_static_pad("sink").add_probe(Gst.PadProbeType.BUFFER, on_buffer)
@@ -95,7 +111,7 @@ def main(path):
 
 
 if __name__ == "__main__":
-    if len(sys.argv) != 2:
-        print("usage: emotions.py FILE", file=sys.stderr)
+    if len(sys.argv) < 2:
+        print("usage: emotions.py FILE [PROPERTY=VALUE ...]", file=sys.stderr)
         sys.exit(2)
-    sys.exit(main(sys.argv[1]))
+    sys.exit(main(sys.argv[1], sys.argv[2:]))

@@ -338,3 +338,56 @@ fn sample_rate_pins_the_model() {
         pipeline.set_state(gst::State::Null).unwrap();
     }
 }
+
+#[test]
+fn python_reads_every_channel_of_a_stereo_call_from_the_meta() {
+    let stereo =
+        std::env::temp_dir().join(format!("emotiondetect-stereo-{}.wav", std::process::id()));
+    assert!(pipeline_error(&format!(
+        "{} ! audioconvert ! audio/x-raw,channels=2 ! wavenc ! filesink location={}",
+        demo_source(),
+        stereo.display()
+    ))
+    .is_none());
+    let dir = plugin_dir("python-stereo");
+    let out = std::process::Command::new("/usr/bin/python3")
+        .arg(repo_path("examples/emotions.py"))
+        .arg(&stereo)
+        .args(["channel-mode=independent", "channel-names=agent,customer"])
+        .env("GST_PLUGIN_PATH", &dir)
+        .env("GST_REGISTRY", dir.join("registry.bin"))
+        .output()
+        .expect("/usr/bin/python3 runs");
+    std::fs::remove_dir_all(&dir).unwrap();
+    let _ = std::fs::remove_file(&stereo);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let lines: Vec<serde_json::Value> = String::from_utf8(out.stdout)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let results = |source: &str| -> Vec<(String, u64)> {
+        lines
+            .iter()
+            .filter(|l| l["source"] == source && l["type"] == "emotion")
+            .map(|l| {
+                (
+                    l["speaker"].as_str().unwrap().to_string(),
+                    l["timestamp"].as_u64().unwrap(),
+                )
+            })
+            .collect()
+    };
+    let (bus, meta) = (results("bus"), results("meta"));
+    assert_eq!(bus.len(), 24, "12 windows on each of 2 channels");
+    let mut sorted_meta = meta.clone();
+    sorted_meta.sort();
+    let mut sorted_bus = bus.clone();
+    sorted_bus.sort();
+    assert_eq!(sorted_meta, sorted_bus);
+    assert_eq!(meta.iter().filter(|(s, _)| s == "customer").count(), 12);
+}

@@ -9,12 +9,10 @@
 //! each stream its row. No thread of ours, no timer: a lone stream runs its
 //! request at once, and a request waits only for the batches ahead of it.
 //!
-//! Nothing waits on purpose to gather a bigger batch: measured with 4 and 16
-//! file streams on 2 cores, holding each window up to 2 ms doubled the mean
-//! batch (1.95 -> 3.97, 4.5 -> 8.0) and saved no CPU (2951x -> 2791x,
-//! 3258x -> 3236x real time per CPU-second): most of the gain of batching
-//! comes with the second window (one window 0.21 ms, two 0.14 ms each, eight
-//! 0.12 ms each), and the extra sleeps and wake-ups cost the rest.
+//! Nothing waits on purpose to gather a bigger batch: most of the gain of
+//! batching comes with the second window, and the sleeps and wake-ups of a
+//! deliberate wait cost more CPU than bigger batches save (README,
+//! *Performance*).
 
 use std::collections::HashMap;
 use std::path::PathBuf;
@@ -24,10 +22,8 @@ use std::thread::Thread;
 use super::{Classifier, Logger, Model, ModelContract, ModelError, ModelSource, Provider};
 use crate::sync::lock;
 
-/// The most sequences run in one call: beyond this the cost per window
-/// rises again (0.12 ms each in batches of 8 to 32, 0.14 ms in batches of
-/// 64), and 1000 file streams ran 2950x real time per CPU-second with 64,
-/// 3110x with 16.
+/// The most sequences run in one call: beyond it the cost per window rises
+/// again (README, *Performance*).
 pub const MAX_BATCH: usize = 16;
 
 /// Counters of the batches run so far.
@@ -61,6 +57,15 @@ struct Queue {
     stats: BatchStats,
 }
 
+/// The one session of a shared model, with the batch buffers it reuses.
+struct Session {
+    model: Model,
+    /// The batch's features, `batch × frames × n_features`.
+    input: Vec<f32>,
+    /// Its probabilities, `batch × n_labels`.
+    output: Vec<f32>,
+}
+
 /// A model shared between streams.
 pub struct SharedModel {
     contract: ModelContract,
@@ -68,7 +73,7 @@ pub struct SharedModel {
     library: PathBuf,
     n_labels: usize,
     n_features: usize,
-    session: Mutex<(Model, Vec<f32>, Vec<f32>)>,
+    session: Mutex<Session>,
     queue: Mutex<Queue>,
 }
 
@@ -121,7 +126,11 @@ impl SharedModel {
             library: model.library().to_path_buf(),
             n_labels: model.n_labels(),
             n_features: model.contract().features.n_features(),
-            session: Mutex::new((model, Vec::new(), Vec::new())),
+            session: Mutex::new(Session {
+                model,
+                input: Vec::new(),
+                output: Vec::new(),
+            }),
             queue: Mutex::new(Queue::default()),
         });
         registry.insert(key, Arc::downgrade(&shared));
@@ -150,9 +159,7 @@ impl SharedModel {
     /// Waiting threads are parked and woken one by one (their result is
     /// out, or their job is the oldest left when the session frees up),
     /// never all at once: with a thousand streams, a broadcast would wake a
-    /// thousand threads per batch (measured with 1000 file streams: 724x
-    /// real time per CPU-second when a condition variable woke every waiter
-    /// on each submission and each batch, 2950x with one-by-one wake-ups).
+    /// thousand threads per batch.
     pub fn classify(
         &self,
         features: &[f32],
@@ -227,7 +234,11 @@ impl SharedModel {
             taken
         };
         let mut session = lock(&self.session);
-        let (model, input, output) = &mut *session;
+        let Session {
+            model,
+            input,
+            output,
+        } = &mut *session;
         let frames = batch[0].frames;
         input.clear();
         for job in &batch {

@@ -1,12 +1,16 @@
-"""Shared constants and helpers for the emotiondetect training scripts.
+# SPDX-License-Identifier: MPL-2.0
+"""Labels, corpora, speakers, folds, paths and metrics shared by every module (numpy only).
 
-Everything here is deliberately small and dependency-free (numpy only) so the
-other scripts agree on labels, folds, paths and metrics.
+Label set of the models, in output order (`LABELS`): the 8 RAVDESS emotions,
+EmoDB's `boredom`, and `non-speech`. Each corpus trains only the labels it has
+(its own emotions plus `non-speech`); the logits of the others are masked for
+its examples (`CORPUS_MASK`). Non-speech examples train against all labels.
 """
 from __future__ import annotations
 
 import os
-import random
+import re
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -15,91 +19,128 @@ MODELS_DIR = Path(__file__).resolve().parent.parent
 REPO_DIR = MODELS_DIR.parent
 CACHE_DIR = MODELS_DIR / ".cache"
 RESULTS_DIR = MODELS_DIR / "results"
-CHECKPOINT_DIR = MODELS_DIR / "checkpoints"
-ONNX_PATH = MODELS_DIR / "reslstm-sa-16k.onnx"
-PARITY_PATH = REPO_DIR / "tests" / "fixtures" / "model_parity.json"
+DATA_ROOT = REPO_DIR.parent / "shared" / "data"
+RAVDESS_DIR = Path(os.environ.get("RAVDESS_DIR", str(DATA_ROOT / "ravdess-16k")))
+EMODB_DIR = Path(os.environ.get("EMODB_DIR", str(DATA_ROOT / "emodb-16k")))
+EXTRACTOR = Path(os.environ.get("EMOTIONDETECT_FEATURES",
+                                str(REPO_DIR / "target" / "release" / "emotiondetect-features")))
 
-# The shared data sits beside the repository; RAVDESS_DIR overrides it.
-DATA_DIR = Path(os.environ.get("RAVDESS_DIR", str(REPO_DIR.parent / "shared" / "data" / "ravdess-16k")))
-EXTRACTOR = Path(
-    os.environ.get(
-        "EMOTIONDETECT_FEATURES",
-        str(REPO_DIR / "target" / "release" / "emotiondetect-features"),
-    )
-)
+LABELS = ["neutral", "calm", "happy", "sad", "angry", "fearful", "disgust", "surprised", "boredom",
+          "non-speech"]
+N_LABELS = len(LABELS)
+NON_SPEECH = LABELS.index("non-speech")
+EMOTIONS = list(range(NON_SPEECH))  # every label but non-speech: what the element reports
 
-LABELS = ["neutral", "calm", "happy", "sad", "angry", "fearful", "disgust", "surprised"]
-N_CLASSES = len(LABELS)
-N_ACTORS = 24
+RAVDESS_LABELS = list(range(8))
+EMODB_CODES = {"N": "neutral", "F": "happy", "T": "sad", "W": "angry", "A": "fearful", "E": "disgust",
+               "L": "boredom"}
+EMODB_LABELS = sorted(LABELS.index(v) for v in EMODB_CODES.values())
+# The 6 classes both corpora share; RAVDESS calm counts as neutral.
+SHARED6 = ["neutral", "happy", "sad", "angry", "fearful", "disgust"]
 
-# Speaker-independent 5-fold protocol (see /work/shared/data/README.md).
-FOLDS = [
+CORPORA = ("ravdess", "emodb", "nonspeech")
+CORPUS_MASK = {
+    "ravdess": RAVDESS_LABELS + [NON_SPEECH],
+    "emodb": EMODB_LABELS + [NON_SPEECH],
+    "nonspeech": list(range(N_LABELS)),
+}
+# Labels an evaluation on a corpus takes its argmax over.
+EVAL_LABELS = {"ravdess": RAVDESS_LABELS, "emodb": EMODB_LABELS}
+
+# RAVDESS speaker-independent 5-fold protocol (../shared/data/README.md).
+RAVDESS_FOLDS = [
     {"test": [2, 5, 14, 15, 16], "val": [3, 6]},
     {"test": [3, 6, 7, 13, 18], "val": [10, 11]},
     {"test": [10, 11, 12, 19, 20], "val": [8, 17]},
     {"test": [8, 17, 21, 23, 24], "val": [1, 14]},
     {"test": [1, 4, 9, 22], "val": [2, 5]},
 ]
-# Validation actors of the shipped model (fold-0 validation actors); all
-# other actors train it.
-FINAL_VAL_ACTORS = [3, 6]
-
-# Element-style evaluation: 3 s windows every 1 s, silent windows skipped.
-SAMPLE_RATE = 16000
-WINDOW_SAMPLES = 3 * SAMPLE_RATE
-WINDOW_STEP = 1 * SAMPLE_RATE
-SILENCE_DBFS = -50.0
-
-
-def fold_split(fold: int) -> tuple[list[int], list[int], list[int]]:
-    """Return (train, val, test) actor lists of a fold."""
-    f = FOLDS[fold]
-    test, val = list(f["test"]), list(f["val"])
-    assert not set(test) & set(val)
-    train = [a for a in range(1, N_ACTORS + 1) if a not in test and a not in val]
-    return train, val, test
+# EmoDB: 5 folds of one male and one female speaker; fold k validates on the pair of fold k+1.
+EMODB_MALE = [3, 10, 11, 12, 15]
+EMODB_FEMALE = [8, 9, 13, 14, 16]
+EMODB_PAIRS = [[m, f] for m, f in zip(EMODB_MALE, EMODB_FEMALE)]
+EMODB_FOLDS = [{"test": EMODB_PAIRS[k], "val": EMODB_PAIRS[(k + 1) % 5]} for k in range(5)]
+# The shipped 16 kHz and 8 kHz models validate on RAVDESS actors 3 and 6 (the demo's actors,
+# never trained on) and on EmoDB pair 0 (speakers 3, 8).
+FINAL_VAL = {"ravdess": [3, 6], "emodb": [3, 8]}
 
 
-def final_split() -> tuple[list[int], list[int]]:
-    val = list(FINAL_VAL_ACTORS)
-    train = [a for a in range(1, N_ACTORS + 1) if a not in val]
-    return train, val
+@dataclass(frozen=True)
+class Clip:
+    path: Path
+    corpus: str
+    speaker: int  # actor / speaker number within the corpus (0 for non-speech)
+    label: int  # index into LABELS
+    group: int  # RAVDESS/EmoDB: index of the CV fold that tests this speaker
 
 
-def parse_name(name: str) -> dict:
-    """Parse a RAVDESS file name `03-01-EE-II-SS-RR-AA(.flac)`."""
-    stem = Path(name).name.split(".")[0]
-    parts = [int(p) for p in stem.split("-")]
+def ravdess_group(actor: int) -> int:
+    return next(k for k, f in enumerate(RAVDESS_FOLDS) if actor in f["test"])
+
+
+def emodb_group(speaker: int) -> int:
+    return next(k for k, p in enumerate(EMODB_PAIRS) if speaker in p)
+
+
+def parse_ravdess(name: str) -> tuple[int, int]:
+    """(label, actor) of `03-01-EE-II-SS-RR-AA.flac`."""
+    parts = [int(p) for p in Path(name).name.split(".")[0].split("-")]
     if len(parts) != 7 or parts[0] != 3 or parts[1] != 1:
         raise ValueError(f"not a RAVDESS audio-only speech file name: {name}")
-    return {
-        "emotion": parts[2] - 1,  # 0..7, index into LABELS
-        "intensity": parts[3],
-        "statement": parts[4],
-        "repetition": parts[5],
-        "actor": parts[6],
-    }
+    return parts[2] - 1, parts[6]
 
 
-def list_clips(data_dir: Path = DATA_DIR) -> list[Path]:
-    clips = sorted(data_dir.glob("Actor_*/03-01-*.flac"))
-    if not clips:
-        raise FileNotFoundError(f"no RAVDESS FLAC files under {data_dir}")
-    return clips
+_EMODB_RE = re.compile(r"^(\d\d)([ab]\d\d)([NFTWAEL])([a-z])$")
 
 
-def seed_everything(seed: int) -> None:
-    random.seed(seed)
-    np.random.seed(seed)
-    try:
-        import torch
-
-        torch.manual_seed(seed)
-    except ImportError:  # pragma: no cover
-        pass
+def parse_emodb(name: str) -> tuple[int, int]:
+    """(label, speaker) of `SSTTTEV.flac`, e.g. `03a01Fa.flac`."""
+    m = _EMODB_RE.match(Path(name).name.split(".")[0])
+    if not m:
+        raise ValueError(f"not an EmoDB file name: {name}")
+    return LABELS.index(EMODB_CODES[m.group(3)]), int(m.group(1))
 
 
-def confusion(y_true, y_pred, n: int = N_CLASSES) -> np.ndarray:
+def list_ravdess(root: Path = RAVDESS_DIR) -> list[Clip]:
+    out = []
+    for p in sorted(root.glob("Actor_*/03-01-*.flac")):
+        label, actor = parse_ravdess(p.name)
+        out.append(Clip(p, "ravdess", actor, label, ravdess_group(actor)))
+    if not out:
+        raise FileNotFoundError(f"no RAVDESS clips under {root}")
+    return out
+
+
+def list_emodb(root: Path = EMODB_DIR) -> list[Clip]:
+    out = []
+    for p in sorted(root.glob("*.flac")):
+        label, spk = parse_emodb(p.name)
+        out.append(Clip(p, "emodb", spk, label, emodb_group(spk)))
+    if not out:
+        raise FileNotFoundError(f"no EmoDB clips under {root}")
+    return out
+
+
+def cv_split(fold: int) -> dict:
+    """Speakers of combined fold `fold`: {corpus: {"train", "val", "test"}}."""
+    out = {}
+    for corpus, folds, speakers in (("ravdess", RAVDESS_FOLDS, range(1, 25)),
+                                    ("emodb", EMODB_FOLDS, EMODB_MALE + EMODB_FEMALE)):
+        f = folds[fold]
+        out[corpus] = {"test": list(f["test"]), "val": list(f["val"]),
+                       "train": sorted(s for s in speakers if s not in f["test"] and s not in f["val"])}
+    return out
+
+
+def final_split() -> dict:
+    out = {}
+    for corpus, speakers in (("ravdess", range(1, 25)), ("emodb", EMODB_MALE + EMODB_FEMALE)):
+        val = FINAL_VAL[corpus]
+        out[corpus] = {"train": sorted(s for s in speakers if s not in val), "val": list(val), "test": []}
+    return out
+
+
+def confusion(y_true, y_pred, n: int) -> np.ndarray:
     cm = np.zeros((n, n), dtype=np.int64)
     for t, p in zip(y_true, y_pred):
         cm[int(t), int(p)] += 1
@@ -107,18 +148,30 @@ def confusion(y_true, y_pred, n: int = N_CLASSES) -> np.ndarray:
 
 
 def metrics_from_cm(cm: np.ndarray) -> dict:
-    """UAR (mean per-class recall over classes present), accuracy, recalls."""
+    """UAR (mean recall over the classes present), accuracy, recalls, confusion."""
     support = cm.sum(axis=1)
     present = support > 0
     recall = np.where(present, np.diag(cm) / np.maximum(support, 1), np.nan)
-    return {
-        "uar": float(np.nanmean(recall)),
-        "accuracy": float(np.trace(cm) / max(cm.sum(), 1)),
-        "recall": [None if np.isnan(r) else float(r) for r in recall],
-        "confusion": cm.tolist(),
-        "n": int(cm.sum()),
-    }
+    return {"uar": float(np.nanmean(recall)), "accuracy": float(np.trace(cm) / max(cm.sum(), 1)),
+            "recall": [None if np.isnan(r) else round(float(r), 4) for r in recall],
+            "confusion": cm.tolist(), "n": int(cm.sum())}
 
 
-def metrics(y_true, y_pred) -> dict:
-    return metrics_from_cm(confusion(y_true, y_pred))
+def restricted_argmax(probs: np.ndarray, labels: list[int]) -> np.ndarray:
+    """Argmax over `labels` only, returned as indices into LABELS."""
+    labels = np.asarray(labels)
+    return labels[np.argmax(np.asarray(probs)[:, labels], axis=1)]
+
+
+def shared6(probs: np.ndarray) -> np.ndarray:
+    """[n, 6] probabilities of SHARED6 (calm added to neutral) for the cross-corpus task."""
+    p = np.asarray(probs, dtype=np.float64)
+    out = np.stack([p[:, LABELS.index(k)] for k in SHARED6], axis=1)
+    out[:, 0] += p[:, LABELS.index("calm")]
+    return out
+
+
+def to_shared6(label: int) -> int:
+    """Index into SHARED6 of a LABELS index (-1 if the label is not shared)."""
+    name = "neutral" if LABELS[label] == "calm" else LABELS[label]
+    return SHARED6.index(name) if name in SHARED6 else -1

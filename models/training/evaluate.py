@@ -1,171 +1,355 @@
-"""Reproduce the model card's figures from the saved CV checkpoints.
+# SPDX-License-Identifier: MPL-2.0
+"""Every test figure of the model card, from the trained runs (nothing here trains).
 
-    python3 models/training/evaluate.py [--tag cv-main]
+    python3 -m training.evaluate --rate 16000     # writes models/results/summary-16k.json (+ .md)
+    python3 -m training.evaluate --rate 8000      # writes models/results/summary-8k.json (+ .md)
 
-For every run of the CV (models/results/<tag>/fold<F>_seed<S>.json) this loads
-models/checkpoints/<tag>/fold<F>_seed<S>.pt, recomputes the features of the
-fold's TEST actors with the Rust extractor (cached), predicts them (a) per
-clip from whole-clip features and (b) as the element does (3 s windows every
-1 s, windows below -50 dBFS skipped, duration-weighted mean of window
-probabilities), checks that the result matches the one recorded at training
-time, and prints mean ± std over runs / folds / seeds and the pooled
-out-of-fold UAR. It writes models/results/<tag>/evaluation.json and
-models/confusion_matrix.png (pooled over all folds and seeds). Nothing is
-retrained; if checkpoints are missing, `train.py cv` retrains them.
+Runs read from models/.cache/runs/: cv<R>k/fold<F>_seed0 (combined RAVDESS +
+EmoDB folds), xcorpus16k/{ravdess-only, emodb-only}, final<R>k/final.
+All window figures use windows.py (the element's rule, -60 dBFS silence
+threshold, `non-speech` argmax = not classified; no rule-based VAD).
+
+Per-clip decisions ("element"): the duration-weighted mean of the classified
+windows' probabilities (non-speech removed), argmax over the corpus's labels
+(RAVDESS 8, EmoDB 7, cross-corpus 6 with calm added to neutral). A clip with
+no classified window falls back to all its loud windows (every clip gets a
+decision); `coverage` is the share of clips with a classified window.
 """
 from __future__ import annotations
 
 import argparse
 import json
-import sys
 from pathlib import Path
 
 import numpy as np
 import torch
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-import common  # noqa: E402
-import evaluation  # noqa: E402
-import features  # noqa: E402
-from model import ResLSTMSA  # noqa: E402
+from . import channel, common, extract, speech_tests, train, windows
+from .model import ResLSTMSA
+
+NS = common.NON_SPEECH
+ANGRY = common.LABELS.index("angry")
 
 
-def plot_confusions(summaries: dict[str, dict], titles: dict[str, str], path: Path) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, axes = plt.subplots(1, len(summaries), figsize=(6.2 * len(summaries), 5.6))
-    for ax, (k, s) in zip(np.atleast_1d(axes), summaries.items()):
-        cm = np.asarray(s["confusion_pooled_all"], dtype=float)
-        rec = cm / np.maximum(cm.sum(axis=1, keepdims=True), 1)
-        ax.imshow(rec, cmap="Blues", vmin=0, vmax=1)
-        for i in range(cm.shape[0]):
-            for j in range(cm.shape[1]):
-                ax.text(j, i, f"{100 * rec[i, j]:.0f}", ha="center", va="center", fontsize=8,
-                        color="white" if rec[i, j] > 0.5 else "black")
-        ax.set_xticks(range(len(common.LABELS)), common.LABELS, rotation=45, ha="right")
-        ax.set_yticks(range(len(common.LABELS)), common.LABELS)
-        ax.set_xlabel("predicted")
-        ax.set_ylabel("true")
-        ax.set_title(f"{titles[k]}\nUAR {s['uar_pooled_all']:.3f}, {int(cm.sum())} decisions (% of row)", fontsize=10)
-    fig.suptitle("ResLSTM-SA h64, RAVDESS speech, 5-fold speaker-independent CV, pooled over folds and seeds",
-                 fontsize=10)
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
+def window_probs(model: ResLSTMSA, bank: extract.Bank, idx) -> list[dict]:
+    """Per clip: whole-clip probabilities, window probabilities, lengths and levels."""
+    seqs, owner = [], []
+    out = []
+    for k, i in enumerate(idx):
+        wins = bank.windows(int(i))
+        out.append({"lens": np.array([w[1] for w in wins]), "db": np.array([w[4] for w in wins])})
+        seqs.append(bank.clip(int(i)))
+        owner.append((k, -1))
+        for w, (_, _, j0, j1, _) in enumerate(wins):
+            seqs.append(bank.clip(int(i))[j0:j1] if j1 > j0 else bank.clip(int(i))[:1])
+            owner.append((k, w))
+    p = train.predict(model, seqs)
+    for k in range(len(out)):
+        out[k]["win"] = np.zeros((len(out[k]["lens"]), p.shape[1]))
+    for (k, w), row in zip(owner, p):
+        if w < 0:
+            out[k]["clip"] = row
+        else:
+            out[k]["win"][w] = row
+    return out
 
 
-def fmt(s: dict) -> str:
-    rec = " ".join(f"{l[:4]} {r:.2f}" for l, r in zip(common.LABELS, s["recall_pooled_all"]))
-    return (
-        f"UAR {s['uar_mean']:.4f} ± {s['uar_std']:.4f} (runs; std over folds {s['uar_std_over_folds']:.4f}, "
-        f"over seeds {s['uar_std_over_seeds']:.4f}; min {s['uar_min']:.4f} max {s['uar_max']:.4f})\n"
-        f"    pooled out-of-fold UAR {s['pooled_uar_mean']:.4f} ± {s['pooled_uar_std']:.4f} (seeds); "
-        f"accuracy {s['accuracy_mean']:.4f} ± {s['accuracy_std']:.4f}; coverage {s['coverage']:.3f}; "
-        f"NLL {s['nll_mean']:.3f}, ECE {s['ece_mean']:.3f}\n"
-        f"    per fold {', '.join(f'{v:.3f}' for v in s['uar_per_fold'].values())}\n"
-        f"    recall (pooled) {rec}"
-    )
+def decide(c: dict) -> tuple[np.ndarray, bool]:
+    """(summary probabilities without non-speech, whether any window was classified) of one clip."""
+    cls = windows.gate(c["win"], c["db"], NS)
+    s = windows.summary(c["win"], c["lens"], cls, NS)
+    if s is not None:
+        return s, True
+    loud = c["db"] >= windows.SILENCE_DBFS
+    fallback = loud if loud.any() else np.ones_like(loud)
+    return windows.summary(c["win"], c["lens"], fallback, NS), False
 
 
-def markdown(out: dict) -> str:
-    rows = [("(a) per clip, whole clip", out["clip"]),
-            ("(b) element windows, every clip", out["element"]),
-            ("(b') element windows, clips with a non-silent window only", out["element_decided"])]
-    lines = [
-        f"| evaluation | UAR mean ± std ({out['clip']['n_runs']} runs) | std over folds | std over seeds | pooled UAR (mean ± std over seeds) | accuracy mean ± std | coverage | NLL | ECE |",
-        "| --- | --- | --- | --- | --- | --- | --- | --- | --- |",
-    ]
-    for name, s in rows:
-        lines.append(
-            f"| {name} | {s['uar_mean']:.4f} ± {s['uar_std']:.4f} | {s['uar_std_over_folds']:.4f} | "
-            f"{s['uar_std_over_seeds']:.4f} | {s['pooled_uar_mean']:.4f} ± {s['pooled_uar_std']:.4f} | "
-            f"{s['accuracy_mean']:.4f} ± {s['accuracy_std']:.4f} | {100 * s['coverage']:.1f} % | "
-            f"{s['nll_mean']:.3f} | {s['ece_mean']:.3f} |"
-        )
-    lines += ["", "| fold (test actors) | " + " | ".join(n for n, _ in rows[:2]) + " |", "| --- | --- | --- |"]
-    for f in out["clip"]["uar_per_fold"]:
-        lines.append(f"| {f} ({', '.join(map(str, common.FOLDS[int(f)]['test']))}) | "
-                     f"{out['clip']['uar_per_fold'][f]:.4f} | {out['element']['uar_per_fold'][f]:.4f} |")
-    lines += ["", "| class | " + " | ".join(n for n, _ in rows) + " |", "| --- | --- | --- | --- |"]
-    for k, label in enumerate(common.LABELS):
-        lines.append(f"| {label} | " + " | ".join(f"{s['recall_pooled_all'][k]:.3f}" for _, s in rows) + " |")
-    lines.append("| **UAR of the pooled matrix** | " + " | ".join(f"{s['uar_pooled_all']:.4f}" for _, s in rows) + " |")
-    return "\n".join(lines) + "\n"
+def corpus_scores(preds: list[dict], labels: list[int], eval_labels: list[int], six: bool = False) -> dict:
+    """UAR per clip (whole clip) and per element windows; 6-class mode merges calm into neutral."""
+    def argmax(p):
+        p = np.asarray(p)
+        if six:
+            return np.argmax(common.shared6(p), axis=1)
+        return common.restricted_argmax(p, eval_labels)
+    y = np.array([common.to_shared6(l) for l in labels]) if six else np.array(labels)
+    n = 6 if six else common.N_LABELS
+    clip_p = np.stack([windows.emotion_probs(c["clip"], NS) for c in preds])
+    dec = [decide(c) for c in preds]
+    elem_p = np.stack([d[0] for d in dec])
+    m_clip = common.metrics_from_cm(common.confusion(y, argmax(clip_p), n))
+    m_elem = common.metrics_from_cm(common.confusion(y, argmax(elem_p), n))
+    return {"clip_uar": m_clip["uar"], "element_uar": m_elem["uar"], "coverage": float(np.mean([d[1] for d in dec])),
+            "clip": m_clip, "element": m_elem, "n": len(labels)}
+
+
+def angry_rate(preds: list[dict], labels: list[int], which=("neutral", "calm")) -> dict:
+    """Share of loud windows of neutral (and calm) clips that the element labels `angry`."""
+    target = {common.LABELS.index(w) for w in which}
+    n = ang = gated = 0
+    for c, l in zip(preds, labels):
+        if l not in target:
+            continue
+        loud = c["db"] >= windows.SILENCE_DBFS
+        p = c["win"][loud]
+        n += len(p)
+        gated += int(np.sum(p.argmax(1) == NS))
+        ang += int(np.sum((p.argmax(1) != NS) & (windows.emotion_probs(p, NS).argmax(1) == ANGRY)))
+    return {"windows": n, "angry": ang, "angry_share": ang / max(n, 1), "gated_non_speech": gated / max(n, 1)}
+
+
+def classified_rate(preds: list[dict]) -> dict:
+    n = cls = 0
+    for c in preds:
+        g = windows.gate(c["win"], c["db"], NS)
+        n += int(np.sum(c["db"] >= windows.SILENCE_DBFS))
+        cls += int(np.sum(g))
+    return {"windows": n, "classified": cls, "classified_share": cls / max(n, 1)}
+
+
+def mean_std(v) -> dict:
+    v = np.asarray(v, dtype=float)
+    return {"mean": round(float(v.mean()), 4), "std": round(float(v.std(ddof=1)) if v.size > 1 else 0.0, 4),
+            "runs": [round(float(x), 4) for x in v]}
+
+
+def idx_of(group: str, speakers) -> tuple[list[int], list[int]]:
+    clips = extract.clips_of(group)
+    idx = [i for i, c in enumerate(clips) if c.speaker in set(speakers)]
+    return idx, [clips[i].label for i in idx]
+
+
+def cv_runs(rate: int) -> list[tuple[int, ResLSTMSA, dict]]:
+    tag = train.tag_of("cv", rate)
+    out = []
+    for f in range(5):
+        if (train.RUNS_DIR / tag / f"fold{f}_seed0.json").exists():
+            m, r = train.load_run(tag, f"fold{f}_seed0")
+            out.append((f, m, r))
+    return out
+
+
+def evaluate_cv(rate: int, conditions: list[str], ns_bank: extract.Bank) -> dict:
+    runs = cv_runs(rate)
+    res = {"folds": [f for f, _, _ in runs], "ravdess": {}, "emodb": {}, "robustness": {}, "false_alarms": {}}
+    if not runs:
+        return res
+    per = {"ravdess": [], "emodb": []}
+    rob = {c: [] for c in conditions}
+    pooled = {c: ([], []) for c in conditions}
+    fa = {"ravdess": [], "emodb": []}
+    nsr = []
+    for f, model, rec in runs:
+        split = rec["split"]
+        for corpus in ("ravdess", "emodb"):
+            idx, y = idx_of(corpus, split[corpus]["test"])
+            bank = extract.load(corpus, "clean", rate, progress=False)
+            p = window_probs(model, bank, idx)
+            per[corpus].append(corpus_scores(p, y, common.EVAL_LABELS[corpus]))
+            fa[corpus].append(angry_rate(p, y, ("neutral", "calm")))
+        idx, y = idx_of("ravdess", split["ravdess"]["test"])
+        for c in conditions:
+            bank = extract.load("ravdess", c, rate, progress=False)
+            p = window_probs(model, bank, idx)
+            s = corpus_scores(p, y, common.RAVDESS_LABELS)
+            rob[c].append(s)
+            pooled[c][0].extend(y)
+            pooled[c][1].extend(np.argmax(np.stack([decide(q)[0] for q in p])[:, :8], axis=1))
+        nsr.append(classified_rate(window_probs(model, ns_bank, range(len(ns_bank)))))
+    for corpus in ("ravdess", "emodb"):
+        res[corpus] = {"clip_uar": mean_std([s["clip_uar"] for s in per[corpus]]),
+                       "element_uar": mean_std([s["element_uar"] for s in per[corpus]]),
+                       "coverage": round(float(np.mean([s["coverage"] for s in per[corpus]])), 4),
+                       "recall_element_pooled": pooled_recall([s["element"] for s in per[corpus]])}
+        tot = sum(a["windows"] for a in fa[corpus])
+        res["false_alarms"][f"{corpus}_neutral_calm_windows_angry"] = round(sum(a["angry"] for a in fa[corpus]) / max(tot, 1), 4)
+        res["false_alarms"][f"{corpus}_neutral_calm_windows"] = tot
+    for c in conditions:
+        res["robustness"][c] = {"clip_uar": mean_std([s["clip_uar"] for s in rob[c]]),
+                                "element_uar": mean_std([s["element_uar"] for s in rob[c]]),
+                                "coverage": round(float(np.mean([s["coverage"] for s in rob[c]])), 4),
+                                "pooled_element_uar": round(common.metrics_from_cm(common.confusion(
+                                    pooled[c][0], pooled[c][1], 8))["uar"], 4)}
+    tot = sum(a["windows"] for a in nsr)
+    res["false_alarms"]["nonspeech_test_windows_classified"] = round(sum(a["classified"] for a in nsr) / max(tot, 1), 4)
+    return res
+
+
+def pooled_recall(ms: list[dict]) -> list:
+    cm = np.sum([np.asarray(m["confusion"]) for m in ms], axis=0)
+    return common.metrics_from_cm(cm)["recall"]
+
+
+def evaluate_xcorpus(rate: int) -> dict:
+    tag = train.tag_of("xcorpus", rate)
+    out = {}
+    for name, test in (("ravdess-only", "emodb"), ("emodb-only", "ravdess")):
+        if not (train.RUNS_DIR / tag / f"{name}.json").exists():
+            continue
+        model, rec = train.load_run(tag, name)
+        clips = extract.clips_of(test)
+        idx = [i for i, c in enumerate(clips) if common.to_shared6(c.label) >= 0]
+        y = [clips[i].label for i in idx]
+        p = window_probs(model, extract.load(test, "clean", rate, progress=False), idx)
+        s = corpus_scores(p, y, [], six=True)
+        # the training corpus's own validation speakers, for reference
+        own = "ravdess" if test == "emodb" else "emodb"
+        vi, vy = idx_of(own, rec["split"][own]["val"])
+        out[f"{name} -> {test}"] = {"clip_uar": round(s["clip_uar"], 4), "element_uar": round(s["element_uar"], 4),
+                                    "coverage": round(s["coverage"], 4), "n": s["n"],
+                                    "recall_element": s["element"]["recall"],
+                                    "val_uar_own_corpus": round(rec["best"][own], 4),
+                                    "best_epoch": rec["best"]["epoch"]}
+    return out
+
+
+def nonspeech_detail(model: ResLSTMSA, bank: extract.Bank) -> dict:
+    preds = window_probs(model, bank, range(len(bank)))
+    by_kind: dict[str, list[dict]] = {}
+    for p, info in zip(preds, bank.info):
+        by_kind.setdefault(info["kind"], []).append(p)
+    out = {k: classified_rate(v) for k, v in sorted(by_kind.items())}
+    out["all"] = classified_rate(preds)
+    return out
+
+
+_ESPEAK_CACHE: dict = {}
+
+
+def espeak_bank(rate: int) -> tuple[list[np.ndarray], list[str]]:
+    if rate not in _ESPEAK_CACHE:
+        audio, names = [], []
+        for voice, text in speech_tests.VOICES:
+            x = speech_tests.render(voice, text)
+            audio.append(x if rate == 16000 else channel.telephone(x, "mu"))
+            names.append(voice)
+        _ESPEAK_CACHE[rate] = (audio, names)
+    return _ESPEAK_CACHE[rate]
+
+
+def audio_windows(model: ResLSTMSA, audio: list[np.ndarray], rate: int) -> list[dict]:
+    """window_probs for raw audio (features computed here through the extractor)."""
+    hop, n_fft = (640, 1280) if rate == 16000 else (320, 640)
+    out = []
+    with extract.Extractor(rate) as ex:
+        for x in audio:
+            f = ex.compute(x)
+            wins = windows.windows_of(x, rate)
+            seqs = []
+            for s, n, _ in wins:
+                j0, j1 = windows.window_frames(s, n, hop, n_fft)
+                seqs.append(f[j0:min(j1, f.shape[0])])
+            p = train.predict(model, seqs)
+            out.append({"win": p, "lens": np.array([w[1] for w in wins]), "db": np.array([w[2] for w in wins]),
+                        "clip": train.predict(model, [f])[0]})
+    return out
+
+
+def espeak_eval(model: ResLSTMSA, rate: int) -> dict:
+    audio, names = espeak_bank(rate)
+    preds = audio_windows(model, audio, rate)
+    per_voice = {}
+    n = ang = cls = 0
+    for name, p in zip(names, preds):
+        g = windows.gate(p["win"], p["db"], NS)
+        lab = windows.emotion_probs(p["win"], NS).argmax(1)
+        a = int(np.sum(g & (lab == ANGRY)))
+        loud = int(np.sum(p["db"] >= windows.SILENCE_DBFS))
+        s = windows.summary(p["win"], p["lens"], g, NS)
+        per_voice[name] = {"windows": loud, "classified": int(g.sum()), "angry": a,
+                           "labels": {common.LABELS[k]: int(np.sum(g & (lab == k))) for k in set(lab[g].tolist())},
+                           "summary": common.LABELS[int(np.argmax(s))] if s is not None else None}
+        n, ang, cls = n + loud, ang + a, cls + int(g.sum())
+    return {"windows": n, "classified": cls, "angry": ang, "angry_share": round(ang / max(n, 1), 4),
+            "per_voice": per_voice}
+
+
+def evaluate_ablation(rate: int, names: list[str]) -> dict:
+    """Validation speakers only: each ablation run's validation score, and its RAVDESS validation actors'
+    element UAR under the degraded conditions (robustness measured without any test speaker)."""
+    out = {}
+    for name in names:
+        tag = f"ablate{rate // 1000}k-{name}"
+        rows = []
+        for f in range(5):
+            if not (train.RUNS_DIR / tag / f"fold{f}_seed0.json").exists():
+                continue
+            model, rec = train.load_run(tag, f"fold{f}_seed0")
+            idx, y = idx_of("ravdess", rec["split"]["ravdess"]["val"])
+            row = {"fold": f, "best_epoch": rec["best"]["epoch"], "val_score": round(rec["best"]["score"], 4),
+                   "val_ravdess": round(rec["best"]["ravdess"], 4), "val_emodb": round(rec["best"]["emodb"], 4)}
+            for c in ("clean", "white10", "babble10", "reverb") + (("tel16",) if rate == 16000 else ()):
+                p = window_probs(model, extract.load("ravdess", c, rate, progress=False), idx)
+                row[f"ravdess_val_{c}"] = round(corpus_scores(p, y, common.RAVDESS_LABELS)["element_uar"], 4)
+            rows.append(row)
+        if rows:
+            keys = [k for k in rows[0] if k not in ("fold", "best_epoch")]
+            out[name] = {"runs": rows, "mean": {k: round(float(np.mean([r[k] for r in rows])), 4) for k in keys}}
+    return out
+
+
+def fmt(ms: dict) -> str:
+    return f"{ms['mean']:.3f} ± {ms['std']:.3f}"
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--tag", default="cv-main")
-    ap.add_argument("--silence-db", type=float, default=common.SILENCE_DBFS,
-                    help="silence threshold of the element-style evaluation (default -50 dBFS); a "
-                         "non-default value writes evaluation_silence<db>.json and no PNG")
+    ap.add_argument("--rate", type=int, choices=(16000, 8000), default=16000)
+    ap.add_argument("--skip-cv", action="store_true")
+    ap.add_argument("--ablation", nargs="+", metavar="NAME", help="only compare these ablation runs "
+                    "(validation speakers only); writes models/results/ablation-<R>k.json")
     args = ap.parse_args()
-    default_threshold = args.silence_db == common.SILENCE_DBFS
-    common.SILENCE_DBFS = args.silence_db
     torch.set_num_threads(1)
-    res_dir = common.RESULTS_DIR / args.tag
-    ck_dir = common.CHECKPOINT_DIR / args.tag
-    files = sorted(res_dir.glob("fold*_seed*.json"))
-    if not files:
-        raise SystemExit(f"no runs in {res_dir}; run `python3 models/training/train.py cv` (trains from scratch)")
-    fs = features.build_or_load(progress=False)
-    runs, worst = [], 0.0
-    from tqdm import tqdm
-
-    for f in tqdm(files, desc="runs"):
-        rec = json.loads(f.read_text())
-        ck = ck_dir / (f.stem + ".pt")
-        if not ck.exists():
-            raise SystemExit(f"{ck} missing; `python3 models/training/train.py cv --force` retrains it")
-        if rec["features_sha256"] != fs.feats_sha256:
-            print(f"WARNING: {f.name} was trained on different features than the extractor now computes",
-                  file=sys.stderr)
-        cfg = rec["config"]
-        model = ResLSTMSA(fs.n_features, cfg["hidden"], common.N_CLASSES, cfg["dropout"])
-        model.load_state_dict(torch.load(ck, weights_only=True))
-        model.eval()
-        te = fs.indices(rec["test_actors"])
-        assert [str(n) for n in fs.names[te]] == rec["test_names"]
-        p_clip = evaluation.predict_clips(model, fs, te)
-        p_elem, wstats = evaluation.predict_element(model, fs, te)
-        worst = max(worst, float(np.abs(p_clip - np.asarray(rec["probs_clip"])).max()),
-                    float(np.abs(p_elem - np.asarray(rec["probs_element"])).max()))
-        runs.append({"fold": rec["fold"], "seed": rec["seed"], "y": fs.emotion[te].tolist(),
-                     "probs_clip": p_clip, "probs_element": p_elem, "element_windows": wstats,
-                     "best_epoch": rec["best_epoch"], "val_uar": rec["val_uar"]})
-    out = {
-        "tag": args.tag,
-        "max_abs_diff_vs_training_record": worst,
-        "val_uar_mean": float(np.mean([r["val_uar"] for r in runs])),
-        "best_epochs": [r["best_epoch"] for r in runs],
-        "clip": evaluation.summarise(runs, "clip"),
-        "element": evaluation.summarise(runs, "element"),
-        "element_decided": evaluation.summarise(runs, "element", only_decided=True),
-        "element_windows": {k: int(sum(r["element_windows"][k] for r in runs))
-                            for k in ("windows", "skipped_silent", "clips_all_silent")},
-    }
-    out["silence_threshold_dbfs"] = args.silence_db
-    out_path = res_dir / ("evaluation.json" if default_threshold else f"evaluation_silence{args.silence_db:g}.json")
-    out_path.write_text(json.dumps(out, indent=1))
-    out_path.with_suffix(".md").write_text(markdown(out))
-    titles = {"clip": "(a) per clip, whole-clip features",
-              "element": "(b) element: 3 s windows every 1 s, silent skipped"}
-    if default_threshold:
-        plot_confusions({k: out[k] for k in titles}, titles, common.MODELS_DIR / "confusion_matrix.png")
-    n_runs = len(runs)
-    print(f"{args.tag}: {n_runs} runs, folds {out['clip']['folds']}, seeds {out['clip']['seeds']}; "
-          f"max |p - recorded| = {worst:.2g}")
-    print(f"validation UAR (checkpoint choice) {out['val_uar_mean']:.4f}")
-    print("(a) per clip:             " + fmt(out["clip"]))
-    print("(b) element windows:      " + fmt(out["element"]))
-    print("(b') element, decided only: " + fmt(out["element_decided"]))
-    w = out["element_windows"]
-    print(f"element windows: {w['windows']} (x runs), {w['skipped_silent']} below {common.SILENCE_DBFS} dBFS, "
-          f"{w['clips_all_silent']} clip decisions with every window silent (fallback: all windows)")
-    print(f"wrote {out_path}" + (f" and {common.MODELS_DIR / 'confusion_matrix.png'}" if default_threshold else ""))
+    rate = args.rate
+    if args.ablation:
+        res = evaluate_ablation(rate, args.ablation)
+        path = common.RESULTS_DIR / f"ablation-{rate // 1000}k.json"
+        old = json.loads(path.read_text()) if path.exists() else {}
+        old.update(res)
+        path.write_text(json.dumps(old, indent=1) + "\n")
+        for k, v in res.items():
+            print(k, json.dumps(v["mean"]))
+        return
+    ns_bank = extract.load("ns-test", "clean", rate, progress=False)
+    conditions = ["clean"] + extract.TEST_CONDITIONS + (["tel16"] if rate == 16000 else [])
+    out = {"rate": rate, "labels": common.LABELS, "silence_dbfs": windows.SILENCE_DBFS}
+    if not args.skip_cv:
+        out["cv"] = evaluate_cv(rate, conditions, ns_bank)
+    if rate == 16000:
+        out["cross_corpus"] = evaluate_xcorpus(rate)
+    if (train.RUNS_DIR / train.tag_of("final", rate) / "final.json").exists():
+        model, rec = train.load_run(train.tag_of("final", rate), "final")
+        out["final"] = {"best": rec["best"], "temperature": rec["temperature"],
+                        "nonspeech_test": nonspeech_detail(model, ns_bank), "espeak": espeak_eval(model, rate)}
+        if rate == 8000:
+            m16, _ = train.load_run(train.tag_of("final", 16000), "final")
+            a8, _ = espeak_bank(8000)
+            up = [channel.upsample_16k(x) for x in a8]
+            p = audio_windows(m16, up, 16000)
+            n = sum(int(np.sum(q["db"] >= windows.SILENCE_DBFS)) for q in p)
+            a = sum(int(np.sum(windows.gate(q["win"], q["db"], NS) &
+                               (windows.emotion_probs(q["win"], NS).argmax(1) == ANGRY))) for q in p)
+            out["final"]["espeak_mulaw_16k_model_upsampled"] = {"windows": n, "angry": a, "angry_share": round(a / max(n, 1), 4)}
+    cv = out.get("cv", {})
+    head = {}
+    if cv.get("ravdess"):
+        head["ravdess_cv_uar_clip"] = cv["ravdess"]["clip_uar"]["mean"]
+        head["ravdess_cv_uar_element"] = cv["ravdess"]["element_uar"]["mean"]
+        head["emodb_cv_uar_clip"] = cv["emodb"]["clip_uar"]["mean"]
+        head["emodb_cv_uar_element"] = cv["emodb"]["element_uar"]["mean"]
+        head["false_alarms"] = cv["false_alarms"]
+        head["robustness_element_uar"] = {c: v["element_uar"]["mean"] for c, v in cv["robustness"].items()}
+    for k, v in out.get("cross_corpus", {}).items():
+        head[f"cross_corpus {k} (6 classes)"] = {"clip_uar": v["clip_uar"], "element_uar": v["element_uar"]}
+    if "final" in out:
+        head["espeak_windows_angry"] = out["final"]["espeak"]["angry_share"]
+        head["nonspeech_test_windows_classified_final"] = round(out["final"]["nonspeech_test"]["all"]["classified_share"], 4)
+    out["headline"] = head
+    common.RESULTS_DIR.mkdir(parents=True, exist_ok=True)
+    path = common.RESULTS_DIR / f"summary-{rate // 1000}k.json"
+    path.write_text(json.dumps(out, indent=1, default=lambda o: o.tolist() if hasattr(o, "tolist") else str(o)) + "\n")
+    print(json.dumps(head, indent=1))
+    print(f"wrote {path}")
 
 
 if __name__ == "__main__":

@@ -1,9 +1,10 @@
-"""ResLSTM-SA: residual LSTM with soft attention (hidden 64 -> 46,772 parameters).
+# SPDX-License-Identifier: MPL-2.0
+"""ResLSTM-SA: residual LSTM with soft attention (hidden 64, 10 labels -> 46,902 parameters).
 
     x (B,T,46) --normalise (training-actor mean/std, buffers)--> z
     LSTM1(46->46)(z) + z  --BatchNorm1d(46)-->  LSTM2(46->H)  -> h_t
     alpha_t = softmax_t(u^T h_t),  c = sum_t alpha_t h_t
-    c --BatchNorm1d(H)--> dropout --> Linear(H->8) --> / temperature -> logits
+    c --BatchNorm1d(H)--> dropout --> Linear(H->n_labels) --> / temperature -> logits
 
 The temperature (a buffer, 1 during training) is fitted after training on the
 validation actors (NLL minimisation, "temperature scaling") so that the
@@ -19,7 +20,7 @@ import torch.nn as nn
 
 
 class ResLSTMSA(nn.Module):
-    def __init__(self, n_features: int = 46, hidden: int = 64, n_classes: int = 8, dropout: float = 0.3):
+    def __init__(self, n_features: int = 46, hidden: int = 64, n_classes: int = 10, dropout: float = 0.3):
         super().__init__()
         self.n_features, self.hidden, self.n_classes = n_features, hidden, n_classes
         self.register_buffer("feat_mean", torch.zeros(n_features))
@@ -58,7 +59,7 @@ class ResLSTMSA(nn.Module):
         return (x - self.feat_mean) / self.feat_std
 
     def forward_normalised(self, z: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """Logits (B,8) and attention (B,T) of already-normalised features."""
+        """Logits (B,n_labels) and attention (B,T) of already-normalised features."""
         h1, _ = self.lstm1(z)
         r = h1 + z
         r = self.bn1(r.transpose(1, 2)).transpose(1, 2)
@@ -70,12 +71,12 @@ class ResLSTMSA(nn.Module):
         return logits, alpha
 
     def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """Logits (B,8) and attention (B,T) of raw extractor features (B,T,46)."""
+        """Logits (B,n_labels) and attention (B,T) of raw extractor features (B,T,46)."""
         return self.forward_normalised(self.normalise(x))
 
 
 class ExportWrapper(nn.Module):
-    """ONNX interface: features (B,T,46) -> probabilities (B,8), attention (B,T)."""
+    """ONNX interface: features (B,T,46) -> probabilities (B,n_labels), attention (B,T)."""
 
     def __init__(self, model: ResLSTMSA):
         super().__init__()

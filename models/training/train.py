@@ -1,22 +1,27 @@
-"""Train ResLSTM-SA on RAVDESS speech with the element's own features.
+# SPDX-License-Identifier: MPL-2.0
+"""Train ResLSTM-SA on RAVDESS + EmoDB + generated non-speech, at 16 kHz or 8 kHz (telephone).
 
-Commands (run from the repository root):
+One pipeline for both rates: `--rate 16000` uses the 16 kHz features of the
+clips, `--rate 8000` the narrowband features of the same clips sent through
+the telephone channel (extract.py). Every training clip comes in 2 versions
+(clean + 1 augmented copy, DEFAULT_CONDITIONS; extract.py builds 3 copies,
+the ablation used them); each time a clip is drawn one version is picked at
+random. Batches hold clips of one length class (config `bucket`). Validation and test clips are the
+clean (16 kHz) or deterministic telephone (8 kHz) version.
 
-    # 5-fold speaker-independent CV, one run per fold and seed; writes
-    # models/results/cv-<tag>/fold<F>_seed<S>.json, summary.json and
-    # models/checkpoints/cv-<tag>/fold<F>_seed<S>.pt
-    python3 models/training/train.py cv --seeds 0 1 2
+Loss: cross-entropy over each example's own corpus labels plus `non-speech`
+(common.CORPUS_MASK; the other logits are masked out); non-speech examples
+over all labels. Checkpoint: the epoch with the best validation score, the
+mean over the validation corpora of the UAR over that corpus's labels (ties:
+lower validation loss). Temperature: fitted on the validation clips (NLL of
+the masked logits). Run from models/ (torch uses one thread; run under nice):
 
-    # hyperparameter exploration: same, but the test actors are never
-    # evaluated (only validation-actor figures are written)
-    python3 models/training/train.py cv --seeds 0 --val-only --tag tune-x --set lr=3e-3
+    python3 -m training.train cv --rate 16000 [--folds 0 1 2 3 4] [--seed 0]
+    python3 -m training.train xcorpus --rate 16000     # RAVDESS-only and EmoDB-only models
+    python3 -m training.train final --rate 16000       # the shipped model (then training.export)
+    python3 -m training.train ablate --rate 16000 --name clean-only --conditions clean
 
-    # shipped model: all actors except FINAL_VAL_ACTORS (3, 6), checkpoint
-    # chosen on those; writes models/checkpoints/final.pt and exports
-    # models/reslstm-sa-16k.onnx + tests/fixtures/model_parity.json
-    python3 models/training/train.py final
-
-Everything is seeded; torch uses one thread.
+Checkpoints and run records go to models/.cache/runs/<tag>/ (not in git).
 """
 from __future__ import annotations
 
@@ -24,7 +29,6 @@ import argparse
 import copy
 import json
 import math
-import sys
 import time
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
@@ -32,302 +36,341 @@ from pathlib import Path
 import numpy as np
 import torch
 import torch.nn.functional as F
-from tqdm import tqdm
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-import common  # noqa: E402
-import evaluation  # noqa: E402
-import features  # noqa: E402
-from model import ResLSTMSA, count_parameters  # noqa: E402
+from . import common, extract
+from .model import ResLSTMSA, count_parameters
+
+RUNS_DIR = common.CACHE_DIR / "runs"
+# Training versions of each clip: the clean one and one augmented copy, drawn with equal probability
+# (chosen on validation speakers over clean-only and clean + 3 copies; see the model card).
+DEFAULT_CONDITIONS = ["clean", "aug1"]
+CONFIG_PATH = Path(__file__).resolve().parent / "config.json"
 
 
 @dataclass
 class Config:
     hidden: int = 64
-    epochs: int = 60
+    epochs: int = 98
     batch_size: int = 32
-    lr: float = 1e-3
+    lr: float = 1e-2
     weight_decay: float = 0.0
     dropout: float = 0.3
-    # cosine annealing with warm restarts, stepped every batch
-    t0: int = 20
+    t0: int = 14
     t_mult: int = 2
     eta_min: float = 1e-5
     grad_clip: float = 1.0
-    # random crops of this many frames (40 ms hop: 75 frames = 3 s); a batch is
-    # cropped to min(crop, shortest clip in the batch) so no padding is needed
     crop: int = 75
-    # regularisation (feature level, so no re-extraction needed)
     label_smoothing: float = 0.0
-    time_masks: int = 0  # number of time masks per example
-    time_mask_max: int = 8  # frames
-    feat_masks: int = 0  # number of feature masks per example
-    feat_mask_max: int = 6  # features
-    mixup_alpha: float = 0.0  # 0 disables mixup
-    noise_std: float = 0.0  # Gaussian noise added to normalised features
+    time_masks: int = 2
+    time_mask_max: int = 8
+    feat_masks: int = 1
+    feat_mask_max: int = 6
+    mixup_alpha: float = 0.0
+    noise_std: float = 0.0
+    # 1: batches hold clips of one length class only (at least `crop` frames, or shorter: EmoDB's 2 s
+    # clips), so a short clip no longer cuts the whole batch's crop to its length
+    bucket: int = 0
 
     @classmethod
-    def from_overrides(cls, overrides: list[str], base: "Config | None" = None) -> "Config":
-        cfg = copy.deepcopy(base) if base else cls()
-        types = {f.name: f.type for f in fields(cls)}
+    def load(cls, overrides: list[str] = ()) -> "Config":
+        cfg = cls(**json.loads(CONFIG_PATH.read_text())) if CONFIG_PATH.exists() else cls()
+        types = {f.name for f in fields(cls)}
         for o in overrides:
             k, v = o.split("=", 1)
             if k not in types:
-                raise SystemExit(f"unknown hyperparameter {k}; known: {sorted(types)}")
+                raise SystemExit(f"unknown hyperparameter {k}")
             cur = getattr(cfg, k)
             setattr(cfg, k, type(cur)(float(v)) if isinstance(cur, int) else type(cur)(v))
         return cfg
 
 
-# Chosen on validation actors only (see models/MODEL_CARD.md, "Protocol").
-DEFAULT_CONFIG_PATH = Path(__file__).resolve().parent / "config.json"
+# ---------------------------------------------------------------------------
+# data
 
 
-def default_config() -> Config:
-    if DEFAULT_CONFIG_PATH.exists():
-        return Config(**json.loads(DEFAULT_CONFIG_PATH.read_text()))
-    return Config()
+class Data:
+    """Banks of every group under the training conditions at one rate."""
+
+    def __init__(self, rate: int, conditions=tuple(DEFAULT_CONDITIONS)):
+        self.rate, self.conditions = rate, list(conditions)
+        self.clips = {g: extract.clips_of(g) for g in ("ravdess", "emodb", "ns-train", "ns-val")}
+        self.banks = {}
+        for g in ("ravdess", "emodb", "ns-train"):
+            for c in self.conditions:
+                self.banks[(g, c)] = extract.load(g, c, rate, progress=False)
+        self.banks[("ns-val", "clean")] = extract.load("ns-val", "clean", rate, progress=False)
+        for g in ("ravdess", "emodb"):
+            self.banks.setdefault((g, "clean"), extract.load(g, "clean", rate, progress=False))
+        b = self.banks[("ravdess", "clean")]
+        self.params_json, self.extractor_sha256 = b.params_json, b.extractor_sha256
+
+    def items(self, split: dict, part: str) -> list[tuple[str, int]]:
+        """(group, index) of the clips of split[corpus][part] speakers (non-speech: ns-train / ns-val)."""
+        out = []
+        for corpus in ("ravdess", "emodb"):
+            if corpus in split:
+                speakers = set(split[corpus][part])
+                out += [(corpus, i) for i, c in enumerate(self.clips[corpus]) if c.speaker in speakers]
+        if part == "train":
+            out += [("ns-train", i) for i in range(len(self.clips["ns-train"]))]
+        elif part == "val":
+            out += [("ns-val", i) for i in range(len(self.clips["ns-val"]))]
+        return out
+
+    def label(self, item) -> int:
+        return self.clips[item[0]][item[1]].label
+
+    def corpus(self, item) -> str:
+        return self.clips[item[0]][item[1]].corpus
+
+    def features(self, item, condition: str = "clean") -> np.ndarray:
+        return self.banks[(item[0], condition)].clip(item[1])
+
+    def mask(self, item) -> np.ndarray:
+        m = np.zeros(common.N_LABELS, dtype=bool)
+        m[common.CORPUS_MASK[self.corpus(item)]] = True
+        return m
 
 
-def make_batch(fs, idx, crop: int, rng: np.random.Generator) -> torch.Tensor:
-    lens = [fs.n_frames(int(i)) for i in idx]
-    L = min(crop, min(lens))
-    out = np.empty((len(idx), L, fs.n_features), dtype=np.float32)
-    for k, i in enumerate(idx):
-        start = int(rng.integers(0, lens[k] - L + 1))
-        out[k] = fs.clip(int(i))[start : start + L]
-    return torch.from_numpy(out)
+def make_batch(data: Data, items, crop: int, rng: np.random.Generator):
+    seqs = [data.features(it, data.conditions[int(rng.integers(len(data.conditions)))]) for it in items]
+    L = min(crop, min(s.shape[0] for s in seqs))
+    x = np.empty((len(seqs), L, seqs[0].shape[1]), dtype=np.float32)
+    for k, s in enumerate(seqs):
+        start = int(rng.integers(0, s.shape[0] - L + 1))
+        x[k] = s[start:start + L]
+    y = torch.tensor([data.label(it) for it in items])
+    m = torch.from_numpy(np.stack([data.mask(it) for it in items]))
+    return torch.from_numpy(x), y, m
 
 
-def augment(z: torch.Tensor, cfg: Config, rng: np.random.Generator) -> torch.Tensor:
-    """Feature-level augmentation of normalised features z (B,T,F); masked values are 0 (= mean)."""
+def spec_augment(z: torch.Tensor, cfg: Config, rng: np.random.Generator) -> torch.Tensor:
+    """Time and feature masks on normalised features (masked values are 0 = the mean)."""
     B, T, Fdim = z.shape
-    if cfg.time_masks or cfg.feat_masks:
-        mask = np.ones((B, T, Fdim), dtype=np.float32)
-        for b in range(B):
-            for _ in range(cfg.time_masks):
-                w = int(rng.integers(0, cfg.time_mask_max + 1))
-                if 0 < w < T:
-                    s = int(rng.integers(0, T - w + 1))
-                    mask[b, s : s + w, :] = 0
-            for _ in range(cfg.feat_masks):
-                w = int(rng.integers(0, cfg.feat_mask_max + 1))
-                if 0 < w < Fdim:
-                    s = int(rng.integers(0, Fdim - w + 1))
-                    mask[b, :, s : s + w] = 0
-        z = z * torch.from_numpy(mask)
+    mask = np.ones((B, T, Fdim), dtype=np.float32)
+    for b in range(B):
+        for _ in range(cfg.time_masks):
+            w = int(rng.integers(0, cfg.time_mask_max + 1))
+            if 0 < w < T:
+                s = int(rng.integers(0, T - w + 1))
+                mask[b, s:s + w, :] = 0
+        for _ in range(cfg.feat_masks):
+            w = int(rng.integers(0, cfg.feat_mask_max + 1))
+            if 0 < w < Fdim:
+                s = int(rng.integers(0, Fdim - w + 1))
+                mask[b, :, s:s + w] = 0
+    z = z * torch.from_numpy(mask)
     if cfg.noise_std > 0:
         z = z + cfg.noise_std * torch.randn_like(z)
     return z
 
 
-def class_recall_uar(y, probs) -> float:
-    return evaluation.uar(y, probs)
+def masked_logits(logits: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    return logits.masked_fill(~mask, -1e4)
 
 
-def train_run(fs, train_actors, val_actors, test_actors, cfg: Config, seed: int,
-              desc: str = "", val_only: bool = False, progress: bool = True) -> tuple[dict, dict]:
-    """Train one model; returns (result dict, best state_dict)."""
-    common.seed_everything(seed)
+@torch.inference_mode()
+def predict(model: ResLSTMSA, seqs: list[np.ndarray], logits_out: bool = False, max_batch: int = 64) -> np.ndarray:
+    """Probabilities (or logits) [n, n_labels] of whole sequences; equal lengths are batched (same as batch 1)."""
+    model.eval()
+    out = np.zeros((len(seqs), model.n_classes), dtype=np.float32)
+    by_len: dict[int, list[int]] = {}
+    for i, s in enumerate(seqs):
+        by_len.setdefault(s.shape[0], []).append(i)
+    for _, members in sorted(by_len.items()):
+        for k in range(0, len(members), max_batch):
+            chunk = members[k:k + max_batch]
+            logits, _ = model(torch.from_numpy(np.stack([seqs[i] for i in chunk])))
+            out[chunk] = (logits if logits_out else torch.softmax(logits, dim=1)).numpy()
+    return out
+
+
+def validation_score(data: Data, items, probs: np.ndarray) -> dict:
+    """UAR per validation corpus (argmax over its labels), their mean, and the non-speech gate rates."""
+    out = {}
+    corpora = [data.corpus(it) for it in items]
+    for corpus in ("ravdess", "emodb"):
+        idx = [k for k, c in enumerate(corpora) if c == corpus]
+        if idx:
+            y = [data.label(items[k]) for k in idx]
+            pred = common.restricted_argmax(probs[idx], common.EVAL_LABELS[corpus])
+            out[corpus] = common.metrics_from_cm(common.confusion(y, pred, common.N_LABELS))["uar"]
+            out[f"{corpus}_gated"] = float(np.mean(probs[idx].argmax(1) == common.NON_SPEECH))
+    ns = [k for k, c in enumerate(corpora) if c == "nonspeech"]
+    if ns:
+        out["nonspeech_classified"] = float(np.mean(probs[ns].argmax(1) != common.NON_SPEECH))
+    out["score"] = float(np.mean([out[c] for c in ("ravdess", "emodb") if c in out]))
+    return out
+
+
+@torch.inference_mode()
+def fit_temperature(model: ResLSTMSA, data: Data, items) -> float:
+    """Temperature minimising the NLL of the validation clips' masked logits (grid over [0.25, 25])."""
+    model.temperature.fill_(1.0)
+    logits = torch.from_numpy(predict(model, [data.features(it) for it in items], logits_out=True)).double()
+    mask = torch.from_numpy(np.stack([data.mask(it) for it in items]))
+    logits = logits.masked_fill(~mask, -1e4)
+    y = torch.tensor([data.label(it) for it in items])
+    grid = torch.exp(torch.linspace(np.log(0.25), np.log(25.0), 481, dtype=torch.float64))
+    nll = torch.stack([F.cross_entropy(logits / t, y) for t in grid])
+    t = float(grid[int(torch.argmin(nll))])
+    model.temperature.fill_(t)
+    return t
+
+
+def train_run(data: Data, split: dict, cfg: Config, seed: int, desc: str = "") -> tuple[dict, dict]:
+    """Train one model on split[*]['train'] speakers (+ non-speech), choose its epoch on split[*]['val']."""
+    common_seed(seed)
     rng = np.random.default_rng(seed)
-    tr = fs.indices(train_actors)
-    va = fs.indices(val_actors)
-    y_tr = torch.from_numpy(fs.emotion[tr])
-    y_va = fs.emotion[va]
-
-    # normalisation statistics over the training actors' frames only
-    frames = np.concatenate([fs.clip(int(i)) for i in tr]).astype(np.float64)
-    mean, std = frames.mean(axis=0), frames.std(axis=0)
-
-    model = ResLSTMSA(fs.n_features, cfg.hidden, common.N_CLASSES, cfg.dropout)
-    model.set_normalisation(mean, std)
+    tr, va = data.items(split, "train"), data.items(split, "val")
+    # normalisation: the training clips' frames, one random version per clip
+    frames = np.concatenate([data.features(it, data.conditions[int(rng.integers(len(data.conditions)))])
+                             for it in tr]).astype(np.float64)
+    model = ResLSTMSA(frames.shape[1], cfg.hidden, common.N_LABELS, cfg.dropout)
+    model.set_normalisation(frames.mean(axis=0), frames.std(axis=0))
+    del frames
     opt = torch.optim.Adam(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
-    sched = torch.optim.lr_scheduler.CosineAnnealingWarmRestarts(opt, T_0=cfg.t0, T_mult=cfg.t_mult, eta_min=cfg.eta_min)
-    steps = math.ceil(len(tr) / cfg.batch_size)
-
-    best = {"uar": -1.0, "loss": math.inf, "epoch": -1}
-    best_state = None
-    history = []
+    sched = torch.optim.lr_scheduler.CosineAnnealingWarmRestarts(opt, T_0=cfg.t0, T_mult=cfg.t_mult,
+                                                                 eta_min=cfg.eta_min)
+    if cfg.bucket:
+        long = np.array([data.features(it).shape[0] >= cfg.crop for it in tr])
+        buckets = [np.flatnonzero(long), np.flatnonzero(~long)]
+    else:
+        buckets = [np.arange(len(tr))]
+    steps = sum(math.ceil(len(b) / cfg.batch_size) for b in buckets)
+    va_seqs = [data.features(it) for it in va]
+    va_y = torch.tensor([data.label(it) for it in va])
+    va_mask = torch.from_numpy(np.stack([data.mask(it) for it in va]))
+    best, best_state, history = {"score": -1.0, "loss": math.inf, "epoch": -1}, None, []
     t_start = time.time()
-    bar = tqdm(range(cfg.epochs), desc=desc or "train", disable=not progress, leave=False)
-    for epoch in bar:
+    for epoch in range(cfg.epochs):
         model.train()
-        perm = rng.permutation(len(tr))
-        tot_loss = 0.0
-        for step in range(steps):
-            sel = perm[step * cfg.batch_size : (step + 1) * cfg.batch_size]
-            if len(sel) < 2:  # BatchNorm needs more than one example
+        batches = []
+        for b in buckets:
+            perm = b[rng.permutation(len(b))]
+            batches += [perm[k:k + cfg.batch_size] for k in range(0, len(perm), cfg.batch_size)]
+        order = rng.permutation(len(batches)) if cfg.bucket else range(len(batches))
+        tot = 0.0
+        for step, bi in enumerate(order):
+            sel = batches[bi]
+            if len(sel) < 2:
                 continue
-            x = make_batch(fs, tr[sel], cfg.crop, rng)
-            y = y_tr[sel]
-            z = augment(model.normalise(x), cfg, rng)
-            if cfg.mixup_alpha > 0:
-                lam = float(rng.beta(cfg.mixup_alpha, cfg.mixup_alpha))
-                j = torch.from_numpy(rng.permutation(len(sel)))
-                z = lam * z + (1 - lam) * z[j]
-                logits, _ = model.forward_normalised(z)
-                loss = lam * F.cross_entropy(logits, y, label_smoothing=cfg.label_smoothing) + (
-                    1 - lam
-                ) * F.cross_entropy(logits, y[j], label_smoothing=cfg.label_smoothing)
-            else:
-                logits, _ = model.forward_normalised(z)
-                loss = F.cross_entropy(logits, y, label_smoothing=cfg.label_smoothing)
+            x, y, m = make_batch(data, [tr[i] for i in sel], cfg.crop, rng)
+            z = spec_augment(model.normalise(x), cfg, rng)
+            logits, _ = model.forward_normalised(z)
+            loss = F.cross_entropy(masked_logits(logits, m), y, label_smoothing=cfg.label_smoothing)
             opt.zero_grad(set_to_none=True)
             loss.backward()
             if cfg.grad_clip > 0:
                 torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
             opt.step()
             sched.step(epoch + (step + 1) / steps)
-            tot_loss += float(loss.detach()) * len(sel)
-        # validation: whole clips
-        p_va = evaluation.predict_clips(model, fs, va)
-        v_uar = evaluation.uar(y_va, p_va)
-        v_loss = float(F.nll_loss(torch.log(torch.from_numpy(p_va).clamp_min(1e-12)), torch.from_numpy(y_va)))
-        history.append({"epoch": epoch + 1, "train_loss": tot_loss / len(tr), "val_uar": v_uar, "val_loss": v_loss})
-        if v_uar > best["uar"] or (v_uar == best["uar"] and v_loss < best["loss"]):
-            best = {"uar": v_uar, "loss": v_loss, "epoch": epoch + 1}
+            tot += float(loss.detach()) * len(sel)
+        logits_va = torch.from_numpy(predict(model, va_seqs, logits_out=True))
+        v_loss = float(F.cross_entropy(masked_logits(logits_va, va_mask), va_y))
+        v = validation_score(data, va, torch.softmax(logits_va, 1).numpy())
+        history.append({"epoch": epoch + 1, "train_loss": round(tot / len(tr), 5), "val_loss": round(v_loss, 5),
+                        **{k: round(val, 5) for k, val in v.items()}})
+        if v["score"] > best["score"] or (v["score"] == best["score"] and v_loss < best["loss"]):
+            best = {"score": v["score"], "loss": v_loss, "epoch": epoch + 1, **v}
             best_state = copy.deepcopy(model.state_dict())
-        bar.set_postfix(loss=f"{tot_loss / len(tr):.3f}", val_uar=f"{v_uar:.3f}", best=f"{best['uar']:.3f}@{best['epoch']}")
-    train_seconds = time.time() - t_start
-
+        if (epoch + 1) % 10 == 0 or epoch == 0:
+            print(f"  {desc} epoch {epoch + 1}: loss {tot / len(tr):.3f} val {json.dumps(history[-1])} "
+                  f"({time.time() - t_start:.0f} s)", flush=True)
     model.load_state_dict(best_state)
-    temperature = evaluation.fit_temperature(model, fs, va)
-    best_state = copy.deepcopy(model.state_dict())
-    result = {
-        "seed": seed,
-        "train_actors": list(map(int, train_actors)),
-        "val_actors": list(map(int, val_actors)),
-        "test_actors": None if val_only else list(map(int, test_actors)),
-        "config": asdict(cfg),
-        "n_parameters": count_parameters(model),
-        "best_epoch": best["epoch"],
-        "val_uar": best["uar"],
-        "val_loss": best["loss"],
-        "temperature": temperature,
-        # less selection-biased figure used to compare hyperparameters
-        "val_uar_last": float(np.mean([h["val_uar"] for h in history[-max(5, cfg.epochs // 10):]])),
-        "train_seconds": round(train_seconds, 1),
-        "history": history,
-        "features_params": fs.params,
-        "extractor_sha256": fs.extractor_sha256,
-        "features_sha256": fs.feats_sha256,
+    temperature = fit_temperature(model, data, va)
+    state = copy.deepcopy(model.state_dict())
+    record = {
+        "seed": seed, "split": split, "config": asdict(cfg), "rate": data.rate, "conditions": data.conditions,
+        "n_parameters": count_parameters(model), "labels": common.LABELS, "best": best,
+        "temperature": temperature, "train_seconds": round(time.time() - t_start, 1), "history": history,
+        "features_params": json.loads(data.params_json), "extractor_sha256": data.extractor_sha256,
+        "n_train": len(tr), "n_val": len(va),
     }
-    if not val_only and test_actors:
-        te = fs.indices(test_actors)
-        p_clip = evaluation.predict_clips(model, fs, te)
-        p_elem, wstats = evaluation.predict_element(model, fs, te)
-        y_te = fs.emotion[te]
-        result.update({
-            "test_names": [str(n) for n in fs.names[te]],
-            "y": y_te.tolist(),
-            "probs_clip": np.round(p_clip, 5).tolist(),
-            "probs_element": np.round(p_elem, 5).tolist(),
-            "test_clip": common.metrics(y_te, p_clip.argmax(1)),
-            "test_element": common.metrics(y_te, p_elem.argmax(1)),
-            "element_windows": wstats,
-        })
-    return result, best_state
+    return record, state
 
 
-def cmd_cv(args) -> None:
-    torch.set_num_threads(1)
-    torch.set_num_interop_threads(1)
-    cfg = Config.from_overrides(args.set, default_config())
-    fs = features.build_or_load()
-    tag = f"cv-{args.tag}"
-    res_dir = common.RESULTS_DIR / tag
-    ck_dir = common.CHECKPOINT_DIR / tag
-    res_dir.mkdir(parents=True, exist_ok=True)
-    if not args.val_only:
-        ck_dir.mkdir(parents=True, exist_ok=True)
-    print(f"config: {json.dumps(asdict(cfg))}")
-    print(f"parameters: {count_parameters(ResLSTMSA(fs.n_features, cfg.hidden, dropout=cfg.dropout))}")
-    t0 = time.time()
-    runs = []
-    for seed in args.seeds:
-        for fold in args.folds:
-            tr, va, te = common.fold_split(fold)
-            out = res_dir / f"fold{fold}_seed{seed}.json"
-            if out.exists() and not args.force:
-                r = json.loads(out.read_text())
-                if r["config"] == asdict(cfg):
-                    print(f"fold {fold} seed {seed}: cached ({out})")
-                    runs.append(r)
-                    continue
-            r, state = train_run(fs, tr, va, [] if args.val_only else te, cfg, seed,
-                                 desc=f"fold {fold} seed {seed}", val_only=args.val_only)
-            r["fold"] = fold
-            r["tag"] = tag
-            res_dir.mkdir(parents=True, exist_ok=True)
-            if not args.val_only:
-                ck_dir.mkdir(parents=True, exist_ok=True)
-                torch.save(state, ck_dir / f"fold{fold}_seed{seed}.pt")
-            out.write_text(json.dumps(r, separators=(",", ":")))
-            msg = f"fold {fold} seed {seed}: best epoch {r['best_epoch']} val UAR {r['val_uar']:.4f}"
-            if not args.val_only:
-                msg += f" | test UAR clip {r['test_clip']['uar']:.4f} element {r['test_element']['uar']:.4f}"
-            print(msg + f" ({r['train_seconds']:.0f} s)", flush=True)
-            runs.append(r)
-    summary = {
-        "tag": tag,
-        "config": asdict(cfg),
-        "val_only": args.val_only,
-        "val_uar_mean": float(np.mean([r["val_uar"] for r in runs])),
-        "val_uar_std": float(np.std([r["val_uar"] for r in runs], ddof=1)) if len(runs) > 1 else 0.0,
-        "best_epochs": [r["best_epoch"] for r in runs],
-        "wall_seconds": round(time.time() - t0, 1),
-    }
-    if not args.val_only:
-        summary["clip"] = evaluation.summarise(runs, "clip")
-        summary["element"] = evaluation.summarise(runs, "element")
-        summary["element_decided"] = evaluation.summarise(runs, "element", only_decided=True)
-    (res_dir / "summary.json").write_text(json.dumps(summary, indent=1))
-    print(f"validation UAR {summary['val_uar_mean']:.4f} ± {summary['val_uar_std']:.4f} over {len(runs)} runs")
-    if not args.val_only:
-        for k in ("clip", "element", "element_decided"):
-            s = summary[k]
-            print(f"test UAR ({k}): {s['uar_mean']:.4f} ± {s['uar_std']:.4f} (runs); "
-                  f"pooled {s['pooled_uar_mean']:.4f}; coverage {s['coverage']:.3f}")
-    print(f"wrote {res_dir / 'summary.json'} ({summary['wall_seconds']:.0f} s)")
+def common_seed(seed: int) -> None:
+    import random
+
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)
 
 
-def cmd_final(args) -> None:
-    torch.set_num_threads(1)
-    torch.set_num_interop_threads(1)
-    cfg = Config.from_overrides(args.set, default_config())
-    fs = features.build_or_load()
-    tr, va = common.final_split()
-    print(f"config: {json.dumps(asdict(cfg))}")
-    print(f"train actors {tr}, validation actors {va}")
-    r, state = train_run(fs, tr, va, [], cfg, args.seed, desc="final", val_only=True)
-    r["fold"] = None
-    r["tag"] = "final"
-    common.CHECKPOINT_DIR.mkdir(parents=True, exist_ok=True)
-    common.RESULTS_DIR.mkdir(parents=True, exist_ok=True)
-    torch.save(state, common.CHECKPOINT_DIR / "final.pt")
-    (common.RESULTS_DIR / "final.json").write_text(json.dumps(r, separators=(",", ":")))
-    print(f"final: best epoch {r['best_epoch']} val UAR {r['val_uar']:.4f} ({r['train_seconds']:.0f} s)")
-    import export
+def save_run(tag: str, name: str, record: dict, state: dict) -> Path:
+    d = RUNS_DIR / tag
+    d.mkdir(parents=True, exist_ok=True)
+    torch.save(state, d / f"{name}.pt")
+    (d / f"{name}.json").write_text(json.dumps(record, separators=(",", ":")))
+    return d / f"{name}.json"
 
-    export.export(cv_tag=f"cv-{args.cv_tag}")
+
+def load_run(tag: str, name: str) -> tuple[ResLSTMSA, dict]:
+    d = RUNS_DIR / tag
+    record = json.loads((d / f"{name}.json").read_text())
+    cfg = record["config"]
+    model = ResLSTMSA(46, cfg["hidden"], common.N_LABELS, cfg["dropout"])
+    model.load_state_dict(torch.load(d / f"{name}.pt", weights_only=True))
+    model.eval()
+    return model, record
+
+
+def run_and_save(data: Data, tag: str, name: str, split: dict, cfg: Config, seed: int, force: bool) -> dict:
+    path = RUNS_DIR / tag / f"{name}.json"
+    if path.exists() and (RUNS_DIR / tag / f"{name}.pt").exists() and not force:
+        r = json.loads(path.read_text())
+        if r["config"] == asdict(cfg) and r["conditions"] == data.conditions:
+            print(f"{tag}/{name}: cached")
+            return r
+    r, state = train_run(data, split, cfg, seed, desc=f"{tag}/{name}")
+    save_run(tag, name, r, state)
+    b = r["best"]
+    print(f"{tag}/{name}: epoch {b['epoch']} val score {b['score']:.4f} "
+          f"({', '.join(f'{k} {v:.3f}' for k, v in b.items() if k not in ('epoch', 'score', 'loss'))}) "
+          f"T {r['temperature']:.2f} ({r['train_seconds']:.0f} s)", flush=True)
+    return r
+
+
+def tag_of(kind: str, rate: int) -> str:
+    return f"{kind}{rate // 1000}k"
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    sub = ap.add_subparsers(dest="cmd", required=True)
-    cv = sub.add_parser("cv", help="5-fold speaker-independent cross-validation")
-    cv.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
-    cv.add_argument("--folds", type=int, nargs="+", default=[0, 1, 2, 3, 4])
-    cv.add_argument("--tag", default="main")
-    cv.add_argument("--val-only", action="store_true", help="never evaluate test actors (tuning)")
-    cv.add_argument("--force", action="store_true", help="retrain even if a result exists")
-    cv.add_argument("--set", nargs="*", default=[], metavar="KEY=VALUE", help="override hyperparameters")
-    fi = sub.add_parser("final", help="train and export the shipped model")
-    fi.add_argument("--seed", type=int, default=0)
-    fi.add_argument("--cv-tag", default="main", help="CV run whose figures go into the ONNX metadata")
-    fi.add_argument("--set", nargs="*", default=[], metavar="KEY=VALUE")
+    ap.add_argument("cmd", choices=("cv", "xcorpus", "final", "ablate"))
+    ap.add_argument("--rate", type=int, choices=(16000, 8000), default=16000)
+    ap.add_argument("--folds", type=int, nargs="+", default=[0, 1, 2, 3, 4])
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--set", nargs="*", default=[], metavar="KEY=VALUE")
+    ap.add_argument("--conditions", nargs="+", default=DEFAULT_CONDITIONS)
+    ap.add_argument("--name", default="", help="ablation name")
+    ap.add_argument("--force", action="store_true")
     args = ap.parse_args()
-    {"cv": cmd_cv, "final": cmd_final}[args.cmd](args)
+    torch.set_num_threads(1)
+    torch.set_num_interop_threads(1)
+    cfg = Config.load(args.set)
+    data = Data(args.rate, args.conditions)
+    print(f"config {json.dumps(asdict(cfg))}; conditions {data.conditions}; rate {args.rate}")
+    if args.cmd == "cv":
+        for f in args.folds:
+            run_and_save(data, tag_of("cv", args.rate), f"fold{f}_seed{args.seed}", common.cv_split(f), cfg,
+                         args.seed, args.force)
+    elif args.cmd == "ablate":
+        for f in args.folds:
+            split = common.cv_split(f)
+            for c in split.values():
+                c["test"] = []  # validation only: the test speakers are never looked at
+            run_and_save(data, f"ablate{args.rate // 1000}k-{args.name}", f"fold{f}_seed{args.seed}", split, cfg,
+                         args.seed, args.force)
+    elif args.cmd == "xcorpus":
+        fin = common.final_split()
+        run_and_save(data, tag_of("xcorpus", args.rate), "ravdess-only", {"ravdess": fin["ravdess"]}, cfg,
+                     args.seed, args.force)
+        run_and_save(data, tag_of("xcorpus", args.rate), "emodb-only", {"emodb": fin["emodb"]}, cfg, args.seed,
+                     args.force)
+    else:
+        run_and_save(data, tag_of("final", args.rate), "final", common.final_split(), cfg, args.seed, args.force)
 
 
 if __name__ == "__main__":

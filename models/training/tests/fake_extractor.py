@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
+# SPDX-License-Identifier: MPL-2.0
 """Test double of `emotiondetect-features` (same stdin/stdout protocol).
 
-Only for the training scripts' own tests (test_pipeline.py): its features are
+Only for the training code's own tests (test_extract.py): its features are
 crude log band energies, NOT the element's features. Never train on them.
 """
 import json

@@ -1,0 +1,372 @@
+# SPDX-License-Identifier: MPL-2.0
+"""Features of every clip under every condition, from the project's own extractor, cached.
+
+The features the models see must be bit for bit those the element computes,
+so nothing here computes features: the audio (degraded as a condition says)
+is piped through `emotiondetect-features` (16 kHz set) or
+`emotiondetect-features --narrowband` (8 kHz set). Protocol of the binary:
+request u32 LE n_samples + n_samples f32 LE; reply u32 LE n_frames, u32 LE
+n_features, then the frames (f32 LE, frame-major). `EMOTIONDETECT_FEATURES`
+points at the binary.
+
+A `Bank` holds the features of one group of clips (ravdess, emodb,
+ns-train, ns-val, ns-test) under one condition at one rate, plus the element
+windows of each clip (windows.py) with their RMS. Banks are cached in
+models/.cache/bank-*.npz, keyed by the extractor's hash and parameters, the
+clip list and the source of the audio code (channel.py, nonspeech.py, this file).
+
+Conditions (`audio_for`):
+  clean           16 kHz: the clip; 8 kHz: the deterministic telephone channel
+                  (G.711 mu-law for even clip index, A-law for odd)
+  aug1..aug3      training copies: channel.augment (speed, reverb, noise incl.
+                  babble of other speakers, EQ, band, gain); at 8 kHz then the
+                  telephone channel with a random law and 3 % packet loss
+  white/babble{20,10,5}, reverb   test conditions (independent seeds)
+  tel16           (16 kHz only) the telephone signal upsampled back to 16 kHz
+
+    python3 -m training.extract --rate 16000      # build every bank (minutes, cached)
+"""
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import re
+import struct
+import subprocess
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import soundfile as sf
+
+from . import channel, common, nonspeech, windows
+
+CACHE_FORMAT = 2
+AUG_SEED = 1616
+K_AUG = 3
+TRAIN_CONDITIONS = ["clean"] + [f"aug{v}" for v in range(1, K_AUG + 1)]
+TEST_CONDITIONS = ["white20", "white10", "white5", "babble20", "babble10", "babble5", "reverb"]
+NS_SECONDS = {"ns-train": 5.0, "ns-val": 5.0, "ns-test": 8.0}
+NS_COUNT = {"ns-train": 480, "ns-val": 96, "ns-test": 120}
+GROUPS = ("ravdess", "emodb", "ns-train", "ns-val", "ns-test")
+CORPUS_ID = {"ravdess": 1, "emodb": 2, "ns-train": 3, "ns-val": 4, "ns-test": 5}
+
+
+def sha256_file(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def _read_exact(stream, n: int) -> bytes:
+    buf = bytearray()
+    while len(buf) < n:
+        chunk = stream.read(n - len(buf))
+        if not chunk:
+            raise EOFError(f"extractor closed its output after {len(buf)} of {n} bytes")
+        buf.extend(chunk)
+    return bytes(buf)
+
+
+class Extractor:
+    """Client of `emotiondetect-features` at 16 kHz or (`rate=8000`) `--narrowband`."""
+
+    def __init__(self, rate: int = 16000, path: Path | str = common.EXTRACTOR):
+        self.path, self.rate = Path(path), rate
+        self.args = ["--narrowband"] if rate == 8000 else []
+        if not self.path.exists():
+            raise FileNotFoundError(f"{self.path} not found: set EMOTIONDETECT_FEATURES or "
+                                    "`cargo build --release --bin emotiondetect-features`")
+        self.proc = None
+
+    def params_json(self) -> str:
+        out = subprocess.run([str(self.path), *self.args, "--print-params"], check=True, capture_output=True,
+                             text=True).stdout.strip()
+        if int(json.loads(out)["sample_rate"]) != self.rate:
+            raise ValueError(f"extractor sample_rate is not {self.rate}: {out}")
+        return out
+
+    def __enter__(self) -> "Extractor":
+        self.proc = subprocess.Popen([str(self.path), *self.args], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                     bufsize=0)
+        return self
+
+    def __exit__(self, *exc) -> None:
+        if self.proc is not None:
+            self.proc.stdin.close()
+            rc = self.proc.wait(timeout=60)
+            self.proc.stdout.close()
+            self.proc = None
+            if rc != 0:
+                raise RuntimeError(f"extractor exited with status {rc}")
+
+    def compute(self, samples: np.ndarray) -> np.ndarray:
+        x = np.ascontiguousarray(samples, dtype="<f4").reshape(-1)
+        self.proc.stdin.write(struct.pack("<I", x.size) + x.tobytes())
+        self.proc.stdin.flush()
+        n_frames, n_feat = struct.unpack("<II", _read_exact(self.proc.stdout, 8))
+        data = _read_exact(self.proc.stdout, 4 * n_frames * n_feat)
+        return np.frombuffer(data, dtype="<f4").reshape(n_frames, n_feat).astype(np.float32)
+
+
+@dataclass
+class Bank:
+    group: str
+    condition: str
+    rate: int
+    names: np.ndarray
+    offsets: np.ndarray
+    feats: np.ndarray
+    n_samples: np.ndarray
+    win_clip: np.ndarray
+    win_start: np.ndarray
+    win_len: np.ndarray
+    win_db: np.ndarray
+    params_json: str
+    extractor_sha256: str
+    info: list = field(default_factory=list)
+    path: Path | None = None
+
+    def __len__(self) -> int:
+        return len(self.names)
+
+    def clip(self, i: int) -> np.ndarray:
+        return self.feats[self.offsets[i]:self.offsets[i + 1]]
+
+    def n_frames(self, i: int) -> int:
+        return int(self.offsets[i + 1] - self.offsets[i])
+
+    def windows(self, i: int) -> list[tuple[int, int, int, int, float]]:
+        """(start, length, j0, j1, rms dBFS) of clip i's element windows."""
+        p = json.loads(self.params_json)
+        hop, n_fft = int(p["hop_length"]), int(p["n_fft"])
+        lo, hi = np.searchsorted(self.win_clip, [i, i + 1])
+        out = []
+        for w in range(lo, hi):
+            s, n = int(self.win_start[w]), int(self.win_len[w])
+            j0, j1 = windows.window_frames(s, n, hop, n_fft)
+            out.append((s, n, j0, min(j1, self.n_frames(i)), float(self.win_db[w])))
+        return out
+
+    @property
+    def feats_sha256(self) -> str:
+        return hashlib.sha256(np.ascontiguousarray(self.feats, dtype="<f4").tobytes()).hexdigest()
+
+
+# ---------------------------------------------------------------------------
+# clips of each group
+
+
+def clips_of(group: str) -> list[common.Clip]:
+    if group == "ravdess":
+        return common.list_ravdess()
+    if group == "emodb":
+        return common.list_emodb()
+    n = NS_COUNT[group]
+    return [common.Clip(Path(f"{group}/{i:04d}"), "nonspeech", 0, common.NON_SPEECH, -1) for i in range(n)]
+
+
+_NS_CACHE: dict[str, tuple[list[np.ndarray], list[dict]]] = {}
+
+
+def nonspeech_audio(group: str) -> tuple[list[np.ndarray], list[dict]]:
+    """Generated non-speech clips of a group (cached in models/.cache/nonspeech-<group>-<hash>.npz)."""
+    if group in _NS_CACHE:
+        return _NS_CACHE[group]
+    h = hashlib.sha256(_source(nonspeech) + _source(channel))
+    h.update(f"{group} {NS_COUNT[group]} {NS_SECONDS[group]}".encode())
+    path = common.CACHE_DIR / f"nonspeech-{group}-{h.hexdigest()[:16]}.npz"
+    if path.exists():
+        z = np.load(path, allow_pickle=False)
+        off, audio = z["offsets"], z["audio"]  # z[...] decompresses on every access: read once
+        clips = [audio[off[i]:off[i + 1]].astype(np.float64) for i in range(len(off) - 1)]
+        info = json.loads(str(z["info"]))
+    else:
+        from tqdm import tqdm
+
+        clips, info = [], []
+        split = group.split("-")[1]
+        for i in tqdm(range(NS_COUNT[group]), desc=f"generate {group}"):
+            x, d = (nonspeech.test_clip(i, NS_SECONDS[group]) if split == "test"
+                    else nonspeech.generate(split, i, NS_SECONDS[group]))
+            clips.append(x)
+            info.append(d)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        off = np.concatenate([[0], np.cumsum([c.size for c in clips])])
+        tmp = path.with_name(path.name + ".tmp.npz")
+        np.savez_compressed(tmp, audio=np.concatenate(clips).astype(np.float32), offsets=off,
+                            info=np.array(json.dumps(info)))
+        tmp.replace(path)
+    _NS_CACHE[group] = (clips, info)
+    return clips, info
+
+
+class Audio:
+    """The 16 kHz audio of a group's clips, loaded on demand and kept."""
+
+    def __init__(self, group: str):
+        self.group, self.clips = group, clips_of(group)
+        self._cache: dict[int, np.ndarray] = {}
+        if group.startswith("ns-"):
+            audio, _ = nonspeech_audio(group)
+            self._cache = dict(enumerate(audio))
+
+    def __getitem__(self, i: int) -> np.ndarray:
+        if i not in self._cache:
+            x, sr = sf.read(str(self.clips[i].path), dtype="float64", always_2d=True)
+            if sr != 16000:
+                raise ValueError(f"{self.clips[i].path}: {sr} Hz, expected 16000")
+            self._cache[i] = x.mean(axis=1)
+        return self._cache[i]
+
+    def babble_talkers(self, i: int, rng: np.random.Generator, k: int = 4) -> list[np.ndarray]:
+        """k utterances of OTHER speakers of clip i's group (the speakers its CV fold tests with it).
+
+        Those speakers are never training speakers in a fold where clip i is
+        not, so babble never brings a test speaker's voice into training.
+        """
+        c = self.clips[i]
+        if c.corpus == "nonspeech":
+            return []
+        pool = [j for j, o in enumerate(self.clips) if o.group == c.group and o.speaker != c.speaker]
+        return [self[int(j)] for j in rng.choice(pool, size=min(k, len(pool)), replace=False)]
+
+
+def audio_for(audio: Audio, i: int, condition: str, rate: int) -> tuple[np.ndarray, dict]:
+    """Clip i of a group under a condition, at the model's rate."""
+    x = audio[i]
+    cid = CORPUS_ID[audio.group]
+    law = "mu" if i % 2 == 0 else "a"
+    if condition == "clean":
+        if rate == 8000:
+            return channel.telephone(x, law), {"law": law}
+        return x, {}
+    if condition.startswith("aug"):
+        v = int(condition[3:])
+        rng = np.random.default_rng([AUG_SEED, cid, i, v])
+        y, info = channel.augment(x, rng, audio.babble_talkers(i, rng))
+        if rate == 8000:
+            law = "mu" if rng.random() < 0.5 else "a"
+            y = channel.telephone(y, law, rng)
+            info["law"] = law
+        return y, info
+    rng = np.random.default_rng([AUG_SEED, 99, cid, i, TEST_CONDITIONS.index(condition) if condition in
+                                 TEST_CONDITIONS else 50])
+    if condition == "tel16":
+        return channel.upsample_16k(channel.telephone(x, law)), {"law": law}
+    if condition == "reverb":
+        rt60 = float(rng.uniform(0.3, 0.8))
+        y = channel.reverberate(x, channel.synthetic_rir(rt60, rng, drr_db=float(rng.uniform(0, 6))))
+        info = {"rt60": round(rt60, 3)}
+    elif condition.startswith("white") or condition.startswith("babble"):
+        kind = "white" if condition.startswith("white") else "babble"
+        snr = float(condition[len(kind):])
+        noise = (channel.babble(x.size, audio.babble_talkers(i, rng), rng) if kind == "babble"
+                 else channel.coloured_noise(x.size, "white", rng))
+        y, info = channel.add_noise(x, noise, snr), {"noise": kind, "snr_db": snr}
+    else:
+        raise ValueError(condition)
+    if rate == 8000:
+        y = channel.telephone(y, law)
+    return y, info
+
+
+def _source(module) -> bytes:
+    """A module's source without its licence header line (the header does not change what the code does)."""
+    return re.sub(rb"^# SPDX-License-Identifier: [^\n]*\n", b"", Path(module.__file__).read_bytes())
+
+
+def _code_hash() -> str:
+    h = hashlib.sha256()
+    for m in (channel, nonspeech):
+        h.update(_source(m))
+    h.update(repr((CACHE_FORMAT, AUG_SEED, K_AUG, NS_COUNT, NS_SECONDS)).encode())
+    return h.hexdigest()
+
+
+def load(group: str, condition: str, rate: int = 16000, progress: bool = True) -> Bank:
+    """The bank of a group under a condition at a rate (built once, then cached)."""
+    ex = Extractor(rate)
+    params_json = ex.params_json()
+    ex_sha = sha256_file(ex.path)
+    clips = clips_of(group)
+    h = hashlib.sha256(f"{group} {condition} {rate}\n{params_json}\n{ex_sha}\n{_code_hash()}\n".encode())
+    for c in clips:
+        h.update(f"{c.path.name} {c.path.stat().st_size if c.path.exists() else 0}\n".encode())
+    path = common.CACHE_DIR / f"bank-{group}-{condition}-{rate}-{h.hexdigest()[:16]}.npz"
+    keys = ["names", "offsets", "feats", "n_samples", "win_clip", "win_start", "win_len", "win_db"]
+    if path.exists():
+        z = np.load(path, allow_pickle=False)
+        return Bank(group, condition, rate, **{k: z[k] for k in keys}, params_json=str(z["params_json"]),
+                    extractor_sha256=str(z["extractor_sha256"]), info=json.loads(str(z["info"])), path=path)
+    from tqdm import tqdm
+
+    audio = Audio(group)
+    feats, n_samples, info = [], [], []
+    wc, ws, wl, wd = [], [], [], []
+    with ex:
+        for i in tqdm(range(len(clips)), desc=f"{group} {condition} {rate}", disable=not progress):
+            y, d = audio_for(audio, i, condition, rate)
+            f = ex.compute(y)
+            if not np.all(np.isfinite(f)):
+                raise ValueError(f"{clips[i].path.name} ({condition}): non-finite features")
+            feats.append(f)
+            n_samples.append(y.size)
+            info.append(d)
+            for s, n, db in windows.windows_of(y, rate):
+                wc.append(i), ws.append(s), wl.append(n), wd.append(db)
+    arrays = {
+        "names": np.array([c.path.name for c in clips]),
+        "offsets": np.concatenate([[0], np.cumsum([f.shape[0] for f in feats])]).astype(np.int64),
+        "feats": np.concatenate(feats).astype(np.float32), "n_samples": np.array(n_samples, dtype=np.int64),
+        "win_clip": np.array(wc, dtype=np.int64), "win_start": np.array(ws, dtype=np.int64),
+        "win_len": np.array(wl, dtype=np.int64), "win_db": np.array(wd, dtype=np.float64),
+    }
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".tmp.npz")
+    np.savez_compressed(tmp, **arrays, params_json=np.array(params_json), extractor_sha256=np.array(ex_sha),
+                        info=np.array(json.dumps(info)))
+    tmp.replace(path)
+    return Bank(group, condition, rate, **arrays, params_json=params_json, extractor_sha256=ex_sha, info=info,
+                path=path)
+
+
+def check_windows(rate: int, n_clips: int = 8) -> float:
+    """Max |sliced - direct|: window features sliced from whole-clip features against the extractor on the window."""
+    bank = load("ravdess", "clean", rate)
+    audio = Audio("ravdess")
+    worst = 0.0
+    with Extractor(rate) as ex:
+        for i in np.random.default_rng(0).choice(len(bank), size=n_clips, replace=False):
+            y, _ = audio_for(audio, int(i), "clean", rate)
+            for s, n, j0, j1, _ in bank.windows(int(i)):
+                direct, sliced = ex.compute(y[s:s + n]), bank.clip(int(i))[j0:j1]
+                if direct.shape != sliced.shape:
+                    raise AssertionError(f"window shapes {direct.shape} vs {sliced.shape}")
+                worst = max(worst, float(np.abs(direct - sliced).max()))
+    return worst
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--rate", type=int, choices=(16000, 8000), default=16000)
+    ap.add_argument("--check", action="store_true", help="verify the window slicing against the extractor")
+    args = ap.parse_args()
+    for g in GROUPS:
+        for c in (TRAIN_CONDITIONS if g not in ("ns-test",) else ["clean"]):
+            if g in ("ns-val",) and c != "clean":
+                continue
+            b = load(g, c, args.rate)
+            print(f"{g:9s} {c:8s} {len(b)} clips, {b.feats.shape[0]} frames, {len(b.win_clip)} windows")
+    for c in TEST_CONDITIONS + (["tel16"] if args.rate == 16000 else []):
+        b = load("ravdess", c, args.rate)
+        print(f"ravdess   {c:8s} {len(b)} clips, {len(b.win_clip)} windows")
+    if args.check:
+        print(f"window features: max |sliced - direct| = {check_windows(args.rate):.3g}")
+
+
+if __name__ == "__main__":
+    main()

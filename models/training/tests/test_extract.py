@@ -1,0 +1,37 @@
+# SPDX-License-Identifier: MPL-2.0
+"""The extractor client's protocol (extract.py) against a test double of emotiondetect-features."""
+import sys
+import unittest
+from pathlib import Path
+
+import numpy as np
+
+from training import extract, windows
+
+FAKE = Path(__file__).resolve().parent / "fake_extractor.py"
+
+
+class FakeExtractor(extract.Extractor):
+    def __enter__(self):
+        import subprocess
+
+        self.proc = subprocess.Popen([sys.executable, str(self.path)], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                     bufsize=0)
+        return self
+
+
+class Protocol(unittest.TestCase):
+    def test_frames_and_window_slicing(self):
+        rng = np.random.default_rng(0)
+        x = 0.1 * rng.standard_normal(80000).astype(np.float32)
+        with FakeExtractor(16000, FAKE) as ex:
+            whole = ex.compute(x)
+            self.assertEqual(whole.shape, (1 + (80000 - 1280) // 640, 46))
+            for s, n in windows.window_starts(x.size, 16000):
+                j0, j1 = windows.window_frames(s, n, 640, 1280)
+                np.testing.assert_array_equal(ex.compute(x[s:s + n]), whole[j0:j1])
+            self.assertEqual(ex.compute(x[:100]).shape, (0, 46))
+
+
+if __name__ == "__main__":
+    unittest.main()

@@ -16,5 +16,8 @@ cargo build --locked --lib --examples
 # Every test runs: nothing is skipped for a missing runtime or model, and a
 # failing test binary does not hide the ones after it.
 cargo test --workspace --all-targets --all-features --locked --no-fail-fast
+# The training code's unit tests (numpy, scipy and soundfile only).
+python3 -m pip install --quiet --disable-pip-version-check -r models/requirements-test.txt
+(cd models && python3 -m unittest discover -s training/tests -t .)
 # No leak from the element: its harness tests under valgrind.
 bash scripts/leak-check.sh element call_center

@@ -26,7 +26,7 @@ import numpy as np
 import soundfile as sf
 import torch
 
-from . import channel, common, export, extract, train
+from . import channel, common, export, extract, train, windows
 
 SYSTEM_PYTHON = os.environ.get("GST_PYTHON", "/usr/bin/python3")
 
@@ -133,7 +133,9 @@ def main() -> None:
                 per_corpus[corpus].append(m["uar"])
             got = run_element(onnx_path, ns_files)
             nw = sum(len(r["windows"]) for r in got.values())
-            fold["nonspeech_test"] = {"clips": len(ns_files), "windows_classified": nw,
+            total = sum(len(windows.window_starts(sf.info(str(p)).frames, rate)) for p in ns_files)
+            totals["ns_windows"] += total
+            fold["nonspeech_test"] = {"clips": len(ns_files), "windows": total, "windows_classified": nw,
                                       "clips_with_a_summary": int(sum(r["summary"] is not None for r in got.values()))}
             totals["ns_classified"] += nw
             totals["ns_clips_with_summary"] += fold["nonspeech_test"]["clips_with_a_summary"]
@@ -141,6 +143,7 @@ def main() -> None:
             print(f"fold {f}: {json.dumps(fold)}", flush=True)
     res["ravdess_uar_mean"] = round(float(np.mean(per_corpus["ravdess"])), 4)
     res["emodb_uar_mean"] = round(float(np.mean(per_corpus["emodb"])), 4)
+    totals["ns_classified_share"] = round(totals["ns_classified"] / max(totals["ns_windows"], 1), 4)
     res["nonspeech"] = totals
     path = common.RESULTS_DIR / f"element-{rate // 1000}k.json"
     path.write_text(json.dumps(res, indent=1) + "\n")

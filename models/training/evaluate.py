@@ -160,7 +160,11 @@ def evaluate_cv(rate: int, conditions: list[str], ns_bank: extract.Bank) -> dict
         res[corpus] = {"clip_uar": mean_std([s["clip_uar"] for s in per[corpus]]),
                        "element_uar": mean_std([s["element_uar"] for s in per[corpus]]),
                        "coverage": round(float(np.mean([s["coverage"] for s in per[corpus]])), 4),
-                       "recall_element_pooled": pooled_recall([s["element"] for s in per[corpus]])}
+                       "recall_element_pooled": pooled_recall([s["element"] for s in per[corpus]]),
+                       "confusion_element_pooled": np.sum([np.asarray(s["element"]["confusion"]) for s in
+                                                           per[corpus]], axis=0).tolist(),
+                       "uar_element_pooled": round(common.metrics_from_cm(np.sum(
+                           [np.asarray(s["element"]["confusion"]) for s in per[corpus]], axis=0))["uar"], 4)}
         tot = sum(a["windows"] for a in fa[corpus])
         res["false_alarms"][f"{corpus}_neutral_calm_windows_angry"] = round(sum(a["angry"] for a in fa[corpus]) / max(tot, 1), 4)
         res["false_alarms"][f"{corpus}_neutral_calm_windows"] = tot
@@ -206,8 +210,10 @@ def evaluate_xcorpus(rate: int) -> dict:
 def nonspeech_detail(model: ResLSTMSA, bank: extract.Bank) -> dict:
     preds = window_probs(model, bank, range(len(bank)))
     by_kind: dict[str, list[dict]] = {}
-    for p, info in zip(preds, bank.info):
-        by_kind.setdefault(info["kind"], []).append(p)
+    _, infos = extract.nonspeech_audio(bank.group)
+    for p, info in zip(preds, infos):
+        kind = info["kind"] if info["kind"] != "score" else f"score ({info['style']})"
+        by_kind.setdefault(kind, []).append(p)
     out = {k: classified_rate(v) for k, v in sorted(by_kind.items())}
     out["all"] = classified_rate(preds)
     return out
@@ -288,6 +294,106 @@ def evaluate_ablation(rate: int, names: list[str]) -> dict:
     return out
 
 
+def files_eval(model: ResLSTMSA, rate: int) -> dict:
+    """Window labels of the CI music fixtures and of the demo speech (8 kHz: through the telephone channel)."""
+    import soundfile as sf
+
+    paths = sorted((common.REPO_DIR / "tests" / "fixtures" / "music").glob("*.flac"))
+    paths.append(common.REPO_DIR / "assets" / "demo-speech.wav")
+    audio = []
+    for p in paths:
+        x, sr = sf.read(str(p), dtype="float64", always_2d=True)
+        assert sr == 16000, p
+        x = x.mean(axis=1)
+        audio.append(x if rate == 16000 else channel.telephone(x, "mu"))
+    out = {}
+    for p, q in zip(paths, audio_windows(model, audio, rate)):
+        g = windows.gate(q["win"], q["db"], NS)
+        lab = windows.emotion_probs(q["win"], NS).argmax(1)
+        out[p.name] = {"windows": len(g), "classified": int(g.sum()),
+                       "labels": [common.LABELS[int(l)] if c else None for l, c in zip(lab, g)]}
+    return out
+
+
+def plot_confusions(cv: dict, path: Path) -> None:
+    """Row-normalised pooled confusion matrices (element windows) of the CV test speakers, both corpora."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(1, 2, figsize=(13, 5.6))
+    for ax, corpus in zip(axes, ("ravdess", "emodb")):
+        labels = common.EVAL_LABELS[corpus]
+        cm = np.asarray(cv[corpus]["confusion_element_pooled"], dtype=float)[np.ix_(labels, labels)]
+        cm = 100 * cm / np.maximum(cm.sum(axis=1, keepdims=True), 1)
+        ax.imshow(cm, cmap="Blues", vmin=0, vmax=100)
+        names = [common.LABELS[i] for i in labels]
+        ax.set_xticks(range(len(names)), names, rotation=45, ha="right")
+        ax.set_yticks(range(len(names)), names)
+        for i in range(len(names)):
+            for j in range(len(names)):
+                ax.text(j, i, f"{cm[i, j]:.0f}", ha="center", va="center", fontsize=8,
+                        color="white" if cm[i, j] > 50 else "black")
+        ax.set_xlabel("predicted (argmax over the corpus's labels)")
+        ax.set_ylabel("true")
+        ax.set_title(f"{'RAVDESS' if corpus == 'ravdess' else 'EmoDB'}: CV test speakers, element windows, % of row "
+                     f"(UAR {cv[corpus]['uar_element_pooled']:.3f})", fontsize=9)
+    fig.tight_layout()
+    fig.savefig(path, dpi=90)
+    plt.close(fig)
+
+
+def old_model_eval(path: Path, rate: int) -> dict:
+    """The previous shipped model (8 RAVDESS labels, no non-speech output, trained on RAVDESS actors
+    except 3 and 6) on the new tests it never trained on: EmoDB (cross-corpus, 6 classes), EmoDB
+    neutral windows labelled angry, espeak-ng windows labelled angry, non-speech test windows
+    classified (every loud window is, since it has no gate)."""
+    import onnxruntime as ort
+
+    so = ort.SessionOptions()
+    so.intra_op_num_threads = so.inter_op_num_threads = 1
+    sess = ort.InferenceSession(str(path), so, providers=["CPUExecutionProvider"])
+
+    def probs(seq: np.ndarray) -> np.ndarray:
+        p8 = sess.run(["probabilities"], {"features": seq[None].astype(np.float32)})[0][0]
+        return np.concatenate([p8, np.zeros(common.N_LABELS - p8.size)])  # no boredom, no non-speech
+
+    def clip_windows(bank, i):
+        wins = bank.windows(i)
+        return {"win": np.stack([probs(bank.clip(i)[j0:j1]) for _, _, j0, j1, _ in wins]),
+                "lens": np.array([w[1] for w in wins]), "db": np.array([w[4] for w in wins]),
+                "clip": probs(bank.clip(i))}
+
+    out = {"model": str(path.name)}
+    emo = extract.load("emodb", "clean", rate, progress=False)
+    clips = extract.clips_of("emodb")
+    preds = [clip_windows(emo, i) for i in range(len(emo))]
+    keep = [k for k, c in enumerate(clips) if common.to_shared6(c.label) >= 0]
+    s = corpus_scores([preds[k] for k in keep], [clips[k].label for k in keep], [], six=True)
+    out["ravdess_model -> emodb (6 classes)"] = {"clip_uar": round(s["clip_uar"], 4),
+                                                 "element_uar": round(s["element_uar"], 4)}
+    out["emodb_neutral_windows_angry"] = angry_rate(preds, [c.label for c in clips], ("neutral",))
+    audio, names = espeak_bank(rate)
+    hop, n_fft = (640, 1280) if rate == 16000 else (320, 640)
+    n = ang = 0
+    with extract.Extractor(rate) as ex:
+        for x in audio:
+            f = ex.compute(x)
+            for st, ln, db in windows.windows_of(x, rate):
+                if db < windows.SILENCE_DBFS:
+                    continue
+                j0, j1 = windows.window_frames(st, ln, hop, n_fft)
+                n += 1
+                ang += int(np.argmax(probs(f[j0:j1])) == ANGRY)
+    out["espeak_windows_angry"] = {"windows": n, "angry": ang, "angry_share": round(ang / max(n, 1), 4)}
+    ns = extract.load("ns-test", "clean", rate, progress=False)
+    loud = int(np.sum(ns.win_db >= windows.SILENCE_DBFS))
+    out["nonspeech_test_windows_classified"] = {"windows": int(ns.win_db.size), "loud": loud,
+                                                "share": round(loud / max(ns.win_db.size, 1), 4)}
+    return out
+
+
 def fmt(ms: dict) -> str:
     return f"{ms['mean']:.3f} ± {ms['std']:.3f}"
 
@@ -298,9 +404,16 @@ def main() -> None:
     ap.add_argument("--skip-cv", action="store_true")
     ap.add_argument("--ablation", nargs="+", metavar="NAME", help="only compare these ablation runs "
                     "(validation speakers only); writes models/results/ablation-<R>k.json")
+    ap.add_argument("--old-model", type=Path, help="only score this previous ONNX model on the new tests; "
+                    "writes models/results/old-model-<R>k.json")
     args = ap.parse_args()
     torch.set_num_threads(1)
     rate = args.rate
+    if args.old_model:
+        res = old_model_eval(args.old_model, rate)
+        (common.RESULTS_DIR / f"old-model-{rate // 1000}k.json").write_text(json.dumps(res, indent=1) + "\n")
+        print(json.dumps(res, indent=1))
+        return
     if args.ablation:
         res = evaluate_ablation(rate, args.ablation)
         path = common.RESULTS_DIR / f"ablation-{rate // 1000}k.json"
@@ -320,7 +433,8 @@ def main() -> None:
     if (train.RUNS_DIR / train.tag_of("final", rate) / "final.json").exists():
         model, rec = train.load_run(train.tag_of("final", rate), "final")
         out["final"] = {"best": rec["best"], "temperature": rec["temperature"],
-                        "nonspeech_test": nonspeech_detail(model, ns_bank), "espeak": espeak_eval(model, rate)}
+                        "nonspeech_test": nonspeech_detail(model, ns_bank), "espeak": espeak_eval(model, rate),
+                        "files": files_eval(model, rate)}
         if rate == 8000:
             m16, _ = train.load_run(train.tag_of("final", 16000), "final")
             a8, _ = espeak_bank(8000)
@@ -346,6 +460,8 @@ def main() -> None:
         head["nonspeech_test_windows_classified_final"] = round(out["final"]["nonspeech_test"]["all"]["classified_share"], 4)
     out["headline"] = head
     common.RESULTS_DIR.mkdir(parents=True, exist_ok=True)
+    if cv.get("ravdess") and rate == 16000:
+        plot_confusions(cv, common.MODELS_DIR / "confusion_matrix.png")
     path = common.RESULTS_DIR / f"summary-{rate // 1000}k.json"
     path.write_text(json.dumps(out, indent=1, default=lambda o: o.tolist() if hasattr(o, "tolist") else str(o)) + "\n")
     print(json.dumps(head, indent=1))

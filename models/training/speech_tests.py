@@ -22,7 +22,7 @@ TEXT_DE = ("Guten Tag. Dies ist eine kurze Mitteilung zu den Öffnungszeiten der
            "dreizehn Uhr. Bücher können an der Theke oder im Kasten neben dem Haupteingang zurückgegeben werden. "
            "Bitte denken Sie an Ihren Ausweis, wenn Sie ein Buch ausleihen. Vielen Dank.")
 VOICES = [("en-us", TEXT_EN), ("en-gb", TEXT_EN), ("en-gb-x-rp", TEXT_EN), ("en-gb-scotland", TEXT_EN),
-          ("en-us+f3", TEXT_EN), ("en-gb+f2", TEXT_EN), ("de", TEXT_DE), ("de+f3", TEXT_DE), ("de+m3", TEXT_DE)]
+          ("en-us+f3", TEXT_EN), ("en+f4", TEXT_EN), ("de", TEXT_DE), ("de+f3", TEXT_DE), ("de+m3", TEXT_DE)]
 
 
 def render(voice: str, text: str) -> np.ndarray:

@@ -12,27 +12,11 @@ fn tone(n: usize, hz: f32) -> Vec<f32> {
         .collect()
 }
 
-/// Interleaves two mono signals as F32 stereo.
-fn stereo(left: &[f32], right: &[f32]) -> Vec<u8> {
-    left.iter()
-        .zip(right)
-        .flat_map(|(l, r)| l.to_le_bytes().into_iter().chain(r.to_le_bytes()))
-        .collect()
-}
-
-fn push_stereo(h: &mut gst_check::Harness, left: &[f32], right: &[f32], chunk: usize) {
-    let mut offset = 0;
-    while offset < left.len() {
-        let end = (offset + chunk).min(left.len());
-        let pts = gst::ClockTime::from_nseconds(offset as u64 * 1_000_000_000 / RATE as u64);
-        let buf = buffer(
-            stereo(&left[offset..end], &right[offset..end]),
-            pts,
-            (end - offset) as u64,
-        );
-        h.push_and_pull(buf).unwrap();
-        offset = end;
-    }
+/// Pushes two mono signals as F32 stereo in 100 ms buffers.
+fn push_stereo(h: &mut gst_check::Harness, left: &[f32], right: &[f32]) {
+    Audio::per_channel(&[left, right])
+        .format(Format::F32)
+        .push(h);
 }
 
 #[test]
@@ -44,10 +28,10 @@ fn independent_channels_give_results_only_where_there_is_speech() {
         ("channel-names", "agent,customer"),
     ];
     let (mut h, bus) = harness(&props, Format::F32, 2);
-    push_stereo(&mut h, &speech[..n], &tone(n, 425.0), 1600);
+    push_stereo(&mut h, &speech[..n], &tone(n, 425.0));
     assert!(h.push_event(gst::event::Eos::new()));
     let all = element_messages(&bus);
-    let results: Vec<&gst::Structure> = all.iter().filter(|s| s.name() == "emotion").collect();
+    let results = only(&all, "emotion");
     assert_eq!(results.len(), 4);
     for s in &results {
         assert_eq!(s.get::<i32>("channel").unwrap(), 0);
@@ -56,10 +40,7 @@ fn independent_channels_give_results_only_where_there_is_speech() {
         assert!((0.2..=1.0).contains(&ratio), "{ratio}");
     }
     // One summary per channel; the tone channel has none classified.
-    let summaries: Vec<&gst::Structure> = all
-        .iter()
-        .filter(|s| s.name() == "emotion-summary")
-        .collect();
+    let summaries = only(&all, "emotion-summary");
     assert_eq!(summaries.len(), 2);
     assert_eq!(summaries[0].get::<&str>("speaker").unwrap(), "agent");
     assert_eq!(summaries[0].get::<u32>("windows").unwrap(), 4);
@@ -93,7 +74,7 @@ fn steady_tones_and_noise_get_no_emotion() {
         ("melody", hold),
     ] {
         let (mut h, bus) = harness(&[], Format::F32, 1);
-        push_audio(&mut h, &signal, Format::F32, 1, gst::ClockTime::ZERO, 1600);
+        Audio::new(&signal).format(Format::F32).push(&mut h);
         assert!(
             messages(&bus, "emotion").is_empty(),
             "{name} was classified"
@@ -106,7 +87,7 @@ fn mix_mode_is_the_default_and_reports_channel_zero() {
     let speech = demo_speech();
     let n = RATE as usize * 3;
     let (mut h, bus) = harness(&[], Format::F32, 2);
-    push_stereo(&mut h, &speech[..n], &speech[..n], 1600);
+    push_stereo(&mut h, &speech[..n], &speech[..n]);
     let results = messages(&bus, "emotion");
     assert_eq!(results.len(), 1);
     assert_eq!(results[0].get::<i32>("channel").unwrap(), 0);
@@ -120,11 +101,8 @@ fn segments_tile_the_classified_time() {
     push_speech(&mut h, &speech, gst::ClockTime::ZERO);
     assert!(h.push_event(gst::event::Eos::new()));
     let all = element_messages(&bus);
-    let segments: Vec<&gst::Structure> = all
-        .iter()
-        .filter(|s| s.name() == "emotion-segment")
-        .collect();
-    let windows: Vec<&gst::Structure> = all.iter().filter(|s| s.name() == "emotion").collect();
+    let segments = only(&all, "emotion-segment");
+    let windows = only(&all, "emotion");
     assert!(!segments.is_empty());
     // Contiguous, in order, from the first window's start to the last one's end.
     let first = windows[0].get::<u64>("timestamp").unwrap();
@@ -160,25 +138,12 @@ fn segments_tile_the_classified_time() {
 fn an_8k_stream_negotiates_with_no_properties_and_gets_results() {
     init();
     let pipeline = gst::parse::launch(&format!(
-        "filesrc location={} ! wavparse ! audioresample ! audio/x-raw,rate=8000 ! emotiondetect name=d ! fakesink",
-        repo_path("assets/demo-speech.wav").display()
+        "{} ! audioresample ! audio/x-raw,rate=8000 ! emotiondetect name=d ! fakesink",
+        demo_source()
     ))
     .unwrap();
-    let bus = pipeline.bus().unwrap();
-    pipeline.set_state(gst::State::Playing).unwrap();
-    let mut results = Vec::new();
-    for msg in bus.iter_timed(gst::ClockTime::from_seconds(30)) {
-        match msg.view() {
-            gst::MessageView::Element(e)
-                if e.structure().is_some_and(|s| s.name() == "emotion") =>
-            {
-                results.push(e.structure().unwrap().to_owned())
-            }
-            gst::MessageView::Eos(_) => break,
-            gst::MessageView::Error(e) => panic!("{} {:?}", e.error(), e.debug()),
-            _ => {}
-        }
-    }
+    let all = play(&pipeline, |_| false);
+    let results = only(&all, "emotion");
     let d = pipeline
         .downcast_ref::<gst::Bin>()
         .unwrap()

@@ -10,41 +10,27 @@ use common::*;
 use emotiondetect_core::model::{ModelSource, Provider, SharedModel};
 use gst::prelude::*;
 
-fn pipeline() -> gst::Element {
-    gst::parse::launch(&format!(
-        "filesrc location={} ! wavparse ! emotiondetect ! fakesink sync=false",
-        repo_path("assets/demo-speech.wav").display()
-    ))
-    .unwrap()
-}
-
-/// Runs until EOS, or until `stop_after` results; returns timestamp -> probabilities.
+/// Runs the demo speech through the element until EOS, or until
+/// `stop_after` results; returns timestamp -> probabilities.
 fn run(stop_after: Option<usize>) -> HashMap<u64, Vec<f64>> {
-    let p = pipeline();
-    let bus = p.bus().unwrap();
-    p.set_state(gst::State::Playing).unwrap();
-    let mut out = HashMap::new();
-    for msg in bus.iter_timed(gst::ClockTime::from_seconds(60)) {
-        match msg.view() {
-            gst::MessageView::Element(e) => {
-                let s = e.structure().unwrap();
-                if s.name() == "emotion" {
-                    out.insert(
-                        s.get::<u64>("timestamp").unwrap(),
-                        f64_array(s, "probabilities"),
-                    );
-                    if Some(out.len()) == stop_after {
-                        break;
-                    }
-                }
-            }
-            gst::MessageView::Eos(_) => break,
-            gst::MessageView::Error(e) => panic!("{} {:?}", e.error(), e.debug()),
-            _ => {}
-        }
-    }
+    let p = gst::parse::launch(&format!(
+        "{} ! emotiondetect ! fakesink sync=false",
+        demo_source()
+    ))
+    .unwrap();
+    let results = play(&p, |got| {
+        stop_after.is_some_and(|n| only(got, "emotion").len() == n)
+    });
     p.set_state(gst::State::Null).unwrap();
-    out
+    only(&results, "emotion")
+        .into_iter()
+        .map(|s| {
+            (
+                s.get::<u64>("timestamp").unwrap(),
+                f64_array(s, "probabilities"),
+            )
+        })
+        .collect()
 }
 
 #[test]
@@ -95,42 +81,22 @@ fn parallel_pipelines_sharing_one_model_match_a_lone_run() {
     assert!(compared > 64 * 3);
 }
 
-/// A private copy of the built-in model: its shared instance (and its batch
-/// counters) belongs to the test that makes it.
-fn model_copy(name: &str) -> std::path::PathBuf {
-    let path =
-        std::env::temp_dir().join(format!("emotiondetect-{name}-{}.onnx", std::process::id()));
-    std::fs::copy(repo_path("models/reslstm-sa-16k.onnx"), &path).unwrap();
-    path
-}
-
 #[test]
 fn file_pipelines_share_inference_calls() {
     init();
-    let model = model_copy("batching-files");
+    let model = ModelCopy::new("batching-files");
     let shared = SharedModel::get(ModelSource::File(&model), Provider::Cpu, None).unwrap();
     let threads: Vec<_> = (0..4)
         .map(|_| {
-            let model = model.clone();
+            let description = format!(
+                "{} ! emotiondetect model-file={} ! fakesink",
+                demo_source(),
+                model.display()
+            );
             std::thread::spawn(move || {
                 for _ in 0..5 {
-                    let p = gst::parse::launch(&format!(
-                        "filesrc location={} ! wavparse ! emotiondetect model-file={} ! fakesink",
-                        repo_path("assets/demo-speech.wav").display(),
-                        model.display()
-                    ))
-                    .unwrap();
-                    let bus = p.bus().unwrap();
-                    p.set_state(gst::State::Playing).unwrap();
-                    let msg = bus
-                        .timed_pop_filtered(
-                            gst::ClockTime::from_seconds(60),
-                            &[gst::MessageType::Eos, gst::MessageType::Error],
-                        )
-                        .expect("no EOS within 60 s");
-                    if let gst::MessageView::Error(e) = msg.view() {
-                        panic!("{} {:?}", e.error(), e.debug());
-                    }
+                    let p = gst::parse::launch(&description).unwrap();
+                    play(&p, |_| false);
                     p.set_state(gst::State::Null).unwrap();
                 }
             })
@@ -139,7 +105,6 @@ fn file_pipelines_share_inference_calls() {
     for t in threads {
         t.join().unwrap();
     }
-    std::fs::remove_file(&model).unwrap();
     let stats = shared.batch_stats();
     // 4 streams × 5 runs × 12 windows.
     assert_eq!(stats.sequences, 240, "{stats:?}");

@@ -8,17 +8,6 @@ use emotiondetect_core::features::extract_all;
 use emotiondetect_core::model::{Model, ModelSource, Provider};
 use gst::prelude::*;
 
-const LABELS: [&str; 8] = [
-    "neutral",
-    "calm",
-    "happy",
-    "sad",
-    "angry",
-    "fearful",
-    "disgust",
-    "surprised",
-];
-
 fn assert_result_fields(s: &gst::StructureRef) {
     for field in ["timestamp", "stream-time", "running-time", "duration"] {
         assert!(
@@ -28,7 +17,7 @@ fn assert_result_fields(s: &gst::StructureRef) {
     }
     assert_eq!(s.get::<i32>("channel").unwrap(), 0);
     let labels = string_array(s, "labels");
-    assert_eq!(labels, LABELS);
+    assert_eq!(labels, builtin_emotions());
     let probs = f64_array(s, "probabilities");
     assert_eq!(probs.len(), labels.len());
     assert!((probs.iter().sum::<f64>() - 1.0).abs() < 1e-4, "{probs:?}");
@@ -46,21 +35,15 @@ fn assert_result_fields(s: &gst::StructureRef) {
 fn results_carry_the_documented_fields_and_advance_by_interval() {
     let speech = demo_speech();
     let (mut h, bus) = harness(&[], Format::S16, 1);
-    push_audio(
-        &mut h,
-        &speech[..RATE as usize * 6],
-        Format::S16,
-        1,
-        gst::ClockTime::ZERO,
-        1024,
-    );
+    Audio::new(&speech[..RATE as usize * 6])
+        .chunk(1024)
+        .push(&mut h);
     let results = messages(&bus, "emotion");
     // 6 s with 3 s windows every 1 s: windows at 0, 1, 2 and 3 s.
-    let ts: Vec<u64> = results
-        .iter()
-        .map(|s| s.get::<u64>("timestamp").unwrap())
-        .collect();
-    assert_eq!(ts, [0, 1, 2, 3].map(|s| s * 1_000_000_000));
+    assert_eq!(
+        timestamps(&results),
+        [0, 1, 2, 3].map(|s| s * 1_000_000_000)
+    );
     for s in &results {
         assert_result_fields(s);
         assert_eq!(s.get::<u64>("duration").unwrap(), 3_000_000_000);
@@ -76,20 +59,12 @@ fn interval_and_window_properties_shape_the_results() {
     let speech = demo_speech();
     let props = [("window-duration", "2000000000"), ("interval", "500000000")];
     let (mut h, bus) = harness(&props, Format::F32, 1);
-    push_audio(
-        &mut h,
-        &speech[..RATE as usize * 3],
-        Format::F32,
-        1,
-        gst::ClockTime::ZERO,
-        4000,
-    );
+    Audio::new(&speech[..RATE as usize * 3])
+        .format(Format::F32)
+        .chunk(4000)
+        .push(&mut h);
     let results = messages(&bus, "emotion");
-    let ts: Vec<u64> = results
-        .iter()
-        .map(|s| s.get::<u64>("timestamp").unwrap())
-        .collect();
-    assert_eq!(ts, [0, 500_000_000, 1_000_000_000]);
+    assert_eq!(timestamps(&results), [0, 500_000_000, 1_000_000_000]);
     assert!(results
         .iter()
         .all(|s| s.get::<u64>("duration").unwrap() == 2_000_000_000));
@@ -125,14 +100,7 @@ fn a_flush_mid_window_starts_a_fresh_window_at_the_new_position() {
     let speech = demo_speech();
     let (mut h, bus) = harness(&[], Format::S16, 1);
     // 2.5 s: no window completes.
-    push_audio(
-        &mut h,
-        &speech[..40000],
-        Format::S16,
-        1,
-        gst::ClockTime::ZERO,
-        1000,
-    );
+    Audio::new(&speech[..40000]).chunk(1000).push(&mut h);
     assert!(messages(&bus, "emotion").is_empty());
     assert!(h.push_event(gst::event::FlushStart::new()));
     assert!(h.push_event(gst::event::FlushStop::new(true)));
@@ -142,7 +110,7 @@ fn a_flush_mid_window_starts_a_fresh_window_at_the_new_position() {
     assert!(h.push_event(gst::event::Segment::new(&segment)));
     // 3 s from 7 s: exactly one window, made only of post-flush audio.
     let after = &speech[7 * RATE as usize..10 * RATE as usize];
-    push_audio(&mut h, after, Format::S16, 1, secs(7.0), 1000);
+    Audio::new(after).start(secs(7.0)).chunk(1000).push(&mut h);
     let results = messages(&bus, "emotion");
     assert_eq!(results.len(), 1);
     assert_eq!(
@@ -153,14 +121,7 @@ fn a_flush_mid_window_starts_a_fresh_window_at_the_new_position() {
 
     // Same probabilities as a fresh element fed only the post-flush audio.
     let (mut fresh, fresh_bus) = harness(&[], Format::S16, 1);
-    push_audio(
-        &mut fresh,
-        after,
-        Format::S16,
-        1,
-        gst::ClockTime::ZERO,
-        1000,
-    );
+    Audio::new(after).chunk(1000).push(&mut fresh);
     let expected = messages(&fresh_bus, "emotion");
     assert_eq!(
         f64_array(&results[0], "probabilities"),
@@ -201,14 +162,10 @@ fn audio_passes_through_bit_exact_and_undelayed() {
 fn results_ride_on_the_buffer_that_completes_the_window() {
     let speech = demo_speech();
     let (mut h, bus) = harness(&[], Format::S16, 2);
-    let out = push_audio(
-        &mut h,
-        &speech[..RATE as usize * 3],
-        Format::S16,
-        2,
-        gst::ClockTime::ZERO,
-        4000,
-    );
+    let out = Audio::new(&speech[..RATE as usize * 3])
+        .channels(2)
+        .chunk(4000)
+        .push(&mut h);
     let with_meta: Vec<usize> = out
         .iter()
         .enumerate()
@@ -218,14 +175,16 @@ fn results_ride_on_the_buffer_that_completes_the_window() {
     // 48000 samples in buffers of 4000: the 12th buffer completes the window.
     assert_eq!(with_meta, vec![11]);
     let meta = gst::meta::CustomMeta::from_buffer(&out[11], "EmotionMeta").unwrap();
-    let message = &messages(&bus, "emotion")[0];
-    assert_eq!(
-        meta.structure()
-            .to_string()
-            .replace("EmotionMeta", "emotion"),
-        message.to_string()
-    );
-    assert_result_fields(meta.structure());
+    let carried: Vec<gst::Structure> = meta
+        .structure()
+        .get::<gst::Array>("results")
+        .unwrap()
+        .iter()
+        .map(|v| v.get::<gst::Structure>().unwrap())
+        .collect();
+    // The meta holds the message's structure, field for field.
+    assert_eq!(carried, messages(&bus, "emotion"));
+    assert_result_fields(&carried[0]);
 }
 
 #[test]
@@ -233,7 +192,10 @@ fn a_two_second_clip_gets_one_result_and_a_summary() {
     let speech = demo_speech();
     let clip = &speech[16000..48000];
     let (mut h, bus) = harness(&[], Format::F32, 1);
-    push_audio(&mut h, clip, Format::F32, 1, gst::ClockTime::ZERO, 4096);
+    Audio::new(clip)
+        .format(Format::F32)
+        .chunk(4096)
+        .push(&mut h);
     assert!(h.push_event(gst::event::Eos::new()));
     let all = element_messages(&bus);
     let names: Vec<&str> = all.iter().map(|s| s.name().as_str()).collect();
@@ -258,10 +220,18 @@ fn a_two_second_clip_gets_one_result_and_a_summary() {
     let params = model.contract().features.clone();
     let feats = extract_all(&params, clip).unwrap();
     let frames = feats.len() / params.n_features();
-    let mut offline = vec![0.0f32; 8];
+    let mut offline = vec![0.0f32; model.contract().labels.len()];
     model.run(&feats, 1, frames, &mut offline).unwrap();
-    for (a, b) in f64_array(&results[0], "probabilities").iter().zip(&offline) {
-        assert!((a - *b as f64).abs() < 1e-4, "element {a} vs offline {b}");
+    // Results list the emotions, renormalised without `non-speech`.
+    if let Some(k) = model.contract().non_speech() {
+        offline.remove(k);
+    }
+    let total: f32 = offline.iter().sum();
+    let element = f64_array(&results[0], "probabilities");
+    assert_eq!(element.len(), offline.len());
+    for (a, b) in element.iter().zip(&offline) {
+        let b = (b / total) as f64;
+        assert!((a - b).abs() < 1e-4, "element {a} vs offline {b}");
     }
 }
 
@@ -269,14 +239,9 @@ fn a_two_second_clip_gets_one_result_and_a_summary() {
 fn the_summary_is_the_duration_weighted_mean() {
     let speech = demo_speech();
     let (mut h, bus) = harness(&[], Format::S16, 1);
-    push_audio(
-        &mut h,
-        &speech[..RATE as usize * 5],
-        Format::S16,
-        1,
-        gst::ClockTime::ZERO,
-        2000,
-    );
+    Audio::new(&speech[..RATE as usize * 5])
+        .chunk(2000)
+        .push(&mut h);
     assert!(h.push_event(gst::event::Eos::new()));
     let all: Vec<gst::Structure> = element_messages(&bus)
         .into_iter()
@@ -293,7 +258,7 @@ fn the_summary_is_the_duration_weighted_mean() {
     assert_eq!(summary.get::<u64>("duration").unwrap(), 5_000_000_000);
     assert_result_fields(summary);
     // All windows last 3 s, so the weighted mean is the plain mean.
-    let mean: Vec<f64> = (0..8)
+    let mean: Vec<f64> = (0..builtin_emotions().len())
         .map(|i| {
             windows
                 .iter()
@@ -324,21 +289,26 @@ fn silence_is_not_classified_but_summarized() {
     let (mut h, bus) = harness(&[], Format::S16, 1);
     push_speech(&mut h, &vec![0.0; RATE as usize * 4], gst::ClockTime::ZERO);
     assert!(h.push_event(gst::event::Eos::new()));
-    assert!(messages(&bus, "emotion").is_empty());
+    let all = element_messages(&bus);
+    let names: Vec<&str> = all.iter().map(|s| s.name().as_str()).collect();
+    // No result and no segment; the summary says no window was classified.
+    assert_eq!(names, ["emotion-summary"]);
+    let summary = &all[0];
+    assert_eq!(summary.get::<u32>("windows").unwrap(), 0, "{summary}");
+    assert_eq!(summary.get::<i32>("channel").unwrap(), 0, "{summary}");
+    assert_eq!(summary.get::<u64>("timestamp").unwrap(), 0, "{summary}");
+    for field in ["emotion", "confidence", "probabilities"] {
+        assert!(!summary.has_field(field), "{field} in {summary}");
+    }
 }
 
 #[test]
 fn post_messages_false_keeps_the_bus_quiet_but_keeps_the_meta() {
     let speech = demo_speech();
     let (mut h, bus) = harness(&[("post-messages", "false")], Format::S16, 1);
-    let out = push_audio(
-        &mut h,
-        &speech[..RATE as usize * 3],
-        Format::S16,
-        1,
-        gst::ClockTime::ZERO,
-        48000,
-    );
+    let out = Audio::new(&speech[..RATE as usize * 3])
+        .chunk(48000)
+        .push(&mut h);
     assert!(messages(&bus, "emotion").is_empty());
     assert!(gst::meta::CustomMeta::from_buffer(&out[0], "EmotionMeta").is_ok());
 }
@@ -351,19 +321,9 @@ fn a_timestamp_gap_splits_windows() {
     // with what follows the gap; they end as a stream of their own.
     push_speech(&mut h, &speech[..32000], gst::ClockTime::ZERO);
     push_speech(&mut h, &speech[32000..80000], secs(12.0));
-    let results = messages(&bus, "emotion");
-    let spans: Vec<(u64, u64)> = results
-        .iter()
-        .map(|s| {
-            (
-                s.get::<u64>("timestamp").unwrap(),
-                s.get::<u64>("duration").unwrap(),
-            )
-        })
-        .collect();
     assert_eq!(
-        spans,
-        vec![(0, 2_000_000_000), (12_000_000_000, 3_000_000_000)]
+        spans(&messages(&bus, "emotion")),
+        [(0, 2_000_000_000), (12_000_000_000, 3_000_000_000)]
     );
 }
 
@@ -383,14 +343,53 @@ fn caps_at_another_rate_are_refused() {
 }
 
 #[test]
-fn the_provider_in_use_is_readable() {
-    let (h, _bus) = harness(&[("execution-provider", "auto")], Format::S16, 1);
-    let element = h.element().unwrap();
+fn the_provider_in_use_is_readable_and_logged() {
+    init();
+    // The element's INFO line names the provider it loaded the model on.
+    let logged = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let category = gst::DebugCategory::get("emotiondetect").expect("registered with the plugin");
+    let threshold = category.threshold();
+    category.set_threshold(gst::DebugLevel::Info);
+    let log_fn = gst::log::add_log_function({
+        let logged = logged.clone();
+        move |cat, level, _file, _function, _line, obj, msg| {
+            let ours = obj.is_some_and(|o| o.to_string() == "auto-provider");
+            if cat.name() == "emotiondetect" && level == gst::DebugLevel::Info && ours {
+                if let Some(text) = msg.get() {
+                    logged.lock().unwrap().push(text.to_string());
+                }
+            }
+        }
+    });
+    let element = gst::ElementFactory::make("emotiondetect")
+        .name("auto-provider")
+        .property_from_str("execution-provider", "auto")
+        .build()
+        .unwrap();
     assert_eq!(
         element
             .property::<Option<String>>("execution-provider-in-use")
             .as_deref(),
-        Some("cpu")
+        None,
+        "before the element starts"
+    );
+    let mut h = gst_check::Harness::with_element(&element, Some("sink"), Some("src"));
+    h.play();
+    gst::log::remove_log_function(log_fn);
+    category.set_threshold(threshold);
+    let expected = best_available_provider().name();
+    assert_eq!(
+        element
+            .property::<Option<String>>("execution-provider-in-use")
+            .as_deref(),
+        Some(expected)
+    );
+    let logged = logged.lock().unwrap();
+    assert!(
+        logged
+            .iter()
+            .any(|m| m.contains(&format!("execution provider in use: {expected}"))),
+        "{logged:?}"
     );
 }
 
@@ -401,7 +400,10 @@ fn nan_and_infinite_samples_give_finite_results() {
         speech[i] = [f32::NAN, f32::INFINITY, f32::NEG_INFINITY][i % 3];
     }
     let (mut h, bus) = harness(&[], Format::F32, 1);
-    let out = push_audio(&mut h, &speech, Format::F32, 1, gst::ClockTime::ZERO, 4800);
+    let out = Audio::new(&speech)
+        .format(Format::F32)
+        .chunk(4800)
+        .push(&mut h);
     // The audio still passes untouched, NaN included.
     let passed: Vec<u8> = out
         .iter()
@@ -424,15 +426,5 @@ fn buffers_without_timestamps_are_timed_by_their_samples() {
         let buf = gst::Buffer::from_mut_slice(Format::S16.bytes(chunk, 1));
         h.push_and_pull(buf).unwrap();
     }
-    assert_eq!(
-        timestamps_of(&messages(&bus, "emotion")),
-        [0, 1_000_000_000]
-    );
-}
-
-fn timestamps_of(results: &[gst::Structure]) -> Vec<u64> {
-    results
-        .iter()
-        .map(|s| s.get::<u64>("timestamp").unwrap())
-        .collect()
+    assert_eq!(timestamps(&messages(&bus, "emotion")), [0, 1_000_000_000]);
 }

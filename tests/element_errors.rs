@@ -5,6 +5,7 @@
 mod common;
 
 use common::*;
+use emotiondetect_core::model::{Model, ModelSource, Provider};
 use gst::prelude::*;
 
 /// Starts `audiotestsrc ! emotiondetect <props> ! fakesink` and returns the
@@ -84,14 +85,50 @@ fn a_model_breaking_the_contract_says_how() {
 }
 
 #[test]
-fn gpu_providers_fail_on_a_cpu_only_runtime() {
-    for provider in ["cuda", "tensorrt"] {
-        let text = start_error(&[("execution-provider", provider)]);
+fn gpu_providers_run_as_asked_or_fail_the_start() {
+    // Whatever ONNX Runtime is loaded: the element runs on the provider
+    // asked for, or fails to start saying it is not available (and, when
+    // the runtime lacks it, where to get one that has it), never on the CPU.
+    for provider in [Provider::Cuda, Provider::TensorRt] {
+        let name = provider.name();
+        if Model::load(ModelSource::DEFAULT, provider, None).is_ok() {
+            assert!(
+                runtime_has(provider),
+                "{name} loads on a runtime without it"
+            );
+            let (h, _bus) = harness(&[("execution-provider", name)], Format::S16, 1);
+            let in_use = h
+                .element()
+                .unwrap()
+                .property::<Option<String>>("execution-provider-in-use");
+            assert_eq!(in_use.as_deref(), Some(name));
+            continue;
+        }
+        let text = start_error(&[("execution-provider", name)]);
         assert!(
-            text.contains(&format!("execution provider {provider} is not available")),
+            text.contains(&format!("execution provider {name} is not available")),
             "{text}"
         );
-        assert!(text.contains("onnxruntime-gpu"), "{text}");
+        if !runtime_has(provider) {
+            assert!(text.contains("onnxruntime-gpu"), "{text}");
+        }
+    }
+}
+
+#[test]
+fn a_model_file_that_is_not_a_regular_file_is_refused_before_reading() {
+    // /dev/zero never ends: reading it would take all memory first.
+    let dir = std::env::temp_dir().display().to_string();
+    for path in ["/dev/zero", dir.as_str()] {
+        let started = std::time::Instant::now();
+        let text = start_error(&[("model-file", path)]);
+        assert!(text.contains(&format!("model file {path}")), "{text}");
+        assert!(text.contains("not a regular file"), "{text}");
+        assert!(
+            started.elapsed() < std::time::Duration::from_secs(5),
+            "{path}: {:?}",
+            started.elapsed()
+        );
     }
 }
 

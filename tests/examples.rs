@@ -8,7 +8,7 @@ use std::process::Command;
 use serde_json::Value;
 
 mod common;
-use common::plugin_dir;
+use common::{builtin_emotions, plugin_dir};
 
 /// `target/<profile>/`, where the plugin and the examples are built.
 fn target_dir() -> PathBuf {
@@ -42,12 +42,17 @@ fn rust_example_prints_one_json_object_per_result() {
         .into_iter()
         .filter(|l| l["type"] != "emotion-segment")
         .collect();
+    let emotions = builtin_emotions();
     // 14.5 s of speech: windows at 0..=11 s, then the summary.
     assert_eq!(lines.len(), 13);
     for (k, line) in lines[..12].iter().enumerate() {
         assert_eq!(line["type"], "emotion");
         assert_eq!(line["timestamp"], k as u64 * 1_000_000_000);
-        assert_eq!(line["probabilities"].as_array().unwrap().len(), 8);
+        assert_eq!(line["labels"], serde_json::json!(emotions));
+        assert_eq!(
+            line["probabilities"].as_array().unwrap().len(),
+            emotions.len()
+        );
     }
     assert_eq!(lines[12]["type"], "emotion-summary");
     assert_eq!(lines[12]["windows"], 12);
@@ -66,6 +71,46 @@ fn rust_example_reports_a_bad_model_and_fails() {
         "{stderr}"
     );
     assert!(!stderr.contains("CRITICAL"), "{stderr}");
+}
+
+#[test]
+fn rust_example_reports_a_bad_property_and_fails() {
+    let cases = [
+        (
+            "no-such-prop=1",
+            &["no property \"no-such-prop\"", "window-duration"][..],
+        ),
+        (
+            "interval=banana",
+            &["invalid value \"banana\" for property interval"][..],
+        ),
+        (
+            "min-speech-ratio=5",
+            &["invalid value \"5\" for property min-speech-ratio", "0..=1"][..],
+        ),
+        (
+            "execution-provider-in-use=cpu",
+            &["property execution-provider-in-use cannot be set"][..],
+        ),
+        (
+            "interval",
+            &["expected property=value, got \"interval\""][..],
+        ),
+    ];
+    for (arg, expected) in cases {
+        let out = Command::new(target_dir().join("examples/emotions"))
+            .args([&demo(), arg])
+            .output()
+            .expect("the example is built: cargo build --examples (scripts/test.sh does)");
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(1), "{arg}: {stderr}");
+        assert!(out.stdout.is_empty(), "{arg}: ran anyway");
+        assert!(!stderr.contains("panicked"), "{arg}: {stderr}");
+        assert!(!stderr.contains("CRITICAL"), "{arg}: {stderr}");
+        for text in expected {
+            assert!(stderr.contains(text), "{arg}: {text:?} not in {stderr}");
+        }
+    }
 }
 
 #[test]

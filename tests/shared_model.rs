@@ -2,15 +2,22 @@
 //! The shared, batching model: concurrent streams get what a lone stream
 //! gets, and streams with the same model share one session.
 
+mod common;
+
 use std::sync::Arc;
 
+use common::ModelCopy;
+use emotiondetect_core::features::FeatureParams;
 use emotiondetect_core::model::{Model, ModelSource, Provider, SharedModel};
 
-fn input(seed: usize, frames: usize) -> Vec<f32> {
-    (0..frames * 46)
+/// `frames` frames of made-up features in the model's layout: MFCCs in
+/// their range, then chroma in theirs.
+fn input(params: &FeatureParams, seed: usize, frames: usize) -> Vec<f32> {
+    let n = params.n_features();
+    (0..frames * n)
         .map(|i| {
             (((i * 31 + seed * 977) % 211) as f32 / 105.0 - 1.0)
-                * if i % 46 < 34 { 20.0 } else { 0.5 }
+                * if i % n < params.n_mfcc { 20.0 } else { 0.5 }
         })
         .collect()
 }
@@ -26,6 +33,8 @@ fn the_same_model_and_provider_share_one_instance() {
 fn concurrent_requests_get_the_results_of_lone_runs() {
     let shared = SharedModel::get(ModelSource::DEFAULT, Provider::Cpu, None).unwrap();
     let mut lone = Model::load(ModelSource::DEFAULT, Provider::Cpu, None).unwrap();
+    let params = lone.contract().features.clone();
+    let n_labels = lone.contract().labels.len();
     // Two window lengths, so batches must be split by frame count.
     let jobs: Vec<(usize, usize)> = (0..96)
         .map(|k| (k, if k % 3 == 0 { 50 } else { 73 }))
@@ -33,22 +42,24 @@ fn concurrent_requests_get_the_results_of_lone_runs() {
     let expected: Vec<Vec<f32>> = jobs
         .iter()
         .map(|&(seed, frames)| {
-            let mut out = vec![0.0; 8];
-            lone.run(&input(seed, frames), 1, frames, &mut out).unwrap();
+            let mut out = vec![0.0; n_labels];
+            lone.run(&input(&params, seed, frames), 1, frames, &mut out)
+                .unwrap();
             out
         })
         .collect();
     let threads: Vec<_> = (0..16)
         .map(|t| {
             let shared = Arc::clone(&shared);
+            let params = params.clone();
             let jobs: Vec<(usize, usize)> =
                 jobs.iter().copied().filter(|(k, _)| k % 16 == t).collect();
             std::thread::spawn(move || {
                 jobs.into_iter()
                     .map(|(seed, frames)| {
-                        let mut out = vec![0.0; 8];
+                        let mut out = vec![0.0; n_labels];
                         shared
-                            .classify(&input(seed, frames), frames, &mut out)
+                            .classify(&input(&params, seed, frames), frames, &mut out)
                             .unwrap();
                         (seed, out)
                     })
@@ -71,27 +82,27 @@ fn concurrent_requests_get_the_results_of_lone_runs() {
 #[test]
 fn streams_running_together_share_calls_and_get_lone_results() {
     // A copy of the model file: an instance of its own, used by nobody else.
-    let path = std::env::temp_dir().join(format!("emotiondetect-copy-{}.onnx", std::process::id()));
-    std::fs::copy(
-        concat!(env!("CARGO_MANIFEST_DIR"), "/models/reslstm-sa-16k.onnx"),
-        &path,
-    )
-    .unwrap();
+    let path = ModelCopy::new("copy");
     let shared = SharedModel::get(ModelSource::File(&path), Provider::Cpu, None).unwrap();
     let mut lone = Model::load(ModelSource::File(&path), Provider::Cpu, None).unwrap();
+    let params = lone.contract().features.clone();
+    let n_labels = lone.contract().labels.len();
     let (streams, per_stream) = (4, 25);
     let start = Arc::new(std::sync::Barrier::new(streams));
     let threads: Vec<_> = (0..streams)
         .map(|t| {
             let shared = Arc::clone(&shared);
             let start = Arc::clone(&start);
+            let params = params.clone();
             std::thread::spawn(move || {
                 start.wait();
                 (0..per_stream)
                     .map(|k| {
                         let seed = t * per_stream + k;
-                        let mut out = vec![0.0; 8];
-                        shared.classify(&input(seed, 73), 73, &mut out).unwrap();
+                        let mut out = vec![0.0; n_labels];
+                        shared
+                            .classify(&input(&params, seed, 73), 73, &mut out)
+                            .unwrap();
                         (seed, out)
                     })
                     .collect::<Vec<_>>()
@@ -100,14 +111,14 @@ fn streams_running_together_share_calls_and_get_lone_results() {
         .collect();
     for t in threads {
         for (seed, out) in t.join().unwrap() {
-            let mut expected = vec![0.0; 8];
-            lone.run(&input(seed, 73), 1, 73, &mut expected).unwrap();
+            let mut expected = vec![0.0; n_labels];
+            lone.run(&input(&params, seed, 73), 1, 73, &mut expected)
+                .unwrap();
             for (a, b) in out.iter().zip(&expected) {
                 assert!((a - b).abs() < 1e-5, "job {seed}: {a} vs {b}");
             }
         }
     }
-    std::fs::remove_file(&path).unwrap();
     let stats = shared.batch_stats();
     assert_eq!(stats.sequences, (streams * per_stream) as u64);
     // Four streams started together on a machine with fewer cores: windows
@@ -120,18 +131,25 @@ fn many_streams_hammering_the_queue_all_finish() {
     // A stream that parks unseen (its job queued while nobody runs a batch)
     // would hang here; the watchdog turns that into a failure.
     let shared = SharedModel::get(ModelSource::DEFAULT, Provider::Cpu, None).unwrap();
+    let params = shared.contract().features.clone();
+    let n_labels = shared.contract().labels.len();
     let (streams, per_stream) = (8, 150);
     let (done_tx, done_rx) = std::sync::mpsc::channel();
     for t in 0..streams {
         let shared = Arc::clone(&shared);
         let done_tx = done_tx.clone();
+        let params = params.clone();
         std::thread::spawn(move || {
-            let mut out = vec![0.0; 8];
+            let mut out = vec![0.0; n_labels];
             for k in 0..per_stream {
                 // Two lengths, so batches also split by frame count.
                 let frames = if (t + k) % 5 == 0 { 20 } else { 30 };
                 shared
-                    .classify(&input(t * per_stream + k, frames), frames, &mut out)
+                    .classify(
+                        &input(&params, t * per_stream + k, frames),
+                        frames,
+                        &mut out,
+                    )
                     .unwrap();
                 assert!(out.iter().all(|p| p.is_finite()));
             }

@@ -2,9 +2,10 @@
 //! Helpers shared by the element tests.
 #![allow(dead_code)]
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::Once;
 
+use emotiondetect_core::model::{Model, ModelSource, Provider};
 use gst::prelude::*;
 
 pub const RATE: u32 = 16000;
@@ -56,16 +57,28 @@ impl Format {
         let mut out = Vec::new();
         for &s in mono {
             for c in 0..channels {
-                let v = s / (c + 1) as f32;
-                match self {
-                    Format::S16 => {
-                        out.extend_from_slice(&((v * 32767.0).round() as i16).to_le_bytes())
-                    }
-                    Format::F32 => out.extend_from_slice(&v.to_le_bytes()),
-                }
+                self.put(s / (c + 1) as f32, &mut out);
             }
         }
         out
+    }
+
+    /// Interleaves one signal per channel, all of the same length.
+    pub fn interleave(self, signals: &[&[f32]]) -> Vec<u8> {
+        let mut out = Vec::new();
+        for i in 0..signals[0].len() {
+            for signal in signals {
+                self.put(signal[i], &mut out);
+            }
+        }
+        out
+    }
+
+    fn put(self, v: f32, out: &mut Vec<u8>) {
+        match self {
+            Format::S16 => out.extend_from_slice(&((v * 32767.0).round() as i16).to_le_bytes()),
+            Format::F32 => out.extend_from_slice(&v.to_le_bytes()),
+        }
     }
 }
 
@@ -74,9 +87,7 @@ pub fn buffer(bytes: Vec<u8>, pts: gst::ClockTime, frames: u64) -> gst::Buffer {
     {
         let b = buf.get_mut().unwrap();
         b.set_pts(pts);
-        b.set_duration(gst::ClockTime::from_nseconds(
-            frames * gst::ClockTime::SECOND.nseconds() / RATE as u64,
-        ));
+        b.set_duration(frames_to_time(frames));
     }
     buf
 }
@@ -122,28 +133,95 @@ pub fn harness(
     (h, TestBus(bus))
 }
 
-/// Pushes `mono` in buffers of `chunk` frames starting at `start`,
-/// returning the output buffers.
-pub fn push_audio(
-    h: &mut gst_check::Harness,
-    mono: &[f32],
+/// Audio to push through a harness and pull back: by default mono S16 in
+/// 100 ms buffers from 0.
+///
+/// ```ignore
+/// let out = Audio::new(&speech).format(Format::F32).channels(2).chunk(4000).push(&mut h);
+/// ```
+pub struct Audio<'a> {
+    signals: Vec<&'a [f32]>,
     format: Format,
-    channels: u32,
+    /// Copies of the one signal, or one signal per channel.
+    channels: Option<u32>,
     start: gst::ClockTime,
     chunk: usize,
-) -> Vec<gst::Buffer> {
-    let mut out = Vec::new();
-    let mut offset = 0u64;
-    for c in mono.chunks(chunk) {
-        let pts = start
-            + gst::ClockTime::from_nseconds(
-                offset * gst::ClockTime::SECOND.nseconds() / RATE as u64,
-            );
-        let buf = buffer(format.bytes(c, channels), pts, c.len() as u64);
-        out.push(h.push_and_pull(buf).unwrap());
-        offset += c.len() as u64;
+}
+
+impl<'a> Audio<'a> {
+    pub fn new(mono: &'a [f32]) -> Self {
+        Audio {
+            signals: vec![mono],
+            format: Format::S16,
+            channels: Some(1),
+            start: gst::ClockTime::ZERO,
+            chunk: RATE as usize / 10,
+        }
     }
-    out
+
+    /// One signal per channel (of the same length), as they are.
+    pub fn per_channel(signals: &[&'a [f32]]) -> Self {
+        assert!(signals.iter().all(|s| s.len() == signals[0].len()));
+        Audio {
+            signals: signals.to_vec(),
+            channels: None,
+            ..Audio::new(signals[0])
+        }
+    }
+
+    pub fn format(mut self, format: Format) -> Self {
+        self.format = format;
+        self
+    }
+
+    /// `channels` copies of the mono signal, channel c scaled by 1/(c+1).
+    pub fn channels(mut self, channels: u32) -> Self {
+        assert_eq!(self.signals.len(), 1, "channels() is for a mono signal");
+        self.channels = Some(channels);
+        self
+    }
+
+    /// The PTS of the first buffer; the others follow without a gap.
+    pub fn start(mut self, start: gst::ClockTime) -> Self {
+        self.start = start;
+        self
+    }
+
+    /// Frames per buffer.
+    pub fn chunk(mut self, frames: usize) -> Self {
+        self.chunk = frames;
+        self
+    }
+
+    /// Pushes every buffer through the harness and returns the buffers that
+    /// come out.
+    pub fn push(self, h: &mut gst_check::Harness) -> Vec<gst::Buffer> {
+        let len = self.signals[0].len();
+        let mut out = Vec::new();
+        let mut offset = 0;
+        while offset < len {
+            let end = (offset + self.chunk).min(len);
+            let bytes = match self.channels {
+                Some(channels) => self.format.bytes(&self.signals[0][offset..end], channels),
+                None => {
+                    let parts: Vec<&[f32]> = self.signals.iter().map(|s| &s[offset..end]).collect();
+                    self.format.interleave(&parts)
+                }
+            };
+            let pts = self.start + frames_to_time(offset as u64);
+            let buf = buffer(bytes, pts, (end - offset) as u64);
+            out.push(h.push_and_pull(buf).unwrap());
+            offset = end;
+        }
+        out
+    }
+}
+
+/// The duration of `frames` samples at [`RATE`].
+pub fn frames_to_time(frames: u64) -> gst::ClockTime {
+    gst::ClockTime::SECOND
+        .mul_div_floor(frames, RATE as u64)
+        .unwrap()
 }
 
 /// Pushes mono S16 samples in 100 ms buffers starting at `start`, as most
@@ -153,7 +231,7 @@ pub fn push_speech(
     mono: &[f32],
     start: gst::ClockTime,
 ) -> Vec<gst::Buffer> {
-    push_audio(h, mono, Format::S16, 1, start, 1600)
+    Audio::new(mono).start(start).push(h)
 }
 
 /// All element messages on the bus, in order.
@@ -175,6 +253,32 @@ pub fn messages(bus: &gst::Bus, name: &str) -> Vec<gst::Structure> {
     element_messages(bus)
         .into_iter()
         .filter(|s| s.name() == name)
+        .collect()
+}
+
+/// The structures named `name`, in order.
+pub fn only<'a>(all: &'a [gst::Structure], name: &str) -> Vec<&'a gst::Structure> {
+    all.iter().filter(|s| s.name() == name).collect()
+}
+
+pub fn timestamps<S: AsRef<gst::StructureRef>>(results: &[S]) -> Vec<u64> {
+    results
+        .iter()
+        .map(|s| s.as_ref().get::<u64>("timestamp").unwrap())
+        .collect()
+}
+
+/// `(timestamp, duration)` of each result.
+pub fn spans<S: AsRef<gst::StructureRef>>(results: &[S]) -> Vec<(u64, u64)> {
+    results
+        .iter()
+        .map(|s| {
+            let s = s.as_ref();
+            (
+                s.get::<u64>("timestamp").unwrap(),
+                s.get::<u64>("duration").unwrap(),
+            )
+        })
         .collect()
 }
 
@@ -218,13 +322,43 @@ pub fn plugin_dir(name: &str) -> PathBuf {
     dir
 }
 
+/// Plays `pipeline` and returns its element messages named `emotion*`, in
+/// order, once it reaches EOS or `enough` says so. An error message or
+/// 60 s without EOS fails the test. The pipeline is left playing.
+pub fn play(
+    pipeline: &gst::Element,
+    mut enough: impl FnMut(&[gst::Structure]) -> bool,
+) -> Vec<gst::Structure> {
+    let bus = pipeline.bus().unwrap();
+    pipeline.set_state(gst::State::Playing).unwrap();
+    let mut out = Vec::new();
+    loop {
+        let msg = bus
+            .timed_pop(gst::ClockTime::from_seconds(60))
+            .expect("EOS within 60 s");
+        match msg.view() {
+            gst::MessageView::Element(e) => {
+                if let Some(s) = e.structure().filter(|s| s.name().starts_with("emotion")) {
+                    out.push(s.to_owned());
+                    if enough(&out) {
+                        return out;
+                    }
+                }
+            }
+            gst::MessageView::Eos(_) => return out,
+            gst::MessageView::Error(e) => panic!("{} {:?}", e.error(), e.debug()),
+            _ => {}
+        }
+    }
+}
+
 /// Runs the pipeline to EOS (optionally seeking first) and returns the
 /// element messages named `emotion*`.
 pub fn run_pipeline(description: &str, seek_to: Option<gst::ClockTime>) -> Vec<gst::Structure> {
     init();
     let pipeline = gst::parse::launch(description).unwrap();
-    let bus = pipeline.bus().unwrap();
     if let Some(position) = seek_to {
+        let bus = pipeline.bus().unwrap();
         pipeline.set_state(gst::State::Paused).unwrap();
         let msg = bus
             .timed_pop_filtered(
@@ -242,20 +376,82 @@ pub fn run_pipeline(description: &str, seek_to: Option<gst::ClockTime>) -> Vec<g
             .seek_simple(gst::SeekFlags::FLUSH | gst::SeekFlags::ACCURATE, position)
             .unwrap();
     }
-    pipeline.set_state(gst::State::Playing).unwrap();
-    let mut out = Vec::new();
-    for msg in bus.iter_timed(gst::ClockTime::from_seconds(30)) {
-        match msg.view() {
-            gst::MessageView::Element(e) => {
-                if let Some(s) = e.structure().filter(|s| s.name().starts_with("emotion")) {
-                    out.push(s.to_owned());
-                }
-            }
-            gst::MessageView::Eos(_) => break,
-            gst::MessageView::Error(e) => panic!("{} {:?}", e.error(), e.debug()),
-            _ => {}
-        }
-    }
+    let out = play(&pipeline, |_| false);
     pipeline.set_state(gst::State::Null).unwrap();
     out
+}
+
+/// `filesrc ! wavparse` of the bundled demo speech (14.5 s, 16 kHz mono),
+/// to put before the rest of a pipeline description.
+pub fn demo_source() -> String {
+    format!(
+        "filesrc location={} ! wavparse",
+        repo_path("assets/demo-speech.wav").display()
+    )
+}
+
+/// A private copy of the built-in model, removed on drop: its shared
+/// instance (and its batch counters) belongs to the test that makes it.
+pub struct ModelCopy(PathBuf);
+
+impl ModelCopy {
+    pub fn new(name: &str) -> Self {
+        let path =
+            std::env::temp_dir().join(format!("emotiondetect-{name}-{}.onnx", std::process::id()));
+        std::fs::copy(repo_path("models/reslstm-sa-16k.onnx"), &path).unwrap();
+        ModelCopy(path)
+    }
+}
+
+impl std::ops::Deref for ModelCopy {
+    type Target = Path;
+    fn deref(&self) -> &Path {
+        &self.0
+    }
+}
+
+impl Drop for ModelCopy {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.0);
+    }
+}
+
+/// The emotions the built-in 16 kHz model reports, in the order of a
+/// result's `labels` (its labels but `non-speech`).
+pub fn builtin_emotions() -> Vec<String> {
+    Model::load(ModelSource::DEFAULT, Provider::Cpu, None)
+        .unwrap()
+        .contract()
+        .emotions()
+}
+
+/// Whether the ONNX Runtime this process loaded was built with `provider`
+/// (a GPU one). Its GPU builds carry each GPU provider as
+/// `libonnxruntime_providers_<name>.so` beside `libonnxruntime.so`; CPU
+/// builds have none. Loads the runtime if need be.
+pub fn runtime_has(provider: Provider) -> bool {
+    emotiondetect_core::model::runtime::environment(None).expect("ONNX Runtime loads");
+    let maps = std::fs::read_to_string("/proc/self/maps").unwrap();
+    let library = maps
+        .lines()
+        .filter_map(|line| line.split_whitespace().nth(5).map(Path::new))
+        .find(|path| {
+            path.file_name()
+                .and_then(|n| n.to_str())
+                .is_some_and(|n| n.starts_with("libonnxruntime.so"))
+        })
+        .expect("libonnxruntime.so is mapped");
+    library
+        .with_file_name(format!("libonnxruntime_providers_{}.so", provider.name()))
+        .exists()
+}
+
+/// The provider `auto` must choose on this machine (README, "Properties"):
+/// TensorRT, then CUDA, whichever loads the built-in model on its own
+/// first, else the CPU.
+pub fn best_available_provider() -> Provider {
+    [Provider::TensorRt, Provider::Cuda]
+        .into_iter()
+        .find(|&p| Model::load(ModelSource::DEFAULT, p, None).is_ok())
+        .unwrap_or(Provider::Cpu)
 }

@@ -66,15 +66,7 @@ fn a_ten_minute_buffer_gets_every_window_and_carries_every_result() {
     probabilities_are_finite(&results);
     // One EmotionMeta, the buffer's only meta, holds every result.
     assert_eq!(out[0].iter_meta::<gst::Meta>().count(), 1);
-    let meta = gst::meta::CustomMeta::from_buffer(&out[0], "EmotionMeta").unwrap();
-    let carried: Vec<gst::Structure> = meta
-        .structure()
-        .get::<gst::Array>("results")
-        .unwrap()
-        .iter()
-        .map(|v| v.get::<gst::Structure>().unwrap())
-        .collect();
-    assert_eq!(carried, results);
+    assert_eq!(meta_results(&out[0]).unwrap(), results);
 }
 
 #[test]

@@ -282,6 +282,19 @@ pub fn spans<S: AsRef<gst::StructureRef>>(results: &[S]) -> Vec<(u64, u64)> {
         .collect()
 }
 
+/// The results a buffer's `EmotionMeta` carries, in order; `None` when it
+/// has no such meta.
+pub fn meta_results(buf: &gst::BufferRef) -> Option<Vec<gst::Structure>> {
+    let meta = gst::meta::CustomMeta::from_buffer(buf, "EmotionMeta").ok()?;
+    let results = meta.structure().get::<gst::Array>("results").unwrap();
+    Some(
+        results
+            .iter()
+            .map(|v| v.get::<gst::Structure>().unwrap())
+            .collect(),
+    )
+}
+
 pub fn f64_array(s: &gst::StructureRef, field: &str) -> Vec<f64> {
     s.get::<gst::Array>(field)
         .unwrap()

@@ -131,12 +131,10 @@ pub async fn run(mut ws: WebSocket, ctx: Arc<CallContext>) {
                     Some(Ok(_)) => continue,
                     Some(Err(e)) => {
                         let text = e.to_string();
-                        let (code, reason) = if text.contains("too long") || text.contains("Space limit") || text.contains("size") {
-                            (close::TOO_BIG, format!("frame too large: {text}"))
-                        } else {
-                            (close::POLICY, format!("connection error: {text}"))
-                        };
-                        break End::failed(reason, Some(code));
+                        if text.contains("too long") || text.contains("Space limit") {
+                            break End::failed(format!("frame too large: {text}"), Some(close::TOO_BIG));
+                        }
+                        break End::failed(format!("connection closed without stop: {text}"), None);
                     }
                 };
                 match handle_text(&text, &mut call, &ctx, &mut scratch).await {
@@ -167,14 +165,7 @@ pub async fn run(mut ws: WebSocket, ctx: Arc<CallContext>) {
             end.reason
         );
     }
-    if let Some((code, reason)) = &end.close {
-        let _ = ws
-            .send(Message::Close(Some(CloseFrame {
-                code: *code,
-                reason: truncate(reason, 120).into(),
-            })))
-            .await;
-    }
+    let close_frame = end.close.clone();
     match call {
         Some(c) => finish(c, end, &ctx).await,
         None => {
@@ -187,6 +178,15 @@ pub async fn run(mut ws: WebSocket, ctx: Arc<CallContext>) {
                 end.reason
             );
         }
+    }
+    // Closed once everything of the call is handed to the sink.
+    if let Some((code, reason)) = close_frame {
+        let _ = ws
+            .send(Message::Close(Some(CloseFrame {
+                code,
+                reason: truncate(&reason, 120).into(),
+            })))
+            .await;
     }
 }
 

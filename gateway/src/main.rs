@@ -166,19 +166,14 @@ async fn run(args: Args) -> Result<(), String> {
         .map_err(|e| format!("listening on {}: {e}", args.listen))?;
     let local = listener.local_addr().map_err(|e| e.to_string())?;
     tracing::info!("listening on {local} (ws://{local}/media, /healthz, /metrics)");
-    let (stop_tx, mut stop_rx) = watch::channel(false);
-    let server = tokio::spawn(
-        axum::serve(listener, server::router(gateway.clone()))
-            .with_graceful_shutdown(async move {
-                let _ = stop_rx.wait_for(|s| *s).await;
-            })
-            .into_future(),
-    );
+    // Serves until the end: during the drain, /healthz says 503 (so the
+    // load balancer sends new calls elsewhere), /media refuses new calls
+    // and /metrics still reports.
+    let server = tokio::spawn(axum::serve(listener, server::router(gateway.clone())).into_future());
 
     shutdown_signal().await;
     let started = Instant::now();
     gateway.draining.store(true, Relaxed);
-    let _ = stop_tx.send(true);
     let active = || metrics.active_calls.load(Relaxed);
     tracing::info!(
         "draining: {} calls open, waiting up to {} s",

@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: MPL-2.0
-//! The HTTP side: `/media` (the WebSocket of each call), `/healthz` and
-//! `/metrics`, the connection limit and the shared-secret check.
+//! The HTTP side: `/media` (the WebSocket of each call), `/healthz`
+//! (ready: 503 while draining), `/livez`, `/metrics`, the connection limit
+//! and the shared-secret check.
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering::Relaxed};
@@ -31,6 +32,7 @@ pub fn router(gateway: Arc<Gateway>) -> Router {
     Router::new()
         .route("/media", get(media))
         .route("/healthz", get(healthz))
+        .route("/livez", get(|| async { "ok\n" }))
         .route("/metrics", get(metrics))
         .with_state(gateway)
 }
@@ -64,6 +66,14 @@ async fn media(
     Query(query): Query<HashMap<String, String>>,
     ws: WebSocketUpgrade,
 ) -> Response {
+    if gw.draining.load(Relaxed) {
+        gw.calls.metrics.calls_refused.fetch_add(1, Relaxed);
+        return (
+            StatusCode::SERVICE_UNAVAILABLE,
+            "gateway draining: connect to another instance\n",
+        )
+            .into_response();
+    }
     if let Some(token) = &gw.token {
         let bearer = headers
             .get(header::AUTHORIZATION)

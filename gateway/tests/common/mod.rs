@@ -68,6 +68,10 @@ impl Broker {
             std::process::id()
         ));
         std::fs::create_dir_all(&dir).unwrap();
+        // Run as root, mosquitto drops to its own user, which must be able
+        // to save its state here.
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o777)).unwrap();
         std::fs::write(
             dir.join("mosquitto.conf"),
             format!(

@@ -18,7 +18,7 @@ ORT_DIR="${EMOTIONDETECT_ORT_DIR:-${XDG_DATA_HOME:-$HOME/.local/share}/emotionde
 APT_PACKAGES=(
     pkg-config libgstreamer1.0-dev libgstreamer-plugins-base1.0-dev
     gstreamer1.0-tools gstreamer1.0-plugins-base gstreamer1.0-plugins-good
-    python3 python3-pip python3-gi python3-gst-1.0 unzip valgrind gcc
+    python3 python3-pip python3-gi python3-gst-1.0 unzip valgrind gcc mosquitto mosquitto-clients
 )
 
 say() { printf '[setup] %s\n' "$*" >&2; }

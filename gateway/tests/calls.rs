@@ -65,3 +65,21 @@ async fn a_two_track_call_publishes_status_emotions_segments_and_a_summary_per_s
     assert!(gw.metric("emotiondetect_gateway_inference_sequences_total") >= 16.0);
     assert!(gw.metric("emotiondetect_gateway_publish_latency_seconds_count") >= 20.0);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn results_reach_a_broker_over_tls_with_a_given_ca() {
+    let (broker, tls_port, ca) = Broker::start_tls();
+    let sub = Subscriber::connect(&broker, "emotiondetect/#").await;
+    let gw = Gateway::start(
+        &format!("mqtts://127.0.0.1:{tls_port}"),
+        &["--mqtt-ca", ca.to_str().unwrap()],
+    );
+    let mut call = Call::connect(&gw.url(), "CAtls").await;
+    call.start().await;
+    call.speak(0, 4.0).await;
+    call.stop().await;
+    assert_eq!(call.closed().await.map(|c| c.0), Some(1000));
+    assert_eq!(sub.final_status("CAtls").await["status"], "ended");
+    assert_eq!(sub.of("CAtls", "summary").len(), 2);
+    assert_eq!(gw.metric("emotiondetect_gateway_broker_connected"), 1.0);
+}

@@ -61,8 +61,89 @@ impl Broker {
         Self::on(free_port())
     }
 
+    /// A broker with a second listener on `tls_port` speaking TLS, with a
+    /// certificate for 127.0.0.1 signed by a CA made for the test; returns
+    /// the CA's PEM file too.
+    pub fn start_tls() -> (Broker, u16, PathBuf) {
+        let port = free_port();
+        let tls_port = free_port();
+        let mut b = Broker::on_with(port, |dir| {
+            let run = |args: &[&str]| {
+                let ok = Command::new("openssl")
+                    .args(args)
+                    .current_dir(dir)
+                    .stderr(Stdio::null())
+                    .status()
+                    .expect("openssl")
+                    .success();
+                assert!(ok, "openssl {args:?}");
+            };
+            run(&[
+                "req",
+                "-x509",
+                "-newkey",
+                "rsa:2048",
+                "-nodes",
+                "-days",
+                "1",
+                "-subj",
+                "/CN=emotiondetect test CA",
+                "-keyout",
+                "ca.key",
+                "-out",
+                "ca.pem",
+            ]);
+            run(&[
+                "req",
+                "-newkey",
+                "rsa:2048",
+                "-nodes",
+                "-subj",
+                "/CN=127.0.0.1",
+                "-keyout",
+                "server.key",
+                "-out",
+                "server.csr",
+            ]);
+            std::fs::write(dir.join("ext.cnf"), "subjectAltName=IP:127.0.0.1\n").unwrap();
+            run(&[
+                "x509",
+                "-req",
+                "-in",
+                "server.csr",
+                "-CA",
+                "ca.pem",
+                "-CAkey",
+                "ca.key",
+                "-CAcreateserial",
+                "-days",
+                "1",
+                "-extfile",
+                "ext.cnf",
+                "-out",
+                "server.pem",
+            ]);
+            for f in ["server.key", "server.pem", "ca.pem"] {
+                use std::os::unix::fs::PermissionsExt;
+                std::fs::set_permissions(dir.join(f), std::fs::Permissions::from_mode(0o644))
+                    .unwrap();
+            }
+            format!(
+                "listener {tls_port} 127.0.0.1\ncertfile {d}/server.pem\nkeyfile {d}/server.key\n",
+                d = dir.display()
+            )
+        });
+        b.resume_wait(tls_port);
+        let ca = b.dir.join("ca.pem");
+        (b, tls_port, ca)
+    }
+
     /// A broker that will listen on `port` when [`Broker::resume`]d.
     pub fn on(port: u16) -> Broker {
+        Self::on_with(port, |_| String::new())
+    }
+
+    fn on_with(port: u16, extra: impl FnOnce(&Path) -> String) -> Broker {
         let dir = std::env::temp_dir().join(format!(
             "emotiondetect-gw-mosquitto-{}-{port}",
             std::process::id()
@@ -77,8 +158,9 @@ impl Broker {
             format!(
                 "listener {port} 127.0.0.1\nallow_anonymous true\npersistence true\n\
                  persistence_location {}/\nautosave_interval 0\nmax_queued_messages 0\n\
-                 log_dest stderr\nlog_type error\n",
-                dir.display()
+                 log_dest stderr\nlog_type error\n{}",
+                dir.display(),
+                extra(&dir)
             ),
         )
         .unwrap();
@@ -87,12 +169,19 @@ impl Broker {
             dir,
             child: None,
         };
-        b.resume();
+        b.resume_wait(port);
         b
     }
 
     pub fn resume(&mut self) {
-        assert!(self.child.is_none());
+        self.resume_wait(self.port);
+    }
+
+    fn resume_wait(&mut self, port: u16) {
+        if self.child.is_some() {
+            wait_port(port);
+            return;
+        }
         let mosquitto = ["/usr/sbin/mosquitto", "/usr/bin/mosquitto"]
             .into_iter()
             .find(|p| Path::new(p).exists())
@@ -104,7 +193,7 @@ impl Broker {
             .spawn()
             .expect("mosquitto starts");
         self.child = Some(child);
-        wait_port(self.port);
+        wait_port(port);
     }
 
     /// Stops the broker (SIGTERM, so it saves its sessions).

@@ -1,5 +1,8 @@
 // SPDX-License-Identifier: MPL-2.0
-//! Helpers shared by the element tests.
+//! Helpers shared by the integration tests: the element in a harness or a
+//! pipeline, the audio pushed through it, the messages it posts, model
+//! copies and the execution providers of the loaded ONNX Runtime. Each test
+//! binary uses some of them.
 #![allow(dead_code)]
 
 use std::path::{Path, PathBuf};

@@ -13,6 +13,10 @@ use std::process::ExitCode;
 use gst::prelude::*;
 use serde_json::json;
 
+#[path = "common/properties.rs"]
+mod properties;
+use properties::set_property;
+
 fn classify(path: &str, props: &[(String, String)]) -> Result<serde_json::Value, String> {
     let pipeline = gst::parse::launch(
         "filesrc name=src ! decodebin ! audioconvert ! audioresample ! emotiondetect name=detect ! fakesink",
@@ -26,7 +30,7 @@ fn classify(path: &str, props: &[(String, String)]) -> Result<serde_json::Value,
         .set_property("location", path);
     let detect = bin.by_name("detect").expect("named");
     for (name, value) in props {
-        detect.set_property_from_str(name, value);
+        set_property(&detect, &format!("{name}={value}"))?;
     }
     let bus = pipeline.bus().expect("pipelines have a bus");
     let started = pipeline.set_state(gst::State::Playing);

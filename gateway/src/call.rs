@@ -202,7 +202,16 @@ async fn handle_text(
     ctx: &Arc<CallContext>,
     scratch: &mut Vec<u8>,
 ) -> Result<Flow, End> {
-    let event: Event = serde_json::from_str(text).map_err(|e| {
+    // Nearly every frame is a media frame: read it straight into its
+    // struct, without the buffering an internally tagged enum needs.
+    let fast = serde_json::from_str::<twilio::MediaFrame>(text)
+        .ok()
+        .filter(|f| f.event == "media");
+    let event = match fast {
+        Some(f) => Ok(Event::Media { media: f.media }),
+        None => serde_json::from_str::<Event>(text),
+    };
+    let event = event.map_err(|e| {
         End::failed(
             format!("malformed frame: {}", truncate(&e.to_string(), 80)),
             Some(close::INVALID_PAYLOAD),

@@ -19,6 +19,8 @@ use emotiondetect_core::model::SharedModel;
 use crate::call::{self, close, CallContext};
 use crate::metrics::InferenceStats;
 
+const READ_BUFFER: usize = 4096;
+
 pub struct Gateway {
     pub calls: Arc<CallContext>,
     pub max_calls: u64,
@@ -85,7 +87,11 @@ async fn media(
             return (StatusCode::UNAUTHORIZED, "a valid token is required\n").into_response();
         }
     }
-    ws.max_message_size(gw.max_frame_bytes)
+    // Twilio's frames are about 400 bytes: a small read buffer (the
+    // default is 128 KiB, cleared on every read) saves most of the memset
+    // time a busy gateway spent.
+    ws.read_buffer_size(READ_BUFFER)
+        .max_message_size(gw.max_frame_bytes)
         .max_frame_size(gw.max_frame_bytes)
         .on_upgrade(move |socket| accept(socket, gw))
 }

@@ -126,8 +126,11 @@ impl MqttConfig {
     }
 }
 
-/// Records handed to the client and not yet acknowledged, at most.
-const MAX_INFLIGHT: usize = 64;
+/// Records handed to the client and not yet acknowledged, at most. The
+/// rate a connection sustains is this many per round trip to the broker:
+/// with too small a window a loaded machine's slower round trips, not its
+/// CPU, become the limit and results wait in the queue.
+const MAX_INFLIGHT: usize = 1024;
 const BACKOFF_MIN: Duration = Duration::from_millis(100);
 const BACKOFF_MAX: Duration = Duration::from_secs(5);
 

@@ -73,6 +73,15 @@ impl MediaFormat {
     }
 }
 
+/// A `media` frame, read without going through [`Event`].
+#[derive(Debug, Deserialize)]
+pub struct MediaFrame<'a> {
+    #[serde(borrow)]
+    pub event: Cow<'a, str>,
+    #[serde(borrow)]
+    pub media: Media<'a>,
+}
+
 #[derive(Debug, Deserialize)]
 pub struct Media<'a> {
     #[serde(default)]
@@ -206,6 +215,8 @@ mod tests {
             other => panic!("{other:?}"),
         }
         let media = build::media("MZ1", 3, "outbound", 2, 40, &[0xff; 160]);
+        let fast = serde_json::from_str::<MediaFrame>(&media).unwrap();
+        assert_eq!((fast.event.as_ref(), fast.media.chunk), ("media", 2));
         match serde_json::from_str::<Event>(&media).unwrap() {
             Event::Media { media } => {
                 assert_eq!((media.chunk, media.timestamp), (2, 40));

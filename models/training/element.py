@@ -7,7 +7,10 @@ model-file=... ! fakesink` with default properties (so the rule-based VAD,
 the silence threshold and the non-speech gate all apply). A small PyGObject
 program run by the system Python (Debian python3-gi, python3-gst-1.0)
 collects every `emotion` message and the `emotion-summary`; a clip without a
-classified window has no decision and counts as wrong.
+classified window has no decision and counts as wrong. A clip's decision is
+scored two ways: the argmax of the summary's probabilities over the corpus's
+labels (as the Python figures), and the summary's own `emotion` (all nine
+emotions: what a user sees).
 
     GST_PLUGIN_PATH=/work/tools/plugin python3 -m training.element --rate 16000
 
@@ -55,7 +58,9 @@ for path in sys.stdin.read().split("\n"):
         if s.get_name() == "emotion":
             wins.append(s.get_string("emotion"))
         elif s.get_name() == "emotion-summary":
-            summary = s.get_string("emotion") if s.get_uint("windows")[1] > 0 else None
+            if s.get_uint("windows")[1] > 0:
+                summary = {"emotion": s.get_string("emotion"), "labels": [str(v) for v in s.get_value("labels")],
+                           "probabilities": [float(v) for v in s.get_value("probabilities")]}
     p.set_state(Gst.State.NULL)
     print(json.dumps({"file": path, "windows": wins, "summary": summary, "error": err}), flush=True)
 '''
@@ -119,18 +124,28 @@ def main() -> None:
                                  subtype="FLOAT")
                         files.append(p)
                 got = run_element(onnx_path, files)
-                y, pred = [], []
+                y, pred, pred_r = [], [], []
                 labels = common.EVAL_LABELS[corpus]
                 for c, p in zip(clips, files):
                     s = got[Path(p).name]["summary"]
                     y.append(c.label)
-                    # the element's summary label; a label outside the corpus's set or no decision is wrong
-                    pred.append(common.LABELS.index(s) if s in common.LABELS else common.NON_SPEECH)
+                    # no decision is wrong (NON_SPEECH is never a true label here)
+                    if s is None:
+                        pred.append(common.NON_SPEECH)
+                        pred_r.append(common.NON_SPEECH)
+                        continue
+                    # the element's own label (all nine emotions), and the argmax over the corpus's labels
+                    pred.append(common.LABELS.index(s["emotion"]))
+                    probs = dict(zip(s["labels"], s["probabilities"]))
+                    pred_r.append(max(labels, key=lambda k: probs.get(common.LABELS[k], 0.0)))
                 m = common.metrics_from_cm(common.confusion(y, pred, common.N_LABELS))
+                m_r = common.metrics_from_cm(common.confusion(y, pred_r, common.N_LABELS))
                 cov = float(np.mean([got[Path(p).name]["summary"] is not None for p in files]))
-                fold[corpus] = {"uar": round(m["uar"], 4), "coverage": round(cov, 4), "n": len(y),
-                                "predicted_outside_corpus_labels": int(sum(q not in labels for q in pred))}
-                per_corpus[corpus].append(m["uar"])
+                fold[corpus] = {"uar_corpus_labels": round(m_r["uar"], 4), "uar_element_label": round(m["uar"], 4),
+                                "coverage": round(cov, 4), "n": len(y),
+                                "element_label_outside_corpus_labels": int(sum(q not in labels and
+                                                                              q != common.NON_SPEECH for q in pred))}
+                per_corpus[corpus].append((m_r["uar"], m["uar"], cov))
             got = run_element(onnx_path, ns_files)
             nw = sum(len(r["windows"]) for r in got.values())
             total = sum(len(windows.window_starts(sf.info(str(p)).frames, rate)) for p in ns_files)
@@ -141,8 +156,12 @@ def main() -> None:
             totals["ns_clips_with_summary"] += fold["nonspeech_test"]["clips_with_a_summary"]
             res["folds"][f] = fold
             print(f"fold {f}: {json.dumps(fold)}", flush=True)
-    res["ravdess_uar_mean"] = round(float(np.mean(per_corpus["ravdess"])), 4)
-    res["emodb_uar_mean"] = round(float(np.mean(per_corpus["emodb"])), 4)
+    for corpus, rows in per_corpus.items():
+        a = np.asarray(rows)
+        res[corpus] = {"uar_corpus_labels_mean": round(float(a[:, 0].mean()), 4),
+                       "uar_corpus_labels_std": round(float(a[:, 0].std(ddof=1)), 4) if len(a) > 1 else 0.0,
+                       "uar_element_label_mean": round(float(a[:, 1].mean()), 4),
+                       "coverage_mean": round(float(a[:, 2].mean()), 4)}
     totals["ns_classified_share"] = round(totals["ns_classified"] / max(totals["ns_windows"], 1), 4)
     res["nonspeech"] = totals
     path = common.RESULTS_DIR / f"element-{rate // 1000}k.json"

@@ -344,7 +344,8 @@ def main() -> None:
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--set", nargs="*", default=[], metavar="KEY=VALUE")
     ap.add_argument("--conditions", nargs="+", default=DEFAULT_CONDITIONS)
-    ap.add_argument("--name", default="", help="ablation name")
+    ap.add_argument("--name", default="", help="ablation name; xcorpus: suffix of the run names")
+    ap.add_argument("--only", choices=("ravdess", "emodb"), help="xcorpus: train only the model of this corpus")
     ap.add_argument("--force", action="store_true")
     args = ap.parse_args()
     torch.set_num_threads(1)
@@ -365,10 +366,10 @@ def main() -> None:
                          args.seed, args.force)
     elif args.cmd == "xcorpus":
         fin = common.final_split()
-        run_and_save(data, tag_of("xcorpus", args.rate), "ravdess-only", {"ravdess": fin["ravdess"]}, cfg,
-                     args.seed, args.force)
-        run_and_save(data, tag_of("xcorpus", args.rate), "emodb-only", {"emodb": fin["emodb"]}, cfg, args.seed,
-                     args.force)
+        for corpus in ("ravdess", "emodb"):
+            if args.only in (None, corpus):
+                run_and_save(data, tag_of("xcorpus", args.rate), f"{corpus}-only{args.name}", {corpus: fin[corpus]},
+                             cfg, args.seed, args.force)
     else:
         run_and_save(data, tag_of("final", args.rate), "final", common.final_split(), cfg, args.seed, args.force)
 

@@ -134,7 +134,10 @@ fn percentile(sorted: &[f64], p: f64) -> f64 {
 async fn run(args: Args) -> Result<(), String> {
     gst::init().map_err(|e| e.to_string())?;
     let files = if args.speech.is_empty() {
-        vec![PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../assets/demo-speech.wav")]
+        // The repository's copy, or the container image's.
+        let bundled = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../assets/demo-speech.wav");
+        let installed = PathBuf::from("/usr/share/emotiondetect/demo-speech.wav");
+        vec![if bundled.exists() { bundled } else { installed }]
     } else {
         args.speech.clone()
     };
@@ -379,10 +382,14 @@ async fn run(args: Args) -> Result<(), String> {
             "real time"
         }
     );
-    println!(
-        "  wall time                 {wall:.1} s (starts spread over {:.1} s)",
-        args.ramp
-    );
+    if args.calls > 1 {
+        println!(
+            "  wall time                 {wall:.1} s (starts spread over {:.1} s)",
+            args.ramp
+        );
+    } else {
+        println!("  wall time                 {wall:.1} s");
+    }
     println!(
         "  calls                     started {}, ended {}, failed {}, refused {}",
         totals.started.load(Relaxed),

@@ -265,6 +265,10 @@ impl Gateway {
         format!("ws://{}/media", self.addr)
     }
 
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
     /// GET `path`: the status code and body.
     pub fn get(&self, path: &str) -> (u16, String) {
         let mut s = TcpStream::connect(self.addr).expect("gateway reachable");

@@ -391,3 +391,27 @@ fn python_reads_every_channel_of_a_stereo_call_from_the_meta() {
     assert_eq!(sorted_meta, sorted_bus);
     assert_eq!(meta.iter().filter(|(s, _)| s == "customer").count(), 12);
 }
+
+#[test]
+fn hold_music_played_by_instruments_gets_no_emotion() {
+    // Bach chorales on harp and piano, rendered from real scores with a
+    // General MIDI soundfont: music no model trained on.
+    for file in ["harp-arpeggio.flac", "piano-chords.flac"] {
+        let path = repo_path(&format!("tests/fixtures/music/{file}"));
+        let all = run_pipeline(
+            &format!(
+                "filesrc location={} ! decodebin ! audioconvert ! audioresample ! emotiondetect ! fakesink",
+                path.display()
+            ),
+            None,
+        );
+        let emotions: Vec<String> = only(&all, "emotion")
+            .iter()
+            .map(|s| s.get::<String>("emotion").unwrap())
+            .collect();
+        assert!(emotions.is_empty(), "{file}: {emotions:?}");
+        let summary = only(&all, "emotion-summary")[0];
+        assert_eq!(summary.get::<u32>("windows").unwrap(), 0, "{file}");
+        assert!(!summary.has_field("emotion"), "{file}");
+    }
+}

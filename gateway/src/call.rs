@@ -33,6 +33,10 @@ pub mod close {
     pub const TRY_AGAIN_LATER: u16 = 1013;
 }
 
+/// Media timestamps beyond this (about 31 years of call) are refused: the
+/// arithmetic on them and their nanosecond buffer times could not hold.
+const MAX_TIMESTAMP_MS: u64 = 1_000_000_000_000;
+
 /// How calls are handled; the same for every call.
 #[derive(Debug, Clone)]
 pub struct CallConfig {
@@ -266,6 +270,15 @@ async fn handle_text(
                         Some(close::INVALID_PAYLOAD),
                     )
                 })?;
+            if media.timestamp > MAX_TIMESTAMP_MS {
+                return Err(End::failed(
+                    format!(
+                        "media timestamp {} ms out of range (chunk {})",
+                        media.timestamp, media.chunk
+                    ),
+                    Some(close::INVALID_PAYLOAD),
+                ));
+            }
             let track = &mut c.tracks[t];
             let backwards = track.last_chunk.is_some_and(|l| media.chunk <= l)
                 || track.last_timestamp.is_some_and(|l| media.timestamp < l);

@@ -126,7 +126,12 @@ async fn accept(mut socket: WebSocket, gw: Arc<Gateway>) {
             .await;
         return;
     }
-    call::run(socket, gw.calls.clone()).await;
+    // In a task of its own, so even a bug that panics ends only this call
+    // and its slot is given back.
+    if let Err(e) = tokio::spawn(call::run(socket, gw.calls.clone())).await {
+        metrics.calls_failed.fetch_add(1, Relaxed);
+        tracing::error!("a call's task failed: {e}");
+    }
     metrics.active_calls.fetch_sub(1, Relaxed);
 }
 

@@ -294,3 +294,33 @@ async fn a_timestamp_gap_splits_windows_instead_of_shifting_audio() {
         .any(|e| e["timestamp"].as_u64().unwrap() >= 14_000_000_000));
     bench.healthy_call_unaffected().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_timestamp_out_of_range_fails_the_call_after_summarising_its_audio() {
+    let bench = Bench::new(&[]).await;
+    let mut bad = Call::connect(&bench.gw.url(), "CAfuture").await;
+    bad.start().await;
+    bad.speak(0, 4.0).await;
+    let sid = bad.stream_sid.clone();
+    bad.send(build::media(
+        &sid,
+        999,
+        "inbound",
+        999,
+        u64::MAX,
+        &speech()[..160],
+    ))
+    .await;
+    assert_eq!(bad.closed().await.map(|c| c.0), Some(1007));
+    let end = bench.sub.final_status("CAfuture").await;
+    assert_eq!(end["status"], "failed");
+    assert!(
+        end["reason"]
+            .as_str()
+            .unwrap()
+            .starts_with("media timestamp 18446744073709551615 ms out of range"),
+        "{end}"
+    );
+    summaries_with_windows(&bench.sub, "CAfuture");
+    bench.healthy_call_unaffected().await;
+}

@@ -79,8 +79,14 @@ async fn sigterm_lets_open_calls_finish_then_exits_zero() {
     call.speak(0, 4.0).await;
     gw.terminate();
     // Draining: not ready, no new calls, the open one goes on.
-    tokio::time::sleep(Duration::from_millis(300)).await;
-    assert_eq!(gw.get("/healthz").0, 503);
+    let until = std::time::Instant::now() + Duration::from_secs(20);
+    while gw.get("/healthz").0 != 503 {
+        assert!(
+            std::time::Instant::now() < until,
+            "still ready after SIGTERM"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
     assert_eq!(gw.get("/livez").0, 200);
     match Call::connect_with(&gw.url(), "CAlate", None).await {
         Err(tokio_tungstenite::tungstenite::Error::Http(r)) => assert_eq!(r.status().as_u16(), 503),

@@ -415,3 +415,55 @@ fn hold_music_played_by_instruments_gets_no_emotion() {
         assert!(!summary.has_field("emotion"), "{file}");
     }
 }
+
+#[test]
+fn application_threads_do_not_wait_for_inference() {
+    use emotiondetect_core::model::{ModelSource, Provider, SharedModel};
+    init();
+    let model = ModelCopy::new("busy");
+    let pipeline = gst::parse::launch(&format!(
+        "{} ! emotiondetect name=e model-file={} ! fakesink sync=false",
+        demo_source(),
+        model.display()
+    ))
+    .unwrap()
+    .downcast::<gst::Pipeline>()
+    .unwrap();
+    pipeline.set_state(gst::State::Paused).unwrap();
+    let e = pipeline.by_name("e").unwrap();
+    // The element's own shared session: one long job keeps it busy for
+    // seconds, so the streaming thread waits for it with a window to
+    // classify.
+    let shared = SharedModel::get(ModelSource::File(&model), Provider::Cpu, None).unwrap();
+    let (n_features, n_labels) = (
+        shared.contract().features.n_features(),
+        shared.contract().labels.len(),
+    );
+    let (started_tx, started_rx) = std::sync::mpsc::channel();
+    let busy = std::thread::spawn(move || {
+        let frames = 100_000;
+        let features = vec![0.1f32; frames * n_features];
+        let mut out = vec![0.0; n_labels];
+        started_tx.send(()).unwrap();
+        shared.classify(&features, frames, &mut out).unwrap();
+    });
+    started_rx.recv().unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    pipeline.set_state(gst::State::Playing).unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    // Properties and caps queries answer while inference is still busy.
+    e.set_property("silence-threshold", -55.0f64);
+    assert_eq!(e.property::<f64>("silence-threshold"), -55.0);
+    assert_eq!(e.property::<u64>("window-duration"), secs(3.0).nseconds());
+    let caps = e.static_pad("sink").unwrap().query_caps(None);
+    assert!(!caps.is_empty());
+    assert!(
+        !busy.is_finished(),
+        "the property calls waited for the inference to end"
+    );
+    busy.join().unwrap();
+    let bus = pipeline.bus().unwrap();
+    bus.timed_pop_filtered(gst::ClockTime::from_seconds(60), &[gst::MessageType::Eos])
+        .expect("EOS");
+    pipeline.set_state(gst::State::Null).unwrap();
+}

@@ -99,6 +99,23 @@ struct Track {
     discont: bool,
 }
 
+impl Track {
+    /// A track before its first media frame.
+    fn new(name: String, speaker: String) -> Self {
+        Track {
+            name,
+            speaker,
+            last_chunk: None,
+            last_timestamp: None,
+            pending: Vec::new(),
+            pending_start_ms: 0,
+            end_ms: None,
+            next_window_end_ms: 0,
+            discont: false,
+        }
+    }
+}
+
 struct Started {
     call_sid: String,
     stream_sid: String,
@@ -394,17 +411,7 @@ async fn begin(
     let tracks = names
         .into_iter()
         .zip(speakers)
-        .map(|(name, speaker)| Track {
-            name,
-            speaker,
-            last_chunk: None,
-            last_timestamp: None,
-            pending: Vec::new(),
-            pending_start_ms: 0,
-            end_ms: None,
-            next_window_end_ms: 0,
-            discont: false,
-        })
+        .map(|(name, speaker)| Track::new(name, speaker))
         .collect::<Vec<_>>();
     let speakers_json: Map<String, Value> = tracks
         .iter()
@@ -620,17 +627,7 @@ mod tests {
     use super::*;
 
     fn track() -> Track {
-        Track {
-            name: "inbound".into(),
-            speaker: "customer".into(),
-            last_chunk: None,
-            last_timestamp: None,
-            pending: Vec::new(),
-            pending_start_ms: 0,
-            end_ms: None,
-            next_window_end_ms: 0,
-            discont: false,
-        }
+        Track::new("inbound".into(), "customer".into())
     }
 
     const ELEMENT: ElementSettings = ElementSettings {

@@ -467,3 +467,47 @@ fn application_threads_do_not_wait_for_inference() {
         .expect("EOS");
     pipeline.set_state(gst::State::Null).unwrap();
 }
+
+#[test]
+fn the_training_code_cuts_windows_as_the_element_does() {
+    // The Python window rule the evaluation uses (models/training/windows.py)
+    // against the element's windows, every window classified (a model
+    // without non-speech, no gating).
+    let model = repo_path("tests/fixtures/models/tiny-valid.onnx");
+    let speech = demo_speech();
+    for n in [20_000usize, 48_000, 56_000, 80_000, 88_000, speech.len()] {
+        let (mut h, bus) = harness(
+            &[
+                ("model-file", model.to_str().unwrap()),
+                ("min-speech-ratio", "0"),
+                ("silence-threshold", "-200"),
+            ],
+            Format::S16,
+            1,
+        );
+        Audio::new(&speech[..n]).push(&mut h);
+        h.push_event(gst::event::Eos::new());
+        let element: Vec<(u64, u64)> = spans(&messages(&bus, "emotion"))
+            .into_iter()
+            .map(|(t, d)| {
+                let to_samples = |ns: u64| ns * RATE as u64 / 1_000_000_000;
+                (to_samples(t), to_samples(d))
+            })
+            .collect();
+        let out = std::process::Command::new("python3")
+            .current_dir(repo_path("models"))
+            .args([
+                "-c",
+                &format!("import json; from training import windows; print(json.dumps(windows.window_starts({n}, {RATE})))"),
+            ])
+            .output()
+            .expect("python3 runs");
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let python: Vec<(u64, u64)> = serde_json::from_slice(&out.stdout).unwrap();
+        assert_eq!(element, python, "{n} samples");
+    }
+}

@@ -47,7 +47,11 @@ impl Bench {
         let windows = self.sub.of("CAhealthy", "emotion").len();
         // 9 s of speech: windows ending at 3..9 s on both tracks.
         assert!(windows >= 12, "{windows} windows");
-        assert_eq!(self.gw.metric("emotiondetect_gateway_active_calls"), 0.0);
+        assert_eq!(
+            self.gw
+                .settled_metric("emotiondetect_gateway_active_calls", 0.0),
+            0.0
+        );
         (self.sub, self.gw)
     }
 }

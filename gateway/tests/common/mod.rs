@@ -296,6 +296,20 @@ impl Gateway {
             .unwrap_or_else(|| panic!("no metric {name} in\n{body}"))
     }
 
+    /// Waits up to 10 s for the metric to read `value` (a call's slot is
+    /// given back just after its last message is published), and returns
+    /// what it read last.
+    pub fn settled_metric(&self, name: &str, value: f64) -> f64 {
+        let until = Instant::now() + Duration::from_secs(10);
+        loop {
+            let read = self.metric(name);
+            if read == value || Instant::now() > until {
+                return read;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
     pub fn terminate(&self) {
         Command::new("kill")
             .args(["-TERM", &self.child.id().to_string()])

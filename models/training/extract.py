@@ -4,13 +4,16 @@
 The features the models see must be bit for bit those the element computes,
 so nothing here computes features: the audio (degraded as a condition says)
 is piped through `emotiondetect-features` (16 kHz set) or
-`emotiondetect-features --narrowband` (8 kHz set). Protocol of the binary:
-request u32 LE n_samples + n_samples f32 LE; reply u32 LE n_frames, u32 LE
-n_features, then the frames (f32 LE, frame-major). `EMOTIONDETECT_FEATURES`
-points at the binary.
+`emotiondetect-features --narrowband` (8 kHz set), always with `--speech`.
+Protocol of the binary: request u32 LE n_samples + n_samples f32 LE; reply
+u32 LE n_frames, u32 LE n_features, the frames (f32 LE, frame-major), then
+one byte per frame: 1 where the element's voice-activity detector judges it
+speech (the frames speaker adaptation learns from, adapt.py).
+`EMOTIONDETECT_FEATURES` points at the binary.
 
 A `Bank` holds the features of one group of clips (ravdess, emodb,
-ns-train, ns-val, ns-test) under one condition at one rate, plus the element
+ns-train, ns-val, ns-test) under one condition at one rate, their speech
+flags, plus the element
 windows of each clip (windows.py) with their RMS. Banks are cached in
 models/.cache/bank-*.npz, keyed by the extractor's hash and parameters, the
 clip list and the source of the audio code (channel.py, nonspeech.py, this file).
@@ -42,7 +45,7 @@ import soundfile as sf
 
 from . import channel, common, nonspeech, windows
 
-CACHE_FORMAT = 2
+CACHE_FORMAT = 3
 AUG_SEED = 1616
 K_AUG = 3
 TRAIN_CONDITIONS = ["clean"] + [f"aug{v}" for v in range(1, K_AUG + 1)]
@@ -76,14 +79,14 @@ class Extractor:
 
     def __init__(self, rate: int = 16000, path: Path | str = common.EXTRACTOR):
         self.path, self.rate = Path(path), rate
-        self.args = ["--narrowband"] if rate == 8000 else []
+        self.args = (["--narrowband"] if rate == 8000 else []) + ["--speech"]
         if not self.path.exists():
             raise FileNotFoundError(f"{self.path} not found: set EMOTIONDETECT_FEATURES or "
                                     "`cargo build --release --bin emotiondetect-features`")
         self.proc = None
 
     def params_json(self) -> str:
-        out = subprocess.run([str(self.path), *self.args, "--print-params"], check=True, capture_output=True,
+        out = subprocess.run([str(self.path), *self.args[:-1], "--print-params"], check=True, capture_output=True,
                              text=True).stdout.strip()
         if int(json.loads(out)["sample_rate"]) != self.rate:
             raise ValueError(f"extractor sample_rate is not {self.rate}: {out}")
@@ -104,12 +107,17 @@ class Extractor:
                 raise RuntimeError(f"extractor exited with status {rc}")
 
     def compute(self, samples: np.ndarray) -> np.ndarray:
+        return self.compute_with_speech(samples)[0]
+
+    def compute_with_speech(self, samples: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Frames [n, n_features] and their speech flags [n] (bool)."""
         x = np.ascontiguousarray(samples, dtype="<f4").reshape(-1)
         self.proc.stdin.write(struct.pack("<I", x.size) + x.tobytes())
         self.proc.stdin.flush()
         n_frames, n_feat = struct.unpack("<II", _read_exact(self.proc.stdout, 8))
         data = _read_exact(self.proc.stdout, 4 * n_frames * n_feat)
-        return np.frombuffer(data, dtype="<f4").reshape(n_frames, n_feat).astype(np.float32)
+        speech = np.frombuffer(_read_exact(self.proc.stdout, n_frames), dtype=np.uint8)
+        return np.frombuffer(data, dtype="<f4").reshape(n_frames, n_feat).astype(np.float32), speech.astype(bool)
 
 
 @dataclass
@@ -120,6 +128,7 @@ class Bank:
     names: np.ndarray
     offsets: np.ndarray
     feats: np.ndarray
+    speech: np.ndarray  # [frames] bool: the element's VAD per frame
     n_samples: np.ndarray
     win_clip: np.ndarray
     win_start: np.ndarray
@@ -135,6 +144,9 @@ class Bank:
 
     def clip(self, i: int) -> np.ndarray:
         return self.feats[self.offsets[i]:self.offsets[i + 1]]
+
+    def clip_speech(self, i: int) -> np.ndarray:
+        return self.speech[self.offsets[i]:self.offsets[i + 1]]
 
     def n_frames(self, i: int) -> int:
         return int(self.offsets[i + 1] - self.offsets[i])
@@ -297,7 +309,7 @@ def load(group: str, condition: str, rate: int = 16000, progress: bool = True) -
     for c in clips:
         h.update(f"{c.path.name} {c.path.stat().st_size if c.path.exists() else 0}\n".encode())
     path = common.CACHE_DIR / f"bank-{group}-{condition}-{rate}-{h.hexdigest()[:16]}.npz"
-    keys = ["names", "offsets", "feats", "n_samples", "win_clip", "win_start", "win_len", "win_db"]
+    keys = ["names", "offsets", "feats", "speech", "n_samples", "win_clip", "win_start", "win_len", "win_db"]
     if path.exists():
         z = np.load(path, allow_pickle=False)
         return Bank(group, condition, rate, **{k: z[k] for k in keys}, params_json=str(z["params_json"]),
@@ -305,15 +317,16 @@ def load(group: str, condition: str, rate: int = 16000, progress: bool = True) -
     from tqdm import tqdm
 
     audio = Audio(group)
-    feats, n_samples, info = [], [], []
+    feats, speech, n_samples, info = [], [], [], []
     wc, ws, wl, wd = [], [], [], []
     with ex:
         for i in tqdm(range(len(clips)), desc=f"{group} {condition} {rate}", disable=not progress):
             y, d = audio_for(audio, i, condition, rate)
-            f = ex.compute(y)
+            f, sp = ex.compute_with_speech(y)
             if not np.all(np.isfinite(f)):
                 raise ValueError(f"{clips[i].path.name} ({condition}): non-finite features")
             feats.append(f)
+            speech.append(sp)
             n_samples.append(y.size)
             info.append(d)
             for s, n, db in windows.windows_of(y, rate):
@@ -321,7 +334,8 @@ def load(group: str, condition: str, rate: int = 16000, progress: bool = True) -
     arrays = {
         "names": np.array([c.path.name for c in clips]),
         "offsets": np.concatenate([[0], np.cumsum([f.shape[0] for f in feats])]).astype(np.int64),
-        "feats": np.concatenate(feats).astype(np.float32), "n_samples": np.array(n_samples, dtype=np.int64),
+        "feats": np.concatenate(feats).astype(np.float32), "speech": np.concatenate(speech).astype(bool),
+        "n_samples": np.array(n_samples, dtype=np.int64),
         "win_clip": np.array(wc, dtype=np.int64), "win_start": np.array(ws, dtype=np.int64),
         "win_len": np.array(wl, dtype=np.int64), "win_db": np.array(wd, dtype=np.float64),
     }

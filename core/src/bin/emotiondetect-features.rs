@@ -6,20 +6,26 @@
 //! Without `--print-params` it reads records from stdin — `u32` LE sample
 //! count, then that many `f32` LE samples — and answers each with `u32` LE
 //! frame count, `u32` LE features per frame, then the frames as `f32` LE,
-//! frame-major. It stops at end of input.
+//! frame-major. With `--speech`, each answer is followed by one byte per
+//! frame, 1 where the element's voice-activity detector judges the frame
+//! speech, else 0 (the frames speaker adaptation learns from). It stops at
+//! end of input.
 
 use std::io::{self, BufReader, BufWriter, ErrorKind, Read, Write};
 use std::process::ExitCode;
 
 use emotiondetect_core::features::{FeatureExtractor, FeatureParams};
+use emotiondetect_core::vad::VoiceActivity;
 
-fn run(params: FeatureParams) -> io::Result<()> {
+fn run(params: FeatureParams, with_speech: bool) -> io::Result<()> {
     let mut extractor = FeatureExtractor::new(&params).map_err(io::Error::other)?;
     let mut input = BufReader::new(io::stdin().lock());
     let mut output = BufWriter::new(io::stdout().lock());
     let mut bytes = Vec::new();
     let mut samples = Vec::new();
     let mut frames = Vec::new();
+    let mut speech = Vec::new();
+    let mut vad = VoiceActivity::default();
     loop {
         let mut len = [0u8; 4];
         match input.read_exact(&mut len) {
@@ -38,13 +44,21 @@ fn run(params: FeatureParams) -> io::Result<()> {
         );
 
         extractor.reset();
+        vad.reset();
         frames.clear();
-        extractor.push(&samples, |_, f| frames.extend_from_slice(f));
+        speech.clear();
+        extractor.push_with_stats(&samples, |_, f, stats| {
+            frames.extend_from_slice(f);
+            speech.push(u8::from(vad.frame(stats)));
+        });
         let n_features = params.n_features();
         output.write_all(&((frames.len() / n_features) as u32).to_le_bytes())?;
         output.write_all(&(n_features as u32).to_le_bytes())?;
         for v in &frames {
             output.write_all(&v.to_le_bytes())?;
+        }
+        if with_speech {
+            output.write_all(&speech)?;
         }
         output.flush()?;
     }
@@ -53,12 +67,14 @@ fn run(params: FeatureParams) -> io::Result<()> {
 fn main() -> ExitCode {
     let mut params = FeatureParams::default();
     let mut print = false;
+    let mut with_speech = false;
     for arg in std::env::args().skip(1) {
         match arg.as_str() {
             "--narrowband" => params = FeatureParams::narrowband(),
             "--print-params" => print = true,
+            "--speech" => with_speech = true,
             other => {
-                eprintln!("emotiondetect-features: unknown argument {other:?} (use --narrowband, --print-params)");
+                eprintln!("emotiondetect-features: unknown argument {other:?} (use --narrowband, --print-params, --speech)");
                 return ExitCode::from(2);
             }
         }
@@ -67,7 +83,7 @@ fn main() -> ExitCode {
         println!("{}", params.to_json());
         return ExitCode::SUCCESS;
     }
-    match run(params) {
+    match run(params, with_speech) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("emotiondetect-features: {e}");

@@ -15,7 +15,7 @@ class FakeExtractor(extract.Extractor):
     def __enter__(self):
         import subprocess
 
-        self.proc = subprocess.Popen([sys.executable, str(self.path)], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+        self.proc = subprocess.Popen([sys.executable, str(self.path), *self.args], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                                      bufsize=0)
         return self
 
@@ -31,6 +31,14 @@ class Protocol(unittest.TestCase):
                 j0, j1 = windows.window_frames(s, n, 640, 1280)
                 np.testing.assert_array_equal(ex.compute(x[s:s + n]), whole[j0:j1])
             self.assertEqual(ex.compute(x[:100]).shape, (0, 46))
+            # speech flags come after the frames, one per frame, and the stream stays in step
+            loud = np.concatenate([np.zeros(16000, np.float32), x[:32000] * 10])
+            f, sp = ex.compute_with_speech(loud)
+            self.assertEqual(sp.shape, (f.shape[0],))
+            self.assertEqual(sp.dtype, bool)
+            self.assertFalse(sp[:20].any())
+            self.assertTrue(sp[-20:].all())
+            np.testing.assert_array_equal(ex.compute(x[:3000]), whole[:3])
 
 
 if __name__ == "__main__":

@@ -46,6 +46,10 @@ fn results_carry_the_documented_fields_and_advance_by_interval() {
     );
     for s in &results {
         assert_result_fields(s);
+        assert!(
+            s.get::<u64>("speaker-frames").is_ok(),
+            "speaker-frames is not a guint64 in {s}"
+        );
         assert_eq!(s.get::<u64>("duration").unwrap(), 3_000_000_000);
         assert_eq!(
             s.get::<u64>("running-time").unwrap(),

@@ -137,6 +137,24 @@ fn contract_violations_say_what_is_wrong() {
 }
 
 #[test]
+fn the_adaptation_prior_is_read_from_the_model_file() {
+    let load = |name: &str| {
+        Model::load(ModelSource::File(&fixture(name)), Provider::Cpu, None)
+            .unwrap()
+            .contract()
+            .clone()
+    };
+    let prior = load("tiny-adaptive.onnx")
+        .adaptation
+        .expect("tiny-adaptive carries emotiondetect.adaptation");
+    assert_eq!(prior.prior_frames(), 100.0);
+    assert_eq!(prior.min_std_ratio(), 0.1);
+    assert_eq!(prior.mean(), [0.0; 46]);
+    assert_eq!(prior.std(), [1.0; 46]);
+    assert_eq!(load("tiny-valid.onnx").adaptation, None);
+}
+
+#[test]
 fn gpu_providers_run_as_asked_or_are_errors_not_fallbacks() {
     // Whatever ONNX Runtime is loaded: a GPU provider runs the model, or the
     // load fails saying so; when the runtime lacks the provider, the error

@@ -10,7 +10,15 @@
 //!   least one frame;
 //! - otherwise the next window, cut short at the end, is classified if at
 //!   least `min_tail` samples lie after the end of the last full window.
+//!
+//! Speaker adaptation ([`crate::adapt`]): with a model's prior, every
+//! speech frame is added to the stream's speaker statistics once, when it is
+//! computed; a classified window's frames are normalised by the statistics
+//! of every speech frame so far, its own included. A reset keeps them (the
+//! same speaker goes on after a gap); [`Analyzer::forget_speaker`] clears
+//! them.
 
+use crate::adapt::{AdaptationPrior, SpeakerNorm};
 use crate::features::{sanitize, FeatureError, FeatureExtractor, FeatureParams};
 use crate::model::{Classifier, ModelError};
 use crate::vad::VoiceActivity;
@@ -37,6 +45,8 @@ pub enum AnalysisError {
     WindowTooShort { window: u64, n_fft: usize },
     #[error("interval must be within 1..=window ({window} samples), got {interval}")]
     BadInterval { interval: u64, window: u64 },
+    #[error("the adaptation prior has {prior} features per frame, the features {features}")]
+    PriorWidth { prior: usize, features: usize },
 }
 
 /// One analysed window, in samples since the last reset.
@@ -52,6 +62,9 @@ pub struct Window<'a> {
     /// silence threshold, held too little speech, or the model found it
     /// most likely not speech.
     pub probabilities: Option<&'a [f32]>,
+    /// The speech frames the speaker normalisation rests on (besides the
+    /// prior); 0 when speaker adaptation is off or the model has no prior.
+    pub speaker_frames: u64,
 }
 
 pub struct Analyzer {
@@ -89,6 +102,11 @@ pub struct Analyzer {
     probabilities: Vec<f32>,
     /// Index of the model's `non-speech` output, if it has one.
     non_speech: Option<usize>,
+    /// The speaker's statistics, when the model has an adaptation prior:
+    /// gathered whether or not they are applied.
+    speaker: Option<SpeakerNorm>,
+    /// Whether classified windows are normalised by them.
+    adapt: bool,
 }
 
 impl Analyzer {
@@ -111,14 +129,24 @@ impl Analyzer {
     }
 
     /// An analyzer for a model with `n_labels` outputs, of which
-    /// `non_speech` (if any) is the `non-speech` one.
+    /// `non_speech` (if any) is the `non-speech` one, and with the model's
+    /// speaker adaptation `prior` (if any), applied until
+    /// [`set_speaker_adaptation`](Self::set_speaker_adaptation) says
+    /// otherwise.
     pub fn new(
         params: &FeatureParams,
         n_labels: usize,
         non_speech: Option<usize>,
+        prior: Option<&AdaptationPrior>,
         config: WindowConfig,
     ) -> Result<Self, AnalysisError> {
         Self::check(params, &config)?;
+        if let Some(p) = prior.filter(|p| p.n_features() != params.n_features()) {
+            return Err(AnalysisError::PriorWidth {
+                prior: p.n_features(),
+                features: params.n_features(),
+            });
+        }
         let extractor = FeatureExtractor::new(params)?;
         let n_features = params.n_features();
         let frame_cap = (config.window / params.hop_length as u64) as usize + 2;
@@ -144,6 +172,8 @@ impl Analyzer {
             outputs: vec![0.0; n_labels],
             probabilities: Vec::with_capacity(n_labels),
             non_speech: non_speech.filter(|&i| i < n_labels),
+            speaker: prior.cloned().map(SpeakerNorm::new),
+            adapt: true,
         })
     }
 
@@ -161,12 +191,42 @@ impl Analyzer {
         self.external_vad = active;
     }
 
+    /// Whether classified windows are normalised by the speaker's
+    /// statistics (when the model has a prior). The statistics are gathered
+    /// either way, so turning it on uses every speech frame seen so far.
+    pub fn set_speaker_adaptation(&mut self, on: bool) {
+        self.adapt = on;
+    }
+
+    /// Whether windows are normalised by the speaker's statistics: it is
+    /// on, and the model has a prior.
+    pub fn adapts_to_speaker(&self) -> bool {
+        self.adapt && self.speaker.is_some()
+    }
+
+    /// Speech frames the speaker's statistics rest on (0 without a prior),
+    /// whether or not they are applied.
+    pub fn speaker_frames(&self) -> u64 {
+        self.speaker
+            .as_ref()
+            .map_or(0, SpeakerNorm::frames_observed)
+    }
+
+    /// Forgets the speaker's statistics: a new speaker starts from the
+    /// prior. [`reset`](Self::reset) keeps them.
+    pub fn forget_speaker(&mut self) {
+        if let Some(s) = self.speaker.as_mut() {
+            s.forget();
+        }
+    }
+
     /// Samples received since the last reset.
     pub fn received(&self) -> u64 {
         self.received
     }
 
-    /// Forgets everything: the next sample is sample 0 of a new stream.
+    /// Forgets the stream (the next sample is sample 0 of a new stream) but
+    /// not the speaker's statistics.
     pub fn reset(&mut self) {
         self.extractor.reset();
         self.vad.reset();
@@ -256,6 +316,7 @@ impl Analyzer {
         let (frames, frame_cap, nf) = (&mut self.frames, self.frame_cap, self.n_features);
         let (first_frame, n_frames) = (&mut self.first_frame, &mut self.n_frames);
         let (speech, vad, external) = (&mut self.speech, &mut self.vad, self.external_vad);
+        let speaker = &mut self.speaker;
         let keep_from = self.next_start.div_ceil(self.hop);
         self.extractor
             .push_with_stats(mono, |index, features, stats| {
@@ -272,6 +333,11 @@ impl Analyzer {
                 // The detector sees every frame, so its history stays whole.
                 let ours = vad.frame(stats);
                 speech[slot] = external.unwrap_or(ours);
+                // Each frame is computed once, so observed once, however
+                // many windows it belongs to.
+                if let Some(speaker) = speaker.as_mut().filter(|_| speech[slot]) {
+                    speaker.observe(features);
+                }
                 *n_frames += 1;
             });
         self.received += mono.len() as u64;
@@ -316,6 +382,9 @@ impl Analyzer {
                 self.input[k * nf..(k + 1) * nf]
                     .copy_from_slice(&self.frames[slot * nf..(slot + 1) * nf]);
             }
+            if let Some(speaker) = self.speaker.as_mut().filter(|_| self.adapt) {
+                speaker.apply(&mut self.input[..frames * nf]);
+            }
             classifier.classify(&self.input[..frames * nf], frames, &mut self.outputs)?;
             classified = self.keep_emotions();
         }
@@ -325,6 +394,11 @@ impl Analyzer {
             rms_dbfs,
             speech_ratio,
             probabilities: classified.then_some(&self.probabilities[..]),
+            speaker_frames: if self.adapts_to_speaker() {
+                self.speaker_frames()
+            } else {
+                0
+            },
         });
         Ok(())
     }
@@ -569,7 +643,7 @@ mod tests {
 
     fn run(samples: &[f32], cfg: WindowConfig, chunk: usize) -> Vec<(u64, u64, bool)> {
         let p = FeatureParams::default();
-        let mut a = Analyzer::new(&p, 2, None, cfg).unwrap();
+        let mut a = Analyzer::new(&p, 2, None, None, cfg).unwrap();
         let mut rec = Recorder { calls: vec![] };
         let mut out = vec![];
         for c in samples.chunks(chunk) {
@@ -633,7 +707,7 @@ mod tests {
     #[test]
     fn window_frames_are_those_inside_the_window() {
         let p = FeatureParams::default();
-        let mut a = Analyzer::new(&p, 2, None, config(48000, 16000)).unwrap();
+        let mut a = Analyzer::new(&p, 2, None, None, config(48000, 16000)).unwrap();
         let mut rec = Recorder { calls: vec![] };
         let samples = noise(64000);
         for c in samples.chunks(333) {
@@ -653,15 +727,15 @@ mod tests {
     fn bad_configs_are_refused() {
         let p = FeatureParams::default();
         assert!(matches!(
-            Analyzer::new(&p, 2, None, config(1000, 1000)),
+            Analyzer::new(&p, 2, None, None, config(1000, 1000)),
             Err(AnalysisError::WindowTooShort { .. })
         ));
         assert!(matches!(
-            Analyzer::new(&p, 2, None, config(48000, 0)),
+            Analyzer::new(&p, 2, None, None, config(48000, 0)),
             Err(AnalysisError::BadInterval { .. })
         ));
         assert!(matches!(
-            Analyzer::new(&p, 2, None, config(48000, 48001)),
+            Analyzer::new(&p, 2, None, None, config(48000, 48001)),
             Err(AnalysisError::BadInterval { .. })
         ));
     }
@@ -748,7 +822,7 @@ mod tests {
             ..config(16000, 4000)
         };
         let p = FeatureParams::default();
-        let mut a = Analyzer::new(&p, 2, None, cfg).unwrap();
+        let mut a = Analyzer::new(&p, 2, None, None, cfg).unwrap();
         let mut rec = Recorder { calls: vec![] };
         let mut levels = vec![];
         for c in samples.chunks(777) {
@@ -767,5 +841,239 @@ mod tests {
                 "window at {start}: {db}"
             );
         }
+    }
+
+    /// Records every input it is given.
+    #[derive(Default)]
+    struct Inputs {
+        calls: Vec<Vec<f32>>,
+    }
+
+    impl Classifier for Inputs {
+        fn classify(
+            &mut self,
+            f: &[f32],
+            _frames: usize,
+            out: &mut [f32],
+        ) -> Result<(), ModelError> {
+            self.calls.push(f.to_vec());
+            out.copy_from_slice(&[0.25, 0.75]);
+            Ok(())
+        }
+    }
+
+    /// A prior unlike the features of [`noise`], so normalising changes
+    /// them.
+    fn prior(nf: usize) -> AdaptationPrior {
+        AdaptationPrior::new(
+            50.0,
+            0.2,
+            (0..nf).map(|j| j as f64 * 0.5 - 3.0).collect(),
+            (0..nf).map(|j| 1.0 + j as f64 * 0.1).collect(),
+        )
+        .unwrap()
+    }
+
+    /// The adaptation rule written out: `frames` normalised by the prior and
+    /// the `observed` frames.
+    fn normalised(prior: &AdaptationPrior, observed: &[&[f32]], frames: &[f32]) -> Vec<f32> {
+        let nf = prior.n_features();
+        let (n0, n) = (prior.prior_frames(), observed.len() as f64);
+        let mut out = frames.to_vec();
+        for j in 0..nf {
+            let (mu0, sigma0) = (prior.mean()[j], prior.std()[j]);
+            let s1: f64 = observed.iter().map(|f| f[j] as f64).sum();
+            let s2: f64 = observed.iter().map(|f| (f[j] as f64).powi(2)).sum();
+            let m = (n0 * mu0 + s1) / (n0 + n);
+            let q = (n0 * (sigma0 * sigma0 + mu0 * mu0) + s2) / (n0 + n);
+            let s = (q - m * m)
+                .max(0.0)
+                .sqrt()
+                .max(prior.min_std_ratio() * sigma0);
+            for v in out.iter_mut().skip(j).step_by(nf) {
+                *v = (mu0 + sigma0 * (*v as f64 - m) / s) as f32;
+            }
+        }
+        out
+    }
+
+    fn assert_close(got: &[f32], want: &[f32], what: &str) {
+        assert_eq!(got.len(), want.len(), "{what}");
+        for (i, (g, w)) in got.iter().zip(want).enumerate() {
+            assert!(
+                (g - w).abs() <= 1e-5 * w.abs().max(1.0),
+                "{what}: value {i} is {g}, expected {w}"
+            );
+        }
+    }
+
+    /// Noise whose level changes every 0.4 s, so the frames' statistics
+    /// differ from window to window.
+    fn varying_noise(n: usize) -> Vec<f32> {
+        noise(n)
+            .iter()
+            .enumerate()
+            .map(|(i, &s)| s * [1.0, 0.2, 0.6, 0.05][(i / 6400) % 4])
+            .collect()
+    }
+
+    #[test]
+    fn the_model_gets_windows_normalised_by_every_speech_frame_seen_once() {
+        // Windows of 2 s every 0.5 s: each frame lies in up to four
+        // windows, and is still counted once. Speech is given from outside,
+        // on for some buffers and off for others.
+        let p = FeatureParams::default();
+        let nf = p.n_features();
+        let prior = prior(nf);
+        let mut a = Analyzer::new(&p, 2, None, Some(&prior), config(32000, 8000)).unwrap();
+        let mut rec = Inputs::default();
+        let samples = varying_noise(72000);
+        let chunk = 777;
+        let is_speech = |chunk_index: usize| (chunk_index * chunk / 5000) % 3 != 1;
+        let mut windows = vec![];
+        for (k, c) in samples.chunks(chunk).enumerate() {
+            a.set_external_voice_activity(Some(is_speech(k)));
+            a.push(c, &mut rec, |w| {
+                windows.push((w.start, w.len, w.speaker_frames))
+            })
+            .unwrap();
+        }
+        let all = crate::features::extract_all(&p, &samples).unwrap();
+        let frame = |i: usize| &all[i * nf..(i + 1) * nf];
+        // Frame i is computed, with the speech flag of its buffer, when its
+        // last sample arrives.
+        let frame_end = |i: usize| i * p.hop_length + p.n_fft;
+        let speech_frame = |i: usize| is_speech((frame_end(i) - 1) / chunk);
+        assert_eq!(windows.len(), 6);
+        assert_eq!(rec.calls.len(), windows.len());
+        for ((start, len, speaker_frames), input) in windows.iter().zip(&rec.calls) {
+            let (start, end) = (*start as usize, (start + len) as usize);
+            let observed: Vec<&[f32]> = (0..all.len() / nf)
+                .filter(|&i| frame_end(i) <= end && speech_frame(i))
+                .map(frame)
+                .collect();
+            assert_eq!(*speaker_frames, observed.len() as u64, "window at {start}");
+            let first = start.div_ceil(p.hop_length);
+            let raw = &all[first * nf..first * nf + input.len()];
+            let want = normalised(&prior, &observed, raw);
+            assert_close(input, &want, &format!("window at {start}"));
+            assert!(
+                input.iter().zip(raw).any(|(a, b)| (a - b).abs() > 0.1),
+                "normalising changes the frames"
+            );
+        }
+        // Some frames were not speech, and they were left out.
+        let computed = (0..all.len() / nf).filter(|&i| frame_end(i) <= 72000);
+        let speech = computed.clone().filter(|&i| speech_frame(i)).count() as u64;
+        assert!(speech < computed.count() as u64);
+        assert_eq!(a.speaker_frames(), speech);
+    }
+
+    #[test]
+    fn a_reset_keeps_the_speaker_and_forget_speaker_clears_it() {
+        let p = FeatureParams::default();
+        let prior = prior(p.n_features());
+        let mut a = Analyzer::new(&p, 2, None, Some(&prior), config(16000, 16000)).unwrap();
+        a.set_external_voice_activity(Some(true));
+        let mut rec = Inputs::default();
+        let samples = varying_noise(40000);
+        a.push(&samples, &mut rec, |_| {}).unwrap();
+        a.finish(&mut rec, |_| {}).unwrap();
+        let seen = a.speaker_frames();
+        let computed = (40000 - p.n_fft) / p.hop_length + 1;
+        assert_eq!(seen, computed as u64);
+        a.reset();
+        assert_eq!(a.speaker_frames(), seen, "a reset keeps the statistics");
+        // The next stretch's first window rests on both stretches' frames.
+        let mut frames = vec![];
+        a.push(&samples[..16000], &mut rec, |w| {
+            frames.push(w.speaker_frames)
+        })
+        .unwrap();
+        let per_window = (16000 - p.n_fft) / p.hop_length + 1;
+        assert_eq!(frames, vec![seen + per_window as u64]);
+        a.forget_speaker();
+        assert_eq!(a.speaker_frames(), 0);
+        // From the prior alone, a window is passed on as it is.
+        a.reset();
+        a.set_external_voice_activity(Some(false));
+        let before = rec.calls.len();
+        a.push(&samples[..16000], &mut rec, |w| {
+            assert_eq!(w.speaker_frames, 0)
+        })
+        .unwrap();
+        let all = crate::features::extract_all(&p, &samples[..16000]).unwrap();
+        assert_close(&rec.calls[before], &all, "after forget_speaker");
+    }
+
+    #[test]
+    fn with_adaptation_off_the_model_gets_raw_frames_and_statistics_still_grow() {
+        let p = FeatureParams::default();
+        let nf = p.n_features();
+        let prior = prior(nf);
+        let mut a = Analyzer::new(&p, 2, None, Some(&prior), config(16000, 16000)).unwrap();
+        assert!(a.adapts_to_speaker());
+        a.set_speaker_adaptation(false);
+        assert!(!a.adapts_to_speaker());
+        a.set_external_voice_activity(Some(true));
+        let mut rec = Inputs::default();
+        let samples = varying_noise(48000);
+        let mut reported = vec![];
+        a.push(&samples[..32000], &mut rec, |w| {
+            reported.push(w.speaker_frames)
+        })
+        .unwrap();
+        assert_eq!(reported, vec![0, 0], "off: no window rests on statistics");
+        let all = crate::features::extract_all(&p, &samples).unwrap();
+        let per_window = (16000 - p.n_fft) / p.hop_length + 1;
+        let window = |k: usize| {
+            let first = (k * 16000).div_ceil(p.hop_length);
+            &all[first * nf..(first + per_window) * nf]
+        };
+        assert_eq!(rec.calls[0], window(0));
+        assert_eq!(rec.calls[1], window(1));
+        let seen = a.speaker_frames();
+        assert_eq!(seen, ((32000 - p.n_fft) / p.hop_length + 1) as u64);
+        // Turned on, the next window rests on everything seen while off.
+        a.set_speaker_adaptation(true);
+        a.push(&samples[32000..], &mut rec, |w| {
+            reported.push(w.speaker_frames)
+        })
+        .unwrap();
+        let computed = (48000 - p.n_fft) / p.hop_length + 1;
+        assert_eq!(reported[2], computed as u64);
+        let observed: Vec<&[f32]> = all.chunks_exact(nf).take(computed).collect();
+        assert_close(
+            &rec.calls[2],
+            &normalised(&prior, &observed, window(2)),
+            "third window",
+        );
+    }
+
+    #[test]
+    fn without_a_prior_windows_rest_on_no_speaker_frames() {
+        let p = FeatureParams::default();
+        let mut a = Analyzer::new(&p, 2, None, None, config(16000, 16000)).unwrap();
+        assert!(!a.adapts_to_speaker());
+        a.set_external_voice_activity(Some(true));
+        let samples = varying_noise(16000);
+        let mut rec = Inputs::default();
+        let mut reported = vec![];
+        a.push(&samples, &mut rec, |w| reported.push(w.speaker_frames))
+            .unwrap();
+        assert_eq!(reported, vec![0]);
+        assert_eq!(a.speaker_frames(), 0);
+        let all = crate::features::extract_all(&p, &samples).unwrap();
+        assert_eq!(rec.calls[0], all);
+    }
+
+    #[test]
+    fn a_prior_of_another_width_is_refused() {
+        let p = FeatureParams::default();
+        let prior = prior(p.n_features() - 1);
+        assert!(matches!(
+            Analyzer::new(&p, 2, None, Some(&prior), config(16000, 16000)),
+            Err(AnalysisError::PriorWidth { .. })
+        ));
     }
 }

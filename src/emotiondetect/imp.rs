@@ -47,6 +47,7 @@ const DEFAULT_SILENCE_THRESHOLD: f64 = -60.0;
 /// with a short word or a cough has fewer.
 const DEFAULT_MIN_SPEECH_RATIO: f64 = 0.2;
 const DEFAULT_POST_MESSAGES: bool = true;
+const DEFAULT_ADAPT_TO_SPEAKER: bool = true;
 const DEFAULT_PROVIDER: ExecutionProvider = ExecutionProvider::Cpu;
 const DEFAULT_CHANNEL_MODE: ChannelMode = ChannelMode::Mix;
 /// The shortest tail that becomes a last window at the end of a stream.
@@ -112,6 +113,7 @@ struct LiveSettings {
     silence_threshold: f64,
     min_speech_ratio: f64,
     post_messages: bool,
+    adapt_to_speaker: bool,
 }
 
 #[derive(Debug, Clone)]
@@ -141,6 +143,7 @@ impl Default for Settings {
                 silence_threshold: DEFAULT_SILENCE_THRESHOLD,
                 min_speech_ratio: DEFAULT_MIN_SPEECH_RATIO,
                 post_messages: DEFAULT_POST_MESSAGES,
+                adapt_to_speaker: DEFAULT_ADAPT_TO_SPEAKER,
             },
         }
     }
@@ -180,6 +183,7 @@ enum Record {
         len: u64,
         speech_ratio: f64,
         probabilities: Option<Vec<f32>>,
+        speaker_frames: u64,
     },
     /// The stretch ended on this channel: close its open segment.
     StretchEnd { channel: usize },
@@ -193,6 +197,7 @@ impl Record {
             len: w.len,
             speech_ratio: w.speech_ratio,
             probabilities: w.probabilities.map(<[f32]>::to_vec),
+            speaker_frames: w.speaker_frames,
         }
     }
 }
@@ -374,6 +379,7 @@ impl EmotionDetect {
                     len,
                     speech_ratio,
                     probabilities,
+                    speaker_frames,
                 } => {
                     state.channels[channel].tracker.window(
                         start,
@@ -390,8 +396,14 @@ impl EmotionDetect {
                         let p: Vec<f64> = p.iter().map(|&v| v as f64).collect();
                         state.channels[channel].summary.add(&p, times.duration);
                         let ch = &state.channels[channel];
-                        let s =
-                            results::window(&times, &ch.speaker, speech_ratio, state.labels(), &p);
+                        let s = results::window(
+                            &times,
+                            &ch.speaker,
+                            speech_ratio,
+                            speaker_frames,
+                            state.labels(),
+                            &p,
+                        );
                         out.windows.push(s.clone());
                         out.messages.push(s);
                     } else {
@@ -574,6 +586,7 @@ impl EmotionDetect {
                     &contract.features,
                     contract.labels.len(),
                     contract.non_speech(),
+                    contract.adaptation.as_ref(),
                     loaded.config,
                 )
                 .map_err(|e| gst::loggable_error!(CAT, "{e}"))?;
@@ -698,6 +711,12 @@ impl ObjectImpl for EmotionDetect {
                     .default_value(DEFAULT_POST_MESSAGES)
                     .mutable_playing()
                     .build(),
+                glib::ParamSpecBoolean::builder("adapt-to-speaker")
+                    .nick("Adapt to speaker")
+                    .blurb("Normalise each channel's features by statistics of its own speech, gathered during the stream and warm-started from the training statistics; no effect on models without emotiondetect.adaptation metadata")
+                    .default_value(DEFAULT_ADAPT_TO_SPEAKER)
+                    .mutable_playing()
+                    .build(),
                 glib::ParamSpecEnum::builder_with_default("channel-mode", DEFAULT_CHANNEL_MODE)
                     .nick("Channel mode")
                     .blurb("Analyse the mix of all channels, or each channel on its own")
@@ -744,6 +763,9 @@ impl ObjectImpl for EmotionDetect {
             "post-messages" => {
                 settings.live.post_messages = value.get().expect("type checked upstream")
             }
+            "adapt-to-speaker" => {
+                settings.live.adapt_to_speaker = value.get().expect("type checked upstream")
+            }
             "channel-mode" => settings.channel_mode = value.get().expect("type checked upstream"),
             "channel-names" => settings.channel_names = value.get().expect("type checked upstream"),
             _ => unimplemented!(),
@@ -765,6 +787,7 @@ impl ObjectImpl for EmotionDetect {
             "silence-threshold" => settings.live.silence_threshold.to_value(),
             "min-speech-ratio" => settings.live.min_speech_ratio.to_value(),
             "post-messages" => settings.live.post_messages.to_value(),
+            "adapt-to-speaker" => settings.live.adapt_to_speaker.to_value(),
             "channel-mode" => settings.channel_mode.to_value(),
             "channel-names" => settings.channel_names.to_value(),
             _ => unimplemented!(),
@@ -899,6 +922,21 @@ impl BaseTransformImpl for EmotionDetect {
                 contract.labels,
                 model.provider().name()
             );
+            match &contract.adaptation {
+                Some(prior) => gst::info!(
+                    CAT,
+                    imp = self,
+                    "{}: speaker adaptation available (prior worth {} frames)",
+                    source.name(),
+                    prior.prior_frames()
+                ),
+                None => gst::info!(
+                    CAT,
+                    imp = self,
+                    "{}: speaker adaptation not available (no emotiondetect.adaptation metadata)",
+                    source.name()
+                ),
+            }
             let emotions = contract.emotions();
             let name = match source {
                 ModelSource::Builtin(i) => model::BUILTIN_MODELS[i].name.to_string(),
@@ -974,6 +1012,8 @@ impl BaseTransformImpl for EmotionDetect {
                 if let Some(state) = lock(&self.state).as_mut() {
                     let n_labels = state.labels().len();
                     for ch in &mut state.channels {
+                        // A seek in the same recording: same speaker, whose
+                        // statistics the reset keeps.
                         ch.analyzer.reset();
                         ch.tracker = SegmentTracker::new(n_labels);
                         ch.summary = Summary::new(n_labels);
@@ -982,6 +1022,20 @@ impl BaseTransformImpl for EmotionDetect {
                     state.base = None;
                     state.part = Part::default();
                     state.new_timeline();
+                }
+            }
+            // A new stream: whoever speaks on a channel now is someone
+            // else, so the stream before ends with its own speaker's
+            // statistics, then they are forgotten. A flush, a discontinuity
+            // or a gap keeps the speaker.
+            gst::EventView::StreamStart(_) => {
+                if let Err(msg) = self.end_stretch(false, false) {
+                    self.post_error_message(msg);
+                }
+                if let Some(state) = lock(&self.state).as_mut() {
+                    for ch in &mut state.channels {
+                        ch.analyzer.forget_speaker();
+                    }
                 }
             }
             gst::EventView::Eos(_) => {
@@ -1092,6 +1146,7 @@ impl BaseTransformImpl for EmotionDetect {
                 let records = &mut state.records;
                 ch.analyzer.set_silence_threshold(live.silence_threshold);
                 ch.analyzer.set_min_speech_ratio(live.min_speech_ratio);
+                ch.analyzer.set_speaker_adaptation(live.adapt_to_speaker);
                 ch.analyzer.set_external_voice_activity(external_vad);
                 let samples = &ch.samples[(skip as usize).min(ch.samples.len())..];
                 pushed = pushed.and(

@@ -118,15 +118,19 @@ fn with_probabilities(
     b
 }
 
-/// One classified window: `emotion`.
+/// One classified window: `emotion`. `speaker_frames`: the speech frames
+/// its speaker normalisation rested on (0: none applied).
 pub fn window(
     times: &Times,
     speaker: &Speaker,
     speech_ratio: f64,
+    speaker_frames: u64,
     labels: &[String],
     probabilities: &[f64],
 ) -> gst::Structure {
-    let b = builder("emotion", times, speaker).field("speech-ratio", speech_ratio);
+    let b = builder("emotion", times, speaker)
+        .field("speech-ratio", speech_ratio)
+        .field("speaker-frames", speaker_frames);
     with_probabilities(b, labels, Some(probabilities)).build()
 }
 

@@ -7,7 +7,9 @@
 //! - an output `probabilities`, float32 `[batch, n_labels]`, after softmax;
 //! - metadata `emotiondetect.format` = `1`, `emotiondetect.labels` (comma
 //!   separated, in output order) and `emotiondetect.features` (the JSON of
-//!   [`FeatureParams::to_json`]); `emotiondetect.evaluation` is optional.
+//!   [`FeatureParams::to_json`]); `emotiondetect.evaluation` is optional,
+//!   and so is `emotiondetect.adaptation` (the prior of speaker adaptation,
+//!   see [`crate::adapt`]).
 
 pub mod runtime;
 mod shared;
@@ -19,6 +21,7 @@ use ort::session::builder::{GraphOptimizationLevel, SessionBuilder};
 use ort::session::Session;
 use ort::value::TensorRef;
 
+use crate::adapt::{self, AdaptationPrior};
 use crate::features::{FeatureError, FeatureParams};
 pub use runtime::{LogLevel, Logger, RuntimeError};
 pub use shared::{BatchStats, SharedModel, MAX_BATCH};
@@ -123,6 +126,9 @@ pub struct ModelContract {
     pub features: FeatureParams,
     /// The evaluation figures the model carries, as JSON, if any.
     pub evaluation: Option<String>,
+    /// The training statistics speaker adaptation starts from; `None`: the
+    /// model does not support it.
+    pub adaptation: Option<AdaptationPrior>,
 }
 
 impl ModelContract {
@@ -158,10 +164,15 @@ impl ModelContract {
                 "metadata emotiondetect.labels must name at least two emotions besides {NON_SPEECH_LABEL}, got {labels:?}"
             ));
         }
+        let adaptation = get(adapt::METADATA_KEY)
+            .map(|json| AdaptationPrior::from_json(&json, features.n_features()))
+            .transpose()
+            .map_err(|e| format!("metadata {} is invalid: {e}", adapt::METADATA_KEY))?;
         Ok(ModelContract {
             labels,
             features,
             evaluation: get("emotiondetect.evaluation"),
+            adaptation,
         })
     }
 
@@ -483,4 +494,71 @@ fn check_contract(session: &Session) -> Result<ModelContract, String> {
         .ok_or(format!("no output named {OUTPUT_NAME:?}"))?;
     check(OUTPUT_NAME, output.dtype(), &[-1, n_labels])?;
     Ok(contract)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A valid contract's metadata, with `adaptation` as the
+    /// `emotiondetect.adaptation` entry if given.
+    fn contract(adaptation: Option<&str>) -> Result<ModelContract, String> {
+        let features = FeatureParams::default().to_json();
+        ModelContract::from_metadata(|key| match key {
+            "emotiondetect.format" => Some(CONTRACT_FORMAT.into()),
+            "emotiondetect.labels" => Some("neutral,happy,sad".into()),
+            "emotiondetect.features" => Some(features.clone()),
+            "emotiondetect.adaptation" => adaptation.map(String::from),
+            _ => None,
+        })
+    }
+
+    fn prior_json(n: usize, prior_frames: &str, std: f64, extra: &str) -> String {
+        let mean = vec!["0.5"; n].join(",");
+        let std = vec![std.to_string(); n].join(",");
+        format!(
+            r#"{{"format": 1, "prior_frames": {prior_frames}, "min_std_ratio": 0.3, "mean": [{mean}], "std": [{std}]{extra}}}"#
+        )
+    }
+
+    #[test]
+    fn a_model_without_the_adaptation_key_has_no_prior() {
+        assert_eq!(contract(None).unwrap().adaptation, None);
+    }
+
+    #[test]
+    fn the_adaptation_prior_is_read_from_the_metadata() {
+        let n = FeatureParams::default().n_features();
+        let c = contract(Some(&prior_json(n, "150", 2.0, ""))).unwrap();
+        let p = c.adaptation.expect("a prior");
+        assert_eq!(p.prior_frames(), 150.0);
+        assert_eq!(p.min_std_ratio(), 0.3);
+        assert_eq!(p.mean(), vec![0.5; n]);
+        assert_eq!(p.std(), vec![2.0; n]);
+    }
+
+    #[test]
+    fn a_malformed_adaptation_prior_is_a_contract_error_naming_the_key() {
+        let n = FeatureParams::default().n_features();
+        for (json, why) in [
+            (prior_json(n - 1, "150", 2.0, ""), "mean has 45 values"),
+            (prior_json(n + 1, "150", 2.0, ""), "mean has 47 values"),
+            (prior_json(n, "150", 0.0, ""), "std[0]"),
+            (prior_json(n, "150", -1.0, ""), "std[0]"),
+            (prior_json(n, "0", 2.0, ""), "prior_frames"),
+            (prior_json(n, "-5", 2.0, ""), "prior_frames"),
+            (
+                prior_json(n, "150", 2.0, r#", "variance": []"#),
+                "unknown field",
+            ),
+            ("not json".to_string(), "JSON"),
+        ] {
+            let err = contract(Some(&json)).unwrap_err();
+            assert!(
+                err.contains("metadata emotiondetect.adaptation is invalid"),
+                "{err}"
+            );
+            assert!(err.contains(why), "{why}: {err}");
+        }
+    }
 }

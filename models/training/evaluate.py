@@ -14,6 +14,13 @@ windows' probabilities (non-speech removed), argmax over the corpus's labels
 (RAVDESS 8, EmoDB 7, cross-corpus 6 with calm added to neutral). A clip with
 no classified window falls back to all its loud windows (every clip gets a
 decision); `coverage` is the share of clips with a classified window.
+
+Speaker adaptation (models trained with it, adapt.py): a clip is treated as
+part of a call with its speaker. The statistics when a window is classified
+are those of CONTEXT other clips of the same speaker (same condition,
+drawn with a seed per clip; -1: all of them) plus this clip's speech up to
+the window's end, exactly as the element accumulates them. Non-speech clips
+take their context from a RAVDESS speaker (hold music in a call).
 """
 from __future__ import annotations
 
@@ -24,24 +31,65 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from . import channel, common, extract, speech_tests, train, windows
+from . import adapt, channel, common, extract, speech_tests, train, windows
 from .model import ResLSTMSA
 
 NS = common.NON_SPEECH
 ANGRY = common.LABELS.index("angry")
+CONTEXT = 8  # other clips of the speaker before each clip (--context)
+CONTEXT_SWEEP = (0, 2, 8, -1)
+_CLIP_STATS: dict = {}
 
 
-def window_probs(model: ResLSTMSA, bank: extract.Bank, idx) -> list[dict]:
+def clip_stats(bank: extract.Bank) -> list[adapt.Stats]:
+    key = (bank.group, bank.condition, bank.rate)
+    if key not in _CLIP_STATS:
+        _CLIP_STATS[key] = [adapt.Stats.of(bank.clip(i), bank.clip_speech(i)) for i in range(len(bank))]
+    return _CLIP_STATS[key]
+
+
+def context_stats(bank: extract.Bank, i: int, k: int) -> adapt.Stats:
+    """Speech statistics of k other clips of clip i's speaker (-1: all), from the same bank."""
+    if bank.group in ("ravdess", "emodb"):
+        pool_bank, clips = bank, extract.clips_of(bank.group)
+        speaker = clips[i].speaker
+    else:
+        pool_bank = extract.load("ravdess", "clean", bank.rate, progress=False)
+        clips, speaker = extract.clips_of("ravdess"), 1 + i % 24
+    pool = [j for j, c in enumerate(clips) if c.speaker == speaker and not (pool_bank is bank and j == i)]
+    rng = np.random.default_rng([7, i])
+    chosen = pool if k < 0 else rng.choice(pool, size=min(k, len(pool)), replace=False)
+    stats = clip_stats(pool_bank)
+    total = adapt.Stats.zero(bank.feats.shape[1])
+    for j in chosen:
+        total = total + stats[int(j)]
+    return total
+
+
+def adapted(model: ResLSTMSA, f: np.ndarray, sp: np.ndarray, j1: int, before: adapt.Stats | None) -> np.ndarray:
+    """Frames f as the element feeds them when a window ending before frame j1 is classified."""
+    prior = getattr(model, "adaptation", None)
+    if prior is None:
+        return f
+    return adapt.apply(f, adapt.streaming_stats(f, sp, j1, before), prior)
+
+
+def window_probs(model: ResLSTMSA, bank: extract.Bank, idx, context: int | None = None) -> list[dict]:
     """Per clip: whole-clip probabilities, window probabilities, lengths and levels."""
+    context = CONTEXT if context is None else context
+    adapting = getattr(model, "adaptation", None) is not None
     seqs, owner = [], []
     out = []
     for k, i in enumerate(idx):
-        wins = bank.windows(int(i))
+        i = int(i)
+        wins = bank.windows(i)
+        f, sp = bank.clip(i), bank.clip_speech(i)
+        before = context_stats(bank, i, context) if adapting else None
         out.append({"lens": np.array([w[1] for w in wins]), "db": np.array([w[4] for w in wins])})
-        seqs.append(bank.clip(int(i)))
+        seqs.append(adapted(model, f, sp, f.shape[0], before))
         owner.append((k, -1))
         for w, (_, _, j0, j1, _) in enumerate(wins):
-            seqs.append(bank.clip(int(i))[j0:j1] if j1 > j0 else bank.clip(int(i))[:1])
+            seqs.append(adapted(model, f, sp, j1, before)[j0:j1] if j1 > j0 else f[:1])
             owner.append((k, w))
     p = train.predict(model, seqs)
     for k in range(len(out)):
@@ -139,6 +187,7 @@ def evaluate_cv(rate: int, conditions: list[str], ns_bank: extract.Bank) -> dict
     pooled = {c: ([], []) for c in conditions}
     fa = {"ravdess": [], "emodb": []}
     nsr = []
+    sweep = {corpus: {k: [] for k in CONTEXT_SWEEP} for corpus in ("ravdess", "emodb")}
     for f, model, rec in runs:
         split = rec["split"]
         for corpus in ("ravdess", "emodb"):
@@ -147,6 +196,10 @@ def evaluate_cv(rate: int, conditions: list[str], ns_bank: extract.Bank) -> dict
             p = window_probs(model, bank, idx)
             per[corpus].append(corpus_scores(p, y, common.EVAL_LABELS[corpus]))
             fa[corpus].append(angry_rate(p, y, ("neutral", "calm")))
+            if getattr(model, "adaptation", None) is not None:
+                for k in CONTEXT_SWEEP:
+                    q = p if k == CONTEXT else window_probs(model, bank, idx, k)
+                    sweep[corpus][k].append(corpus_scores(q, y, common.EVAL_LABELS[corpus])["element_uar"])
         idx, y = idx_of("ravdess", split["ravdess"]["test"])
         for c in conditions:
             bank = extract.load("ravdess", c, rate, progress=False)
@@ -174,6 +227,9 @@ def evaluate_cv(rate: int, conditions: list[str], ns_bank: extract.Bank) -> dict
                                 "coverage": round(float(np.mean([s["coverage"] for s in rob[c]])), 4),
                                 "pooled_element_uar": round(common.metrics_from_cm(common.confusion(
                                     pooled[c][0], pooled[c][1], 8))["uar"], 4)}
+    res["context"] = CONTEXT
+    res["context_sweep_element_uar"] = {corpus: {str(k): mean_std(v) for k, v in ks.items() if v}
+                                        for corpus, ks in sweep.items()}
     tot = sum(a["windows"] for a in nsr)
     res["false_alarms"]["nonspeech_test_windows_classified"] = round(sum(a["classified"] for a in nsr) / max(tot, 1), 4)
     return res
@@ -240,15 +296,17 @@ def audio_windows(model: ResLSTMSA, audio: list[np.ndarray], rate: int) -> list[
     out = []
     with extract.Extractor(rate) as ex:
         for x in audio:
-            f = ex.compute(x)
+            # one recording is one stream: adaptation starts from the prior and grows through it
+            f, sp = ex.compute_with_speech(x)
             wins = windows.windows_of(x, rate)
             seqs = []
             for s, n, _ in wins:
                 j0, j1 = windows.window_frames(s, n, hop, n_fft)
-                seqs.append(f[j0:min(j1, f.shape[0])])
+                j1 = min(j1, f.shape[0])
+                seqs.append(adapted(model, f, sp, j1, None)[j0:j1])
             p = train.predict(model, seqs)
             out.append({"win": p, "lens": np.array([w[1] for w in wins]), "db": np.array([w[2] for w in wins]),
-                        "clip": train.predict(model, [f])[0]})
+                        "clip": train.predict(model, [adapted(model, f, sp, f.shape[0], None)])[0]})
     return out
 
 
@@ -288,6 +346,16 @@ def evaluate_ablation(rate: int, names: list[str]) -> dict:
             for c in ("clean", "white10", "babble10", "reverb") + (("tel16",) if rate == 16000 else ()):
                 p = window_probs(model, extract.load("ravdess", c, rate, progress=False), idx)
                 row[f"ravdess_val_{c}"] = round(corpus_scores(p, y, common.RAVDESS_LABELS)["element_uar"], 4)
+            ei, ey = idx_of("emodb", rec["split"]["emodb"]["val"])
+            emo = extract.load("emodb", "clean", rate, progress=False)
+            row["emodb_val_clean"] = round(corpus_scores(window_probs(model, emo, ei), ey,
+                                                         common.EMODB_LABELS)["element_uar"], 4)
+            if getattr(model, "adaptation", None) is not None:  # the first clip of a call: no context
+                rav = extract.load("ravdess", "clean", rate, progress=False)
+                row["ravdess_val_clean_ctx0"] = round(corpus_scores(window_probs(model, rav, idx, 0), y,
+                                                                    common.RAVDESS_LABELS)["element_uar"], 4)
+                row["emodb_val_clean_ctx0"] = round(corpus_scores(window_probs(model, emo, ei, 0), ey,
+                                                                  common.EMODB_LABELS)["element_uar"], 4)
             rows.append(row)
         if rows:
             keys = [k for k in rows[0] if k not in ("fold", "best_epoch")]
@@ -400,15 +468,19 @@ def fmt(ms: dict) -> str:
 
 
 def main() -> None:
+    global CONTEXT
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--rate", type=int, choices=(16000, 8000), default=16000)
     ap.add_argument("--skip-cv", action="store_true")
+    ap.add_argument("--context", type=int, default=CONTEXT, help="adapted models: other clips of the speaker "
+                    "before each test clip (-1: all)")
     ap.add_argument("--ablation", nargs="+", metavar="NAME", help="only compare these ablation runs "
                     "(validation speakers only); writes models/results/ablation-<R>k.json")
     ap.add_argument("--old-model", type=Path, help="only score this previous ONNX model on the new tests; "
                     "writes models/results/old-model-<R>k.json")
     args = ap.parse_args()
     torch.set_num_threads(1)
+    CONTEXT = args.context
     rate = args.rate
     if args.old_model:
         res = old_model_eval(args.old_model, rate)

@@ -13,7 +13,9 @@ clip, every window of them, 1- and 2-frame inputs and a batch of 4.
 Contract (models/MODEL_CARD.md, src/model/mod.rs): input `features` float32
 [batch, time, 46] (raw extractor features; normalisation inside the graph);
 outputs `probabilities` [batch, n_labels] after softmax and `attention`
-[batch, time]; metadata emotiondetect.{format, labels, features, evaluation, licence}.
+[batch, time]; metadata emotiondetect.{format, labels, features, evaluation, licence}, and for
+a model trained with speaker adaptation emotiondetect.adaptation (adapt.py), whose
+rule tests/fixtures/speaker_adaptation.json pins for the element.
 """
 from __future__ import annotations
 
@@ -25,7 +27,7 @@ import numpy as np
 import onnx
 import torch
 
-from . import common, extract, train
+from . import adapt, common, extract, train
 from .model import ExportWrapper, ResLSTMSA, count_parameters
 
 OPSET = 17
@@ -36,6 +38,7 @@ LICENCE = ("CC BY-NC-SA 4.0 (non-commercial, share-alike, attribution): trained 
 ONNX_PATH = {16000: common.MODELS_DIR / "reslstm-sa-16k.onnx", 8000: common.MODELS_DIR / "reslstm-sa-8k.onnx"}
 PARITY_PATH = {16000: common.REPO_DIR / "tests" / "fixtures" / "model_parity.json",
                8000: common.REPO_DIR / "tests" / "fixtures" / "model_parity_8k.json"}
+ADAPTATION_FIXTURE = common.REPO_DIR / "tests" / "fixtures" / "speaker_adaptation.json"
 
 
 def f32_list(a: np.ndarray):
@@ -67,9 +70,12 @@ def write_onnx(model: ResLSTMSA, path: Path, metadata: dict[str, str], doc: str 
     onnx.save(m, str(path))
 
 
-def contract_metadata(params_json: str, evaluation: dict | None = None) -> dict[str, str]:
+def contract_metadata(params_json: str, evaluation: dict | None = None,
+                      adaptation: adapt.Prior | None = None) -> dict[str, str]:
     meta = {"emotiondetect.format": "1", "emotiondetect.labels": ",".join(common.LABELS),
             "emotiondetect.features": params_json, "emotiondetect.licence": LICENCE}
+    if adaptation is not None:
+        meta["emotiondetect.adaptation"] = adaptation.to_json()
     if evaluation is not None:
         meta["emotiondetect.evaluation"] = json.dumps(evaluation, separators=(",", ":"))
     return meta
@@ -98,6 +104,25 @@ def write_parity(model: ResLSTMSA, bank: extract.Bank, path: Path) -> list[dict]
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps({"inputs": inputs}, separators=(",", ":")) + "\n")
     return inputs
+
+
+def write_adaptation_fixture(prior: adapt.Prior, bank: extract.Bank, path: Path) -> None:
+    """Two clips of one speaker as one stream: the frames, their speech flags, and the adapted frames
+    the model must be fed when windows ending at a few frame counts are classified (adapt.py's rule)."""
+    clips = extract.clips_of(bank.group)
+    first = next(i for i, c in enumerate(clips) if bank.n_frames(i) >= 100)
+    second = next(i for i, c in enumerate(clips) if c.speaker == clips[first].speaker and i != first)
+    frames = np.concatenate([bank.clip(first), bank.clip(second)])
+    speech = np.concatenate([bank.clip_speech(first), bank.clip_speech(second)])
+    frames = np.array(f32_list(frames), dtype=np.float32)
+    checks = []
+    for j0, j1 in ((0, 1), (0, 50), (30, 105), (frames.shape[0] - 50, frames.shape[0])):
+        stats = adapt.streaming_stats(frames, speech, j1)
+        checks.append({"first": j0, "end": j1, "speech_frames": int(stats.n),
+                       "adapted": f32_list(adapt.apply(frames[j0:j1], stats, prior))})
+    path.write_text(json.dumps({"adaptation": json.loads(prior.to_json()), "frames": f32_list(frames),
+                                "speech": [bool(v) for v in speech], "windows": checks},
+                               separators=(",", ":")) + "\n")
 
 
 def verify(path: Path, model: ResLSTMSA, banks: list[extract.Bank], indices: list[list[int]]) -> dict:
@@ -151,11 +176,17 @@ def export(rate: int) -> dict:
            f"{common.N_LABELS}] (softmax over {','.join(common.LABELS)}) and 'attention' [batch, time]. "
            f"Licence: {LICENCE}. See models/MODEL_CARD.md.")
     path = ONNX_PATH[rate]
-    write_onnx(model, path, contract_metadata(params_json, evaluation), doc)
+    prior = model.adaptation
+    if prior is not None:
+        doc += (" Speaker adaptation: feed mu0 + sd0 (x - m) / s with the channel's running speech statistics "
+                "(metadata emotiondetect.adaptation).")
+    write_onnx(model, path, contract_metadata(params_json, evaluation, prior), doc)
     rav = extract.load("ravdess", "clean", rate, progress=False)
     emo = extract.load("emodb", "clean", rate, progress=False)
     nsv = extract.load("ns-val", "clean", rate, progress=False)
     parity = write_parity(model, rav, PARITY_PATH[rate])
+    if prior is not None and rate == 16000:
+        write_adaptation_fixture(prior, rav, ADAPTATION_FIXTURE)
     val_r = [i for i, c in enumerate(extract.clips_of("ravdess")) if c.speaker in common.FINAL_VAL["ravdess"]]
     val_e = [i for i, c in enumerate(extract.clips_of("emodb")) if c.speaker in common.FINAL_VAL["emodb"]]
     v = verify(path, model, [rav, emo, nsv], [val_r, val_e, list(range(len(nsv)))])

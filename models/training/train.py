@@ -37,7 +37,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from . import common, extract
+from . import adapt, common, extract
 from .model import ResLSTMSA, count_parameters
 
 RUNS_DIR = common.CACHE_DIR / "runs"
@@ -70,6 +70,14 @@ class Config:
     # 1: batches hold clips of one length class only (at least `crop` frames, or shorter: EmoDB's 2 s
     # clips), so a short clip no longer cuts the whole batch's crop to its length
     bucket: int = 0
+    # 1: speaker adaptation (adapt.py): each example is standardised by its speaker's statistics, as the
+    # element does during a stream; the context is `prior_frames` frames of the training statistics plus
+    # the speech of 0 (share `adapt_p0`) or a log-uniform number of other clips of the same speaker
+    adapt: int = 0
+    prior_frames: float = 100.0
+    adapt_p0: float = 0.2
+    # validation: the number of other clips of the speaker the statistics rest on
+    adapt_val_context: int = 8
 
     @classmethod
     def load(cls, overrides: list[str] = ()) -> "Config":
@@ -103,6 +111,12 @@ class Data:
             self.banks.setdefault((g, "clean"), extract.load(g, "clean", rate, progress=False))
         b = self.banks[("ravdess", "clean")]
         self.params_json, self.extractor_sha256 = b.params_json, b.extractor_sha256
+        # whole-clip statistics of speech frames (count, sum, sum of squares), for the adaptation context
+        self.clip_stats = {}
+        for key, bank in self.banks.items():
+            st = [adapt.Stats.of(bank.clip(i), bank.clip_speech(i)) for i in range(len(bank))]
+            self.clip_stats[key] = (np.array([x.n for x in st]), np.stack([x.s1 for x in st]),
+                                    np.stack([x.s2 for x in st]))
 
     def items(self, split: dict, part: str) -> list[tuple[str, int]]:
         """(group, index) of the clips of split[corpus][part] speakers (non-speech: ns-train / ns-val)."""
@@ -126,19 +140,68 @@ class Data:
     def features(self, item, condition: str = "clean") -> np.ndarray:
         return self.banks[(item[0], condition)].clip(item[1])
 
+    def speech(self, item, condition: str = "clean") -> np.ndarray:
+        return self.banks[(item[0], condition)].clip_speech(item[1])
+
+    def speaker(self, item) -> tuple[str, int]:
+        c = self.clips[item[0]][item[1]]
+        return c.corpus, c.speaker
+
+    def context(self, pool: list, k: int, rng: np.random.Generator, conditions) -> adapt.Stats:
+        """Summed statistics of k clips of `pool`, each in a random one of `conditions`."""
+        total = adapt.Stats.zero(self.n_features)
+        for j in rng.choice(len(pool), size=min(k, len(pool)), replace=False):
+            g, i = pool[int(j)]
+            n, s1, s2 = self.clip_stats[(g, conditions[int(rng.integers(len(conditions)))])]
+            total.n += n[i]
+            total.s1 += s1[i]
+            total.s2 += s2[i]
+        return total
+
+    @property
+    def n_features(self) -> int:
+        return self.banks[("ravdess", "clean")].feats.shape[1]
+
     def mask(self, item) -> np.ndarray:
         m = np.zeros(common.N_LABELS, dtype=bool)
         m[common.CORPUS_MASK[self.corpus(item)]] = True
         return m
 
 
-def make_batch(data: Data, items, crop: int, rng: np.random.Generator):
-    seqs = [data.features(it, data.conditions[int(rng.integers(len(data.conditions)))]) for it in items]
+class Speakers:
+    """The items of each speaker of a part, for drawing a speaker's other clips."""
+
+    def __init__(self, data: Data, items):
+        self.by: dict[tuple[str, int], list] = {}
+        for it in items:
+            if data.corpus(it) != "nonspeech":
+                self.by.setdefault(data.speaker(it), []).append(it)
+        self.keys = sorted(self.by)
+
+    def others(self, data: Data, item, rng: np.random.Generator) -> list:
+        """The other clips of item's speaker (non-speech: every clip of a random speaker)."""
+        if data.corpus(item) == "nonspeech":
+            return self.by[self.keys[int(rng.integers(len(self.keys)))]]
+        return [o for o in self.by[data.speaker(item)] if o != item]
+
+
+def make_batch(data: Data, items, crop: int, rng: np.random.Generator, cfg: Config | None = None,
+               prior: adapt.Prior | None = None, speakers: Speakers | None = None):
+    conds = [data.conditions[int(rng.integers(len(data.conditions)))] for _ in items]
+    seqs = [data.features(it, c) for it, c in zip(items, conds)]
     L = min(crop, min(s.shape[0] for s in seqs))
     x = np.empty((len(seqs), L, seqs[0].shape[1]), dtype=np.float32)
     for k, s in enumerate(seqs):
         start = int(rng.integers(0, s.shape[0] - L + 1))
         x[k] = s[start:start + L]
+        if prior is not None:
+            # what the element has seen when this crop's window is classified: the speech of the
+            # speaker's earlier clips (0 or a log-uniform number of them) and of this clip up to the crop's end
+            pool = speakers.others(data, items[k], rng)
+            n = 0 if (rng.random() < cfg.adapt_p0 or not pool) else int(round(np.exp(rng.uniform(0, np.log(len(pool))))))
+            before = data.context(pool, n, rng, data.conditions)
+            stats = adapt.streaming_stats(s, data.speech(items[k], conds[k]), start + L, before)
+            x[k] = adapt.apply(x[k], stats, prior)
     y = torch.tensor([data.label(it) for it in items])
     m = torch.from_numpy(np.stack([data.mask(it) for it in items]))
     return torch.from_numpy(x), y, m
@@ -203,11 +266,25 @@ def validation_score(data: Data, items, probs: np.ndarray) -> dict:
     return out
 
 
+def eval_seqs(data: Data, items, prior: adapt.Prior | None, context: int, seed: int = 0) -> list[np.ndarray]:
+    """Whole clean clips of validation items, adapted (if `prior`) with `context` other clips of the speaker."""
+    if prior is None:
+        return [data.features(it) for it in items]
+    speakers = Speakers(data, items)
+    out = []
+    for k, it in enumerate(items):
+        rng = np.random.default_rng([seed, k])
+        before = data.context(speakers.others(data, it, rng), context, rng, ["clean"])
+        f = data.features(it)
+        out.append(adapt.apply(f, adapt.streaming_stats(f, data.speech(it), f.shape[0], before), prior))
+    return out
+
+
 @torch.inference_mode()
-def fit_temperature(model: ResLSTMSA, data: Data, items) -> float:
+def fit_temperature(model: ResLSTMSA, data: Data, items, seqs: list[np.ndarray]) -> float:
     """Temperature minimising the NLL of the validation clips' masked logits (grid over [0.25, 25])."""
     model.temperature.fill_(1.0)
-    logits = torch.from_numpy(predict(model, [data.features(it) for it in items], logits_out=True)).double()
+    logits = torch.from_numpy(predict(model, seqs, logits_out=True)).double()
     mask = torch.from_numpy(np.stack([data.mask(it) for it in items]))
     logits = logits.masked_fill(~mask, -1e4)
     y = torch.tensor([data.label(it) for it in items])
@@ -229,6 +306,9 @@ def train_run(data: Data, split: dict, cfg: Config, seed: int, desc: str = "") -
     model = ResLSTMSA(frames.shape[1], cfg.hidden, common.N_LABELS, cfg.dropout)
     model.set_normalisation(frames.mean(axis=0), frames.std(axis=0))
     del frames
+    prior = (adapt.Prior(model.feat_mean.numpy().astype(np.float64), model.feat_std.numpy().astype(np.float64),
+                         cfg.prior_frames).rounded() if cfg.adapt else None)
+    speakers = Speakers(data, tr) if cfg.adapt else None
     opt = torch.optim.Adam(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
     sched = torch.optim.lr_scheduler.CosineAnnealingWarmRestarts(opt, T_0=cfg.t0, T_mult=cfg.t_mult,
                                                                  eta_min=cfg.eta_min)
@@ -238,7 +318,7 @@ def train_run(data: Data, split: dict, cfg: Config, seed: int, desc: str = "") -
     else:
         buckets = [np.arange(len(tr))]
     steps = sum(math.ceil(len(b) / cfg.batch_size) for b in buckets)
-    va_seqs = [data.features(it) for it in va]
+    va_seqs = eval_seqs(data, va, prior, cfg.adapt_val_context)
     va_y = torch.tensor([data.label(it) for it in va])
     va_mask = torch.from_numpy(np.stack([data.mask(it) for it in va]))
     best, best_state, history = {"score": -1.0, "loss": math.inf, "epoch": -1}, None, []
@@ -255,7 +335,7 @@ def train_run(data: Data, split: dict, cfg: Config, seed: int, desc: str = "") -
             sel = batches[bi]
             if len(sel) < 2:
                 continue
-            x, y, m = make_batch(data, [tr[i] for i in sel], cfg.crop, rng)
+            x, y, m = make_batch(data, [tr[i] for i in sel], cfg.crop, rng, cfg, prior, speakers)
             z = spec_augment(model.normalise(x), cfg, rng)
             logits, _ = model.forward_normalised(z)
             loss = F.cross_entropy(masked_logits(logits, m), y, label_smoothing=cfg.label_smoothing)
@@ -278,14 +358,14 @@ def train_run(data: Data, split: dict, cfg: Config, seed: int, desc: str = "") -
             print(f"  {desc} epoch {epoch + 1}: loss {tot / len(tr):.3f} val {json.dumps(history[-1])} "
                   f"({time.time() - t_start:.0f} s)", flush=True)
     model.load_state_dict(best_state)
-    temperature = fit_temperature(model, data, va)
+    temperature = fit_temperature(model, data, va, va_seqs)
     state = copy.deepcopy(model.state_dict())
     record = {
         "seed": seed, "split": split, "config": asdict(cfg), "rate": data.rate, "conditions": data.conditions,
         "n_parameters": count_parameters(model), "labels": common.LABELS, "best": best,
         "temperature": temperature, "train_seconds": round(time.time() - t_start, 1), "history": history,
         "features_params": json.loads(data.params_json), "extractor_sha256": data.extractor_sha256,
-        "n_train": len(tr), "n_val": len(va),
+        "n_train": len(tr), "n_val": len(va), "adaptation": prior.to_json() if prior is not None else None,
     }
     return record, state
 
@@ -313,6 +393,8 @@ def load_run(tag: str, name: str) -> tuple[ResLSTMSA, dict]:
     model = ResLSTMSA(46, cfg["hidden"], common.N_LABELS, cfg["dropout"])
     model.load_state_dict(torch.load(d / f"{name}.pt", weights_only=True))
     model.eval()
+    # the speaker adaptation the model was trained with (None: global normalisation only)
+    model.adaptation = adapt.Prior.from_json(record["adaptation"]) if record.get("adaptation") else None
     return model, record
 
 

@@ -4,8 +4,10 @@
 mod common;
 
 use common::*;
-use emotiondetect_core::features::extract_all;
+use emotiondetect_core::adapt::SpeakerNorm;
+use emotiondetect_core::features::FeatureExtractor;
 use emotiondetect_core::model::{Model, ModelSource, Provider};
+use emotiondetect_core::vad::VoiceActivity;
 use gst::prelude::*;
 
 fn assert_result_fields(s: &gst::StructureRef) {
@@ -102,7 +104,11 @@ fn timestamps_follow_a_non_zero_segment_start() {
 #[test]
 fn a_flush_mid_window_starts_a_fresh_window_at_the_new_position() {
     let speech = demo_speech();
-    let (mut h, bus) = harness(&[], Format::S16, 1);
+    // Without speaker adaptation, which keeps the speaker's statistics
+    // across a flush by design (tests/element_adaptation.rs), the window's
+    // result depends on its samples alone.
+    let props = [("adapt-to-speaker", "false")];
+    let (mut h, bus) = harness(&props, Format::S16, 1);
     // 2.5 s: no window completes.
     Audio::new(&speech[..40000]).chunk(1000).push(&mut h);
     assert!(messages(&bus, "emotion").is_empty());
@@ -124,7 +130,7 @@ fn a_flush_mid_window_starts_a_fresh_window_at_the_new_position() {
     assert_eq!(results[0].get::<u64>("running-time").unwrap(), 0);
 
     // Same probabilities as a fresh element fed only the post-flush audio.
-    let (mut fresh, fresh_bus) = harness(&[], Format::S16, 1);
+    let (mut fresh, fresh_bus) = harness(&props, Format::S16, 1);
     Audio::new(after).chunk(1000).push(&mut fresh);
     let expected = messages(&fresh_bus, "emotion");
     assert_eq!(
@@ -212,10 +218,29 @@ fn a_two_second_clip_gets_one_result_and_a_summary() {
     );
     assert_eq!(results[0].get::<u64>("duration").unwrap(), 2_000_000_000);
 
-    // The element's probabilities are the model's on the same audio.
+    // The element's probabilities are the model's on the same audio, its
+    // features standardised by the clip's own speech frames (the speaker
+    // adaptation of the built-in model).
     let mut model = Model::load(ModelSource::DEFAULT, Provider::Cpu, None).unwrap();
     let params = model.contract().features.clone();
-    let feats = extract_all(&params, clip).unwrap();
+    let prior = model.contract().adaptation.clone().unwrap();
+    let mut norm = SpeakerNorm::new(prior);
+    let mut vad = VoiceActivity::default();
+    let mut feats = Vec::new();
+    FeatureExtractor::new(&params)
+        .unwrap()
+        .push_with_stats(clip, |_, f, stats| {
+            feats.extend_from_slice(f);
+            if vad.frame(stats) {
+                norm.observe(f);
+            }
+        });
+    assert!(norm.frames_observed() > 10);
+    assert_eq!(
+        results[0].get::<u64>("speaker-frames").unwrap(),
+        norm.frames_observed()
+    );
+    norm.apply(&mut feats);
     let frames = feats.len() / params.n_features();
     let mut offline = vec![0.0f32; model.contract().labels.len()];
     model.run(&feats, 1, frames, &mut offline).unwrap();

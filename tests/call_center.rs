@@ -158,7 +158,11 @@ fn an_8k_stream_negotiates_with_no_properties_and_gets_results() {
     // 12; 5 % of such windows of held-out actors, models/MODEL_CARD.md),
     // but a broken 8 kHz path (wrong features, wrong model) gates most or
     // all: at least half must be classified.
-    assert!((6..=12).contains(&results.len()), "{} results", results.len());
+    assert!(
+        (6..=12).contains(&results.len()),
+        "{} results",
+        results.len()
+    );
     for s in &results {
         assert!((f64_array(s, "probabilities").iter().sum::<f64>() - 1.0).abs() < 1e-4);
     }

@@ -86,8 +86,10 @@ fn the_wideband_model_carries_the_prior_it_was_trained_with() {
         .adaptation
         .as_ref()
         .unwrap_or_else(|| panic!("the built-in 16 kHz model has no {METADATA_KEY}"));
-    let expected =
-        AdaptationPrior::from_json(&fx["adaptation"].to_string(), contract.features.n_features())
-            .unwrap();
+    let expected = AdaptationPrior::from_json(
+        &fx["adaptation"].to_string(),
+        contract.features.n_features(),
+    )
+    .unwrap();
     assert_eq!(prior, &expected);
 }

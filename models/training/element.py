@@ -15,6 +15,27 @@ emotions: what a user sees).
     GST_PLUGIN_PATH=/work/tools/plugin python3 -m training.element --rate 16000
 
 Writes models/results/element-<R>k.json.
+
+`--calls`: each CV test speaker's clips form one stream, as in a call, so the
+element's speaker statistics (speaker adaptation) grow over the call. The
+clips of a speaker, in a seeded random order (np.random.default_rng([fold,
+speaker])), are written as float WAV files at the model's rate (at 8 kHz the
+same telephone versions as above) and played back to back through one
+pipeline, `concat ! audioconvert ! audioresample ! emotiondetect ! fakesink`
+with `filesrc ! wavparse` per clip. concat sends a new segment for each clip,
+which ends the element's stretch, so no window mixes two clips; it also
+forwards each clip's STREAM_START, on which the element would forget the
+speaker, so a pad probe drops every STREAM_START after the call's first (the
+clips are one stream here, as a call's audio would be). Each `emotion`
+message goes to the clip whose start (cumulative durations, in running time)
+it follows; a clip's decision is the duration-weighted mean of its windows'
+probabilities (as the summary), scored as above. The UAR is also given by the
+clip's position in the call (1, 2-5, 6-20, >20), pooled over folds and
+speakers, with the mean `speaker-frames` of those clips' windows.
+
+    python3 -m training.element --rate 16000 --calls [--folds 0]
+
+Writes models/results/element-calls-<R>k.json.
 """
 from __future__ import annotations
 
@@ -23,6 +44,7 @@ import json
 import os
 import subprocess
 import tempfile
+import time
 from pathlib import Path
 
 import numpy as np
@@ -79,17 +101,256 @@ def run_element(model_path: Path, files: list[Path]) -> dict[str, dict]:
     return out
 
 
+# One call (one line of stdin: a JSON list of WAV files) per pipeline. The pipeline is
+# `concat name=c ! audioconvert ! audioresample ! emotiondetect model-file=M ! fakesink` with
+# `filesrc location=clip_k.wav ! wavparse ! c.` per clip, built by hand so that concat's sink pads,
+# which it plays in the order they were requested, are requested in the call's order. A probe on
+# emotiondetect's sink pad drops every STREAM_START after the first (concat forwards one per clip; on
+# each the element would forget the speaker) and counts them.
+CALL_WORKER = r"""
+import json, sys
+import gi
+gi.require_version("Gst", "1.0")
+from gi.repository import Gst
+Gst.init(None)
+model, keep_stream_starts = sys.argv[1], sys.argv[2] == "1"
+for line in sys.stdin.read().split("\n"):
+    if not line:
+        continue
+    files = json.loads(line)
+    p = Gst.Pipeline.new("call")
+    c, conv, res, det, sink = (Gst.ElementFactory.make(f) for f in
+                               ("concat", "audioconvert", "audioresample", "emotiondetect", "fakesink"))
+    det.set_property("model-file", model)
+    for e in (c, conv, res, det, sink):
+        p.add(e)
+    assert c.link(conv) and conv.link(res) and res.link(det) and det.link(sink)
+    for f in files:
+        src, parse = Gst.ElementFactory.make("filesrc"), Gst.ElementFactory.make("wavparse")
+        src.set_property("location", f)
+        p.add(src)
+        p.add(parse)
+        assert src.link(parse)
+        assert parse.get_static_pad("src").link(c.request_pad_simple("sink_%u")) == Gst.PadLinkReturn.OK
+    starts = [0]
+    def probe(pad, info):
+        if info.get_event().type == Gst.EventType.STREAM_START:
+            starts[0] += 1
+            if starts[0] > 1 and not keep_stream_starts:
+                return Gst.PadProbeReturn.DROP
+        return Gst.PadProbeReturn.OK
+    det.get_static_pad("sink").add_probe(Gst.PadProbeType.EVENT_DOWNSTREAM, probe)
+    bus = p.get_bus()
+    p.set_state(Gst.State.PLAYING)
+    wins, summaries, err = [], [], None
+    while True:
+        m = bus.timed_pop_filtered(Gst.CLOCK_TIME_NONE, Gst.MessageType.ELEMENT | Gst.MessageType.EOS | Gst.MessageType.ERROR)
+        if m.type == Gst.MessageType.ERROR:
+            err = str(m.parse_error()[0]); break
+        if m.type == Gst.MessageType.EOS:
+            break
+        s = m.get_structure()
+        if s.get_name() == "emotion":
+            wins.append({"running_time": s.get_uint64("running-time")[1], "duration": s.get_uint64("duration")[1],
+                         "speaker_frames": s.get_uint64("speaker-frames")[1], "emotion": s.get_string("emotion"),
+                         "labels": [str(v) for v in s.get_value("labels")],
+                         "probabilities": [float(v) for v in s.get_value("probabilities")]})
+        elif s.get_name() == "emotion-summary":
+            summaries.append(s.get_uint("windows")[1])
+    p.set_state(Gst.State.NULL)
+    print(json.dumps({"files": files, "windows": wins, "summaries": summaries, "stream_starts": starts[0],
+                      "error": err}), flush=True)
+"""
+
+# positions of a clip in its call (1-based), for the by-position table
+POSITION_BINS = (("1", 1, 1), ("2-5", 2, 5), ("6-20", 6, 20), (">20", 21, 1 << 30))
+# a window starting this close before a clip's start (running time, ns) still belongs to it (rounding)
+START_TOLERANCE_NS = 1_000_000
+
+
+def run_calls(model_path: Path, calls: list[list[Path]], keep_stream_starts: bool = False) -> list[dict]:
+    """The element's `emotion` messages of each call (one pipeline per call, clips back to back)."""
+    proc = subprocess.run([SYSTEM_PYTHON, "-c", CALL_WORKER, str(model_path), "1" if keep_stream_starts else "0"],
+                          input="\n".join(json.dumps([str(f) for f in c]) for c in calls),
+                          capture_output=True, text=True, env=dict(os.environ), check=True)
+    out = [json.loads(line) for line in proc.stdout.splitlines()]
+    for r in out:
+        if r["error"]:
+            raise RuntimeError(f"call of {r['files'][0]}...: {r['error']}")
+    if len(out) != len(calls):
+        raise RuntimeError(f"{len(out)} calls analysed of {len(calls)}: {proc.stderr[-2000:]}")
+    return out
+
+
+def clip_starts_ns(n_samples: list[int], rate: int) -> np.ndarray:
+    """Running time (ns) at which each clip of a call starts: the cumulative durations."""
+    return np.concatenate([[0], np.cumsum(np.asarray(n_samples, dtype=np.int64))])[:-1] * 1_000_000_000 // rate
+
+
+def assign_windows(wins: list[dict], starts_ns: np.ndarray, n_samples: list[int],
+                   rate: int) -> tuple[list[list[dict]], int]:
+    """The windows of each clip (by running time), and how many windows reach past their clip's end."""
+    ends = starts_ns + np.asarray(n_samples, dtype=np.int64) * 1_000_000_000 // rate
+    per = [[] for _ in starts_ns]
+    straddling = 0
+    for w in wins:
+        k = max(int(np.searchsorted(starts_ns, w["running_time"] + START_TOLERANCE_NS, side="right")) - 1, 0)
+        per[k].append(w)
+        straddling += int(w["running_time"] + w["duration"] > ends[k] + START_TOLERANCE_NS)
+    return per, straddling
+
+
+def clip_decision(wins: list[dict]) -> dict[str, float] | None:
+    """Duration-weighted mean of the windows' probabilities by label (the summary's rule); None without windows."""
+    if not wins:
+        return None
+    labels = wins[0]["labels"]
+    w = np.array([x["duration"] for x in wins], dtype=np.float64)
+    p = np.array([x["probabilities"] for x in wins], dtype=np.float64)
+    return dict(zip(labels, (w[:, None] * p).sum(axis=0) / w.sum()))
+
+
+def score(y: list[int], pred: list[int], pred_r: list[int]) -> tuple[float, float]:
+    m = common.metrics_from_cm(common.confusion(y, pred, common.N_LABELS))
+    m_r = common.metrics_from_cm(common.confusion(y, pred_r, common.N_LABELS))
+    return m_r["uar"], m["uar"]
+
+
+def calls_main(args) -> None:
+    rate = args.rate
+    res = {"how": "each CV test speaker's clips in a seeded random order (np.random.default_rng([fold, speaker])) "
+                  "as one stream: concat (filesrc ! wavparse per clip, float WAV at the model's rate; 8 kHz: the "
+                  "telephone versions, mu-law for even, A-law for odd test-clip index) ! audioconvert ! "
+                  "audioresample ! emotiondetect (defaults) ! fakesink, STREAM_STARTs after the first dropped; "
+                  "each emotion message goes to a clip by running time; decision = duration-weighted mean of "
+                  "the clip's windows; no classified window = wrong",
+           "folds": {}}
+    per_corpus = {"ravdess": [], "emodb": []}
+    records = []  # one per clip, over all folds
+    with tempfile.TemporaryDirectory() as tmp:
+        tmp = Path(tmp)
+        for f in args.folds:
+            t0 = time.time()
+            name = f"fold{f}_seed0"
+            model, rec = train.load_run(train.tag_of("cv", rate), name)
+            onnx_path = tmp / f"{name}.onnx"
+            export_run(model, rec, onnx_path)
+            fold = {"adaptation": model.adaptation is not None}
+            for corpus in ("ravdess", "emodb"):
+                clips = [c for c in extract.clips_of(corpus) if c.speaker in rec["split"][corpus]["test"]]
+                files, lengths = [], []
+                for k, c in enumerate(clips):
+                    x, sr = sf.read(str(c.path), dtype="float64")
+                    if rate == 16000:
+                        assert sr == 16000, c.path
+                    else:
+                        x = channel.telephone(x, "mu" if k % 2 == 0 else "a")
+                    p = tmp / f"{corpus}-{c.path.stem}.wav"
+                    sf.write(p, x.astype(np.float32), rate, subtype="FLOAT")
+                    files.append(p)
+                    lengths.append(x.shape[0])
+                speakers = sorted({c.speaker for c in clips})
+                calls = []
+                for spk in speakers:
+                    idx = [k for k, c in enumerate(clips) if c.speaker == spk]
+                    rng = np.random.default_rng([f, spk])
+                    calls.append([idx[int(j)] for j in rng.permutation(len(idx))])
+                got = run_calls(onnx_path, [[files[k] for k in call] for call in calls])
+                labels = common.EVAL_LABELS[corpus]
+                y, pred, pred_r, straddling, drops, n_windows, stream_starts = [], [], [], 0, 0, 0, []
+                for spk, call, r in zip(speakers, calls, got):
+                    n = [lengths[k] for k in call]
+                    per, st = assign_windows(r["windows"], clip_starts_ns(n, rate), n, rate)
+                    straddling += st
+                    n_windows += len(r["windows"])
+                    stream_starts.append(r["stream_starts"])
+                    sfr = [w["speaker_frames"] for w in r["windows"]]
+                    drops += int(sum(b < a for a, b in zip(sfr, sfr[1:])))
+                    for pos, (k, wins) in enumerate(zip(call, per), start=1):
+                        probs = clip_decision(wins)
+                        y.append(clips[k].label)
+                        if probs is None:
+                            # no decision is wrong (NON_SPEECH is never a true label here)
+                            pred.append(common.NON_SPEECH)
+                            pred_r.append(common.NON_SPEECH)
+                        else:
+                            # the element's own label (argmax over the nine emotions), and the argmax over the
+                            # corpus's labels
+                            pred.append(common.LABELS.index(max(probs, key=probs.get)))
+                            pred_r.append(max(labels, key=lambda q: probs.get(common.LABELS[q], 0.0)))
+                        records.append({"fold": f, "corpus": corpus, "speaker": spk, "position": pos,
+                                        "label": y[-1], "pred": pred[-1], "pred_r": pred_r[-1],
+                                        "windows": len(wins),
+                                        "speaker_frames": (float(np.mean([w["speaker_frames"] for w in wins]))
+                                                           if wins else None)})
+                    if r["summaries"] != [len(r["windows"])]:
+                        raise RuntimeError(f"fold {f} {corpus} speaker {spk}: summaries {r['summaries']}, "
+                                           f"{len(r['windows'])} windows")
+                uar_r, uar = score(y, pred, pred_r)
+                cov = float(np.mean([q != common.NON_SPEECH for q in pred]))
+                fold[corpus] = {"uar_corpus_labels": round(uar_r, 4), "uar_element_label": round(uar, 4),
+                                "coverage": round(cov, 4), "n": len(y), "calls": len(calls),
+                                "clips_per_call": [len(c) for c in calls], "windows": n_windows,
+                                "element_label_outside_corpus_labels": int(sum(q not in labels and
+                                                                              q != common.NON_SPEECH for q in pred)),
+                                # checks: no window past its clip's end; speaker-frames never falls within a call;
+                                # STREAM_STARTs concat sent per call (one per clip; all but the first dropped)
+                                "windows_past_clip_end": straddling, "speaker_frames_drops": drops,
+                                "stream_starts_per_call": sorted(set(stream_starts))}
+                per_corpus[corpus].append((uar_r, uar, cov))
+            fold["seconds"] = round(time.time() - t0, 1)
+            res["folds"][f] = fold
+            brief = {k: ({q: w for q, w in v.items() if q != "clips_per_call"} if isinstance(v, dict) else v)
+                     for k, v in fold.items()}
+            print(f"fold {f}: {json.dumps(brief)}", flush=True)
+    for corpus, rows in per_corpus.items():
+        a = np.asarray(rows)
+        res[corpus] = {"uar_corpus_labels_mean": round(float(a[:, 0].mean()), 4),
+                       "uar_corpus_labels_std": round(float(a[:, 0].std(ddof=1)), 4) if len(a) > 1 else 0.0,
+                       "uar_element_label_mean": round(float(a[:, 1].mean()), 4),
+                       "uar_element_label_std": round(float(a[:, 1].std(ddof=1)), 4) if len(a) > 1 else 0.0,
+                       "coverage_mean": round(float(a[:, 2].mean()), 4)}
+    # by position in the call, pooled over folds and speakers
+    res["by_position"] = {}
+    for corpus in ("ravdess", "emodb"):
+        table = {}
+        for label, lo, hi in POSITION_BINS:
+            rs = [r for r in records if r["corpus"] == corpus and lo <= r["position"] <= hi]
+            if not rs:
+                continue
+            uar_r, uar = score([r["label"] for r in rs], [r["pred"] for r in rs], [r["pred_r"] for r in rs])
+            sfr = [r["speaker_frames"] for r in rs if r["speaker_frames"] is not None]
+            table[label] = {"uar_corpus_labels": round(uar_r, 4), "uar_element_label": round(uar, 4),
+                            "coverage": round(float(np.mean([r["windows"] > 0 for r in rs])), 4), "n": len(rs),
+                            "mean_speaker_frames": round(float(np.mean(sfr)), 1) if sfr else None}
+        res["by_position"][corpus] = table
+    path = common.RESULTS_DIR / f"element-calls-{rate // 1000}k.json"
+    path.write_text(json.dumps(res, indent=1) + "\n")
+    pos = "; ".join(f"{c} " + ", ".join(f"{k}: {v['uar_corpus_labels']:.3f} ({v['mean_speaker_frames']} fr)"
+                                        for k, v in t.items()) for c, t in res["by_position"].items())
+    print(f"calls {rate // 1000}k folds {args.folds}: " + "; ".join(
+        f"{c} UAR {res[c]['uar_corpus_labels_mean']:.3f} ± {res[c]['uar_corpus_labels_std']:.3f} "
+        f"(element label {res[c]['uar_element_label_mean']:.3f}, coverage {res[c]['coverage_mean']:.3f})"
+        for c in per_corpus) + f" | by position: {pos}", flush=True)
+
+
 def export_run(model, record: dict, path: Path) -> None:
     ex = extract.Extractor(record["rate"])
-    export.write_onnx(model, path, export.contract_metadata(ex.params_json()))
+    # the speaker adaptation the model was trained with (None: none), so the element adapts as in training
+    export.write_onnx(model, path, export.contract_metadata(ex.params_json(), None, model.adaptation))
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--rate", type=int, choices=(16000, 8000), default=16000)
     ap.add_argument("--folds", type=int, nargs="+", default=[0, 1, 2, 3, 4])
+    ap.add_argument("--calls", action="store_true",
+                    help="each test speaker's clips as one stream (element-calls-<R>k.json)")
     args = ap.parse_args()
     torch.set_num_threads(1)
+    if args.calls:
+        calls_main(args)
+        return
     rate = args.rate
     res = {"how": "filesrc ! decodebin ! audioconvert ! audioresample ! emotiondetect (defaults) ! fakesink; "
                   "decision = emotion-summary; no classified window = wrong", "folds": {}}

@@ -4,7 +4,7 @@
     python3 -m training.evaluate --rate 16000     # writes models/results/summary-16k.json (+ .md)
     python3 -m training.evaluate --rate 8000      # writes models/results/summary-8k.json (+ .md)
 
-Runs read from models/.cache/runs/: cv<R>k/fold<F>_seed0 (combined RAVDESS +
+Runs read from models/.cache/runs/: cv<R>k/fold<F>_seed<S> (--seeds; combined RAVDESS +
 EmoDB folds), xcorpus16k/{ravdess-only, emodb-only}, final<R>k/final.
 All window figures use windows.py (the element's rule, -60 dBFS silence
 threshold, `non-speech` argmax = not classified; no rule-based VAD).
@@ -38,6 +38,7 @@ NS = common.NON_SPEECH
 ANGRY = common.LABELS.index("angry")
 CONTEXT = 8  # other clips of the speaker before each clip (--context)
 CONTEXT_SWEEP = (0, 2, 8, -1)
+SEEDS = [0]  # CV runs pooled (--seeds): means and stds are over folds x seeds
 _CLIP_STATS: dict = {}
 
 
@@ -170,16 +171,17 @@ def idx_of(group: str, speakers) -> tuple[list[int], list[int]]:
 def cv_runs(rate: int) -> list[tuple[int, ResLSTMSA, dict]]:
     tag = train.tag_of("cv", rate)
     out = []
-    for f in range(5):
-        if (train.RUNS_DIR / tag / f"fold{f}_seed0.json").exists():
-            m, r = train.load_run(tag, f"fold{f}_seed0")
-            out.append((f, m, r))
+    for seed in SEEDS:
+        for f in range(5):
+            if (train.RUNS_DIR / tag / f"fold{f}_seed{seed}.json").exists():
+                m, r = train.load_run(tag, f"fold{f}_seed{seed}")
+                out.append((f, m, r))
     return out
 
 
 def evaluate_cv(rate: int, conditions: list[str], ns_bank: extract.Bank) -> dict:
     runs = cv_runs(rate)
-    res = {"folds": [f for f, _, _ in runs], "ravdess": {}, "emodb": {}, "robustness": {}, "false_alarms": {}}
+    res = {"folds": [f for f, _, _ in runs], "seeds": [r["seed"] for _, _, r in runs], "ravdess": {}, "emodb": {}, "robustness": {}, "false_alarms": {}}
     if not runs:
         return res
     per = {"ravdess": [], "emodb": []}
@@ -468,10 +470,11 @@ def fmt(ms: dict) -> str:
 
 
 def main() -> None:
-    global CONTEXT
+    global CONTEXT, SEEDS
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--rate", type=int, choices=(16000, 8000), default=16000)
     ap.add_argument("--skip-cv", action="store_true")
+    ap.add_argument("--seeds", type=int, nargs="+", default=SEEDS, help="CV seeds to pool")
     ap.add_argument("--context", type=int, default=CONTEXT, help="adapted models: other clips of the speaker "
                     "before each test clip (-1: all)")
     ap.add_argument("--ablation", nargs="+", metavar="NAME", help="only compare these ablation runs "
@@ -480,7 +483,7 @@ def main() -> None:
                     "writes models/results/old-model-<R>k.json")
     args = ap.parse_args()
     torch.set_num_threads(1)
-    CONTEXT = args.context
+    CONTEXT, SEEDS = args.context, args.seeds
     rate = args.rate
     if args.old_model:
         res = old_model_eval(args.old_model, rate)

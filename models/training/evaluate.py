@@ -49,15 +49,17 @@ def clip_stats(bank: extract.Bank) -> list[adapt.Stats]:
     return _CLIP_STATS[key]
 
 
-def context_stats(bank: extract.Bank, i: int, k: int) -> adapt.Stats:
-    """Speech statistics of k other clips of clip i's speaker (-1: all), from the same bank."""
+def context_stats(bank: extract.Bank, i: int, k: int, same_label: bool = False) -> adapt.Stats:
+    """Speech statistics of k other clips of clip i's speaker (-1: all), from the same bank; with
+    `same_label` only clips of clip i's emotion (a speaker who holds one emotion all call)."""
     if bank.group in ("ravdess", "emodb"):
         pool_bank, clips = bank, extract.clips_of(bank.group)
         speaker = clips[i].speaker
     else:
         pool_bank = extract.load("ravdess", "clean", bank.rate, progress=False)
         clips, speaker = extract.clips_of("ravdess"), 1 + i % 24
-    pool = [j for j, c in enumerate(clips) if c.speaker == speaker and not (pool_bank is bank and j == i)]
+    pool = [j for j, c in enumerate(clips) if c.speaker == speaker and not (pool_bank is bank and j == i)
+            and (not same_label or c.label == clips[i].label)]
     rng = np.random.default_rng([7, i])
     chosen = pool if k < 0 else rng.choice(pool, size=min(k, len(pool)), replace=False)
     stats = clip_stats(pool_bank)
@@ -75,7 +77,8 @@ def adapted(model: ResLSTMSA, f: np.ndarray, sp: np.ndarray, j1: int, before: ad
     return adapt.apply(f, adapt.streaming_stats(f, sp, j1, before), prior)
 
 
-def window_probs(model: ResLSTMSA, bank: extract.Bank, idx, context: int | None = None) -> list[dict]:
+def window_probs(model: ResLSTMSA, bank: extract.Bank, idx, context: int | None = None,
+                 same_label: bool = False) -> list[dict]:
     """Per clip: whole-clip probabilities, window probabilities, lengths and levels."""
     context = CONTEXT if context is None else context
     adapting = getattr(model, "adaptation", None) is not None
@@ -85,7 +88,7 @@ def window_probs(model: ResLSTMSA, bank: extract.Bank, idx, context: int | None 
         i = int(i)
         wins = bank.windows(i)
         f, sp = bank.clip(i), bank.clip_speech(i)
-        before = context_stats(bank, i, context) if adapting else None
+        before = context_stats(bank, i, context, same_label) if adapting else None
         out.append({"lens": np.array([w[1] for w in wins]), "db": np.array([w[4] for w in wins])})
         seqs.append(adapted(model, f, sp, f.shape[0], before))
         owner.append((k, -1))
@@ -235,6 +238,28 @@ def evaluate_cv(rate: int, conditions: list[str], ns_bank: extract.Bank) -> dict
     tot = sum(a["windows"] for a in nsr)
     res["false_alarms"]["nonspeech_test_windows_classified"] = round(sum(a["classified"] for a in nsr) / max(tot, 1), 4)
     return res
+
+
+def evaluate_monotone(rate: int) -> dict:
+    """RAVDESS CV test speakers who hold one emotion: each clip's context is k other clips of the same
+    speaker and the same emotion (RAVDESS has 7 more of each emotion per actor, 3 of neutral), against
+    the mixed context of the headline figures. Pooled per-class recall of element decisions."""
+    runs = cv_runs(rate)
+    if not runs or getattr(runs[0][1], "adaptation", None) is None:
+        return {}
+    bank = extract.load("ravdess", "clean", rate, progress=False)
+    out = {}
+    for name, k, same in (("no context", 0, False), (f"{CONTEXT} mixed clips", CONTEXT, False),
+                          ("2 clips of the same emotion", 2, True), ("all clips of the same emotion", -1, True)):
+        cms = []
+        for _, model, rec in runs:
+            idx, y = idx_of("ravdess", rec["split"]["ravdess"]["test"])
+            p = window_probs(model, bank, idx, k, same)
+            cms.append(corpus_scores(p, y, common.RAVDESS_LABELS)["element"]["confusion"])
+        m = common.metrics_from_cm(np.sum(np.asarray(cms), axis=0))
+        out[name] = {"uar": round(m["uar"], 4),
+                     "recall": {common.LABELS[j]: m["recall"][j] for j in common.RAVDESS_LABELS}}
+    return out
 
 
 def pooled_recall(ms: list[dict]) -> list:
@@ -504,6 +529,8 @@ def main() -> None:
     out = {"rate": rate, "labels": common.LABELS, "silence_dbfs": windows.SILENCE_DBFS}
     if not args.skip_cv:
         out["cv"] = evaluate_cv(rate, conditions, ns_bank)
+    if not args.skip_cv:
+        out["monotone_calls"] = evaluate_monotone(rate)
     if rate == 16000:
         out["cross_corpus"] = evaluate_xcorpus(rate)
     if (train.RUNS_DIR / train.tag_of("final", rate) / "final.json").exists():

@@ -25,6 +25,7 @@ take their context from a RAVDESS speaker (hold music in a call).
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 from pathlib import Path
 
@@ -49,15 +50,20 @@ def clip_stats(bank: extract.Bank) -> list[adapt.Stats]:
     return _CLIP_STATS[key]
 
 
+@functools.lru_cache(maxsize=None)
+def _clips(group: str) -> tuple:
+    return tuple(extract.clips_of(group))
+
+
 def context_stats(bank: extract.Bank, i: int, k: int, same_label: bool = False) -> adapt.Stats:
     """Speech statistics of k other clips of clip i's speaker (-1: all), from the same bank; with
     `same_label` only clips of clip i's emotion (a speaker who holds one emotion all call)."""
     if bank.group in ("ravdess", "emodb"):
-        pool_bank, clips = bank, extract.clips_of(bank.group)
+        pool_bank, clips = bank, _clips(bank.group)
         speaker = clips[i].speaker
     else:
         pool_bank = extract.load("ravdess", "clean", bank.rate, progress=False)
-        clips, speaker = extract.clips_of("ravdess"), 1 + i % 24
+        clips, speaker = _clips("ravdess"), 1 + i % 24
     pool = [j for j, c in enumerate(clips) if c.speaker == speaker and not (pool_bank is bank and j == i)
             and (not same_label or c.label == clips[i].label)]
     rng = np.random.default_rng([7, i])

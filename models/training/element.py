@@ -55,36 +55,49 @@ from . import channel, common, export, extract, train, windows
 
 SYSTEM_PYTHON = os.environ.get("GST_PYTHON", "/usr/bin/python3")
 
-WORKER = r'''
+# What both workers share: GStreamer set up, and a pipeline played to its end, every element message
+# handed to `on_message`; returns the error text, if any.
+WORKER_PRELUDE = r'''
 import json, sys
 import gi
 gi.require_version("Gst", "1.0")
 from gi.repository import Gst
 Gst.init(None)
+
+
+def play(p, on_message):
+    bus = p.get_bus()
+    p.set_state(Gst.State.PLAYING)
+    err = None
+    while True:
+        m = bus.timed_pop_filtered(Gst.CLOCK_TIME_NONE, Gst.MessageType.ELEMENT | Gst.MessageType.EOS | Gst.MessageType.ERROR)
+        if m.type == Gst.MessageType.ERROR:
+            err = str(m.parse_error()[0])
+            break
+        if m.type == Gst.MessageType.EOS:
+            break
+        on_message(m.get_structure())
+    p.set_state(Gst.State.NULL)
+    return err
+'''
+
+WORKER = WORKER_PRELUDE + r'''
 model = sys.argv[1]
 for path in sys.stdin.read().split("\n"):
     if not path:
         continue
     p = Gst.parse_launch(f'filesrc location="{path}" ! decodebin ! audioconvert ! audioresample ! '
                          f'emotiondetect model-file="{model}" ! fakesink')
-    bus = p.get_bus()
-    p.set_state(Gst.State.PLAYING)
-    wins, summary, err = [], None, None
-    while True:
-        m = bus.timed_pop_filtered(Gst.CLOCK_TIME_NONE, Gst.MessageType.ELEMENT | Gst.MessageType.EOS | Gst.MessageType.ERROR)
-        if m.type == Gst.MessageType.ERROR:
-            err = str(m.parse_error()[0]); break
-        if m.type == Gst.MessageType.EOS:
-            break
-        s = m.get_structure()
+    wins, summary = [], {}
+
+    def on_message(s):
         if s.get_name() == "emotion":
             wins.append(s.get_string("emotion"))
-        elif s.get_name() == "emotion-summary":
-            if s.get_uint("windows")[1] > 0:
-                summary = {"emotion": s.get_string("emotion"), "labels": [str(v) for v in s.get_value("labels")],
-                           "probabilities": [float(v) for v in s.get_value("probabilities")]}
-    p.set_state(Gst.State.NULL)
-    print(json.dumps({"file": path, "windows": wins, "summary": summary, "error": err}), flush=True)
+        elif s.get_name() == "emotion-summary" and s.get_uint("windows")[1] > 0:
+            summary.update({"emotion": s.get_string("emotion"), "labels": [str(v) for v in s.get_value("labels")],
+                            "probabilities": [float(v) for v in s.get_value("probabilities")]})
+    err = play(p, on_message)
+    print(json.dumps({"file": path, "windows": wins, "summary": summary or None, "error": err}), flush=True)
 '''
 
 
@@ -107,12 +120,7 @@ def run_element(model_path: Path, files: list[Path]) -> dict[str, dict]:
 # which it plays in the order they were requested, are requested in the call's order. A probe on
 # emotiondetect's sink pad drops every STREAM_START after the first (concat forwards one per clip; on
 # each the element would forget the speaker) and counts them.
-CALL_WORKER = r"""
-import json, sys
-import gi
-gi.require_version("Gst", "1.0")
-from gi.repository import Gst
-Gst.init(None)
+CALL_WORKER = WORKER_PRELUDE + r"""
 model, keep_stream_starts = sys.argv[1], sys.argv[2] == "1"
 for line in sys.stdin.read().split("\n"):
     if not line:
@@ -140,16 +148,9 @@ for line in sys.stdin.read().split("\n"):
                 return Gst.PadProbeReturn.DROP
         return Gst.PadProbeReturn.OK
     det.get_static_pad("sink").add_probe(Gst.PadProbeType.EVENT_DOWNSTREAM, probe)
-    bus = p.get_bus()
-    p.set_state(Gst.State.PLAYING)
-    wins, summaries, err = [], [], None
-    while True:
-        m = bus.timed_pop_filtered(Gst.CLOCK_TIME_NONE, Gst.MessageType.ELEMENT | Gst.MessageType.EOS | Gst.MessageType.ERROR)
-        if m.type == Gst.MessageType.ERROR:
-            err = str(m.parse_error()[0]); break
-        if m.type == Gst.MessageType.EOS:
-            break
-        s = m.get_structure()
+    wins, summaries = [], []
+
+    def on_message(s):
         if s.get_name() == "emotion":
             wins.append({"running_time": s.get_uint64("running-time")[1], "duration": s.get_uint64("duration")[1],
                          "speaker_frames": s.get_uint64("speaker-frames")[1], "emotion": s.get_string("emotion"),
@@ -157,7 +158,7 @@ for line in sys.stdin.read().split("\n"):
                          "probabilities": [float(v) for v in s.get_value("probabilities")]})
         elif s.get_name() == "emotion-summary":
             summaries.append(s.get_uint("windows")[1])
-    p.set_state(Gst.State.NULL)
+    err = play(p, on_message)
     print(json.dumps({"files": files, "windows": wins, "summaries": summaries, "stream_starts": starts[0],
                       "error": err}), flush=True)
 """

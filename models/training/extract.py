@@ -82,7 +82,7 @@ class Extractor:
         self.args = (["--narrowband"] if rate == 8000 else []) + ["--speech"]
         if not self.path.exists():
             raise FileNotFoundError(f"{self.path} not found: set EMOTIONDETECT_FEATURES or "
-                                    "`cargo build --release --bin emotiondetect-features`")
+                                    "`cargo build --release -p emotiondetect-core --features features-cli --bin emotiondetect-features`")
         self.proc = None
 
     def params_json(self) -> str:

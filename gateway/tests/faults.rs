@@ -45,8 +45,12 @@ impl Bench {
         assert_eq!(end["reason"], "stop");
         assert_eq!(self.sub.of("CAhealthy", "summary").len(), 2);
         let windows = self.sub.of("CAhealthy", "emotion").len();
-        // 9 s of speech: windows ending at 3..9 s on both tracks.
-        assert!(windows >= 12, "{windows} windows");
+        // 9 s of speech: 14 windows ending at 3..9 s on both tracks. The
+        // telephone model calls some windows of this speech (wideband,
+        // resampled to 8 kHz μ-law) `non-speech` (a quarter of the demo's,
+        // models/MODEL_CARD.md), so at least half must arrive; a call the
+        // fault disturbed gets none after it.
+        assert!(windows >= 7, "{windows} windows");
         assert_eq!(
             self.gw
                 .settled_metric("emotiondetect_gateway_active_calls", 0.0),

@@ -441,7 +441,9 @@ fn application_threads_do_not_wait_for_inference() {
     );
     let (started_tx, started_rx) = std::sync::mpsc::channel();
     let busy = std::thread::spawn(move || {
-        let frames = 100_000;
+        // Several seconds of inference, much longer than the sleeps below
+        // even on a fast idle machine (100,000 frames could end within them).
+        let frames = 400_000;
         let features = vec![0.1f32; frames * n_features];
         let mut out = vec![0.0; n_labels];
         started_tx.send(()).unwrap();

@@ -257,14 +257,18 @@ def evaluate_monotone(rate: int) -> dict:
     out = {}
     for name, k, same in (("no context", 0, False), (f"{CONTEXT} mixed clips", CONTEXT, False),
                           ("2 clips of the same emotion", 2, True), ("all clips of the same emotion", -1, True)):
-        cms = []
+        cms, angry, calm_windows = [], 0, 0
         for _, model, rec in runs:
             idx, y = idx_of("ravdess", rec["split"]["ravdess"]["test"])
             p = window_probs(model, bank, idx, k, same)
             cms.append(corpus_scores(p, y, common.RAVDESS_LABELS)["element"]["confusion"])
+            a = angry_rate(p, y, ("neutral", "calm"))  # a speaker who stays neutral or calm
+            angry, calm_windows = angry + a["angry"], calm_windows + a["windows"]
         m = common.metrics_from_cm(np.sum(np.asarray(cms), axis=0))
         out[name] = {"uar": round(m["uar"], 4),
-                     "recall": {common.LABELS[j]: m["recall"][j] for j in common.RAVDESS_LABELS}}
+                     "recall": {common.LABELS[j]: m["recall"][j] for j in common.RAVDESS_LABELS},
+                     "neutral_calm_windows_angry": round(angry / max(calm_windows, 1), 4),
+                     "neutral_calm_windows": calm_windows}
     return out
 
 

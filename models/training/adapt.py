@@ -75,6 +75,16 @@ class Stats:
         return Stats(self.n + other.n, self.s1 + other.s1, self.s2 + other.s2)
 
 
+def total(stats, n_features: int) -> Stats:
+    """The sum of an iterable of Stats (in order; empty: zero)."""
+    out = Stats.zero(n_features)
+    for st in stats:
+        out.n += st.n
+        out.s1 += st.s1
+        out.s2 += st.s2
+    return out
+
+
 def mean_std(stats: Stats, prior: Prior) -> tuple[np.ndarray, np.ndarray]:
     w = prior.frames + stats.n
     m = (prior.frames * prior.mean + stats.s1) / w

@@ -305,12 +305,7 @@ def calls_main(args) -> None:
                      for k, v in fold.items()}
             print(f"fold {f}: {json.dumps(brief)}", flush=True)
     for corpus, rows in per_corpus.items():
-        a = np.asarray(rows)
-        res[corpus] = {"uar_corpus_labels_mean": round(float(a[:, 0].mean()), 4),
-                       "uar_corpus_labels_std": round(float(a[:, 0].std(ddof=1)), 4) if len(a) > 1 else 0.0,
-                       "uar_element_label_mean": round(float(a[:, 1].mean()), 4),
-                       "uar_element_label_std": round(float(a[:, 1].std(ddof=1)), 4) if len(a) > 1 else 0.0,
-                       "coverage_mean": round(float(a[:, 2].mean()), 4)}
+        res[corpus] = fold_summary(rows, element_label_std=True)
     # by position in the call, pooled over folds and speakers
     res["by_position"] = {}
     for corpus in ("ravdess", "emodb"):
@@ -333,6 +328,20 @@ def calls_main(args) -> None:
         f"{c} UAR {res[c]['uar_corpus_labels_mean']:.3f} ± {res[c]['uar_corpus_labels_std']:.3f} "
         f"(element label {res[c]['uar_element_label_mean']:.3f}, coverage {res[c]['coverage_mean']:.3f})"
         for c in per_corpus) + f" | by position: {pos}", flush=True)
+
+
+def fold_summary(rows: list[tuple[float, float, float]], element_label_std: bool = False) -> dict:
+    """Means (and stds) over folds of (UAR over the corpus's labels, UAR of the element's label, coverage)."""
+    a = np.asarray(rows)
+
+    def std(col: int) -> float:
+        return round(float(a[:, col].std(ddof=1)), 4) if len(a) > 1 else 0.0
+    out = {"uar_corpus_labels_mean": round(float(a[:, 0].mean()), 4), "uar_corpus_labels_std": std(0),
+           "uar_element_label_mean": round(float(a[:, 1].mean()), 4)}
+    if element_label_std:
+        out["uar_element_label_std"] = std(1)
+    out["coverage_mean"] = round(float(a[:, 2].mean()), 4)
+    return out
 
 
 def export_run(model, record: dict, path: Path) -> None:
@@ -419,11 +428,7 @@ def main() -> None:
             res["folds"][f] = fold
             print(f"fold {f}: {json.dumps(fold)}", flush=True)
     for corpus, rows in per_corpus.items():
-        a = np.asarray(rows)
-        res[corpus] = {"uar_corpus_labels_mean": round(float(a[:, 0].mean()), 4),
-                       "uar_corpus_labels_std": round(float(a[:, 0].std(ddof=1)), 4) if len(a) > 1 else 0.0,
-                       "uar_element_label_mean": round(float(a[:, 1].mean()), 4),
-                       "coverage_mean": round(float(a[:, 2].mean()), 4)}
+        res[corpus] = fold_summary(rows)
     totals["ns_classified_share"] = round(totals["ns_classified"] / max(totals["ns_windows"], 1), 4)
     res["nonspeech"] = totals
     path = common.RESULTS_DIR / f"element-{rate // 1000}k.json"

@@ -40,14 +40,6 @@ ANGRY = common.LABELS.index("angry")
 CONTEXT = 8  # other clips of the speaker before each clip (--context)
 CONTEXT_SWEEP = (0, 2, 8, -1)
 SEEDS = [0]  # CV runs pooled (--seeds): means and stds are over folds x seeds
-_CLIP_STATS: dict = {}
-
-
-def clip_stats(bank: extract.Bank) -> list[adapt.Stats]:
-    key = (bank.group, bank.condition, bank.rate)
-    if key not in _CLIP_STATS:
-        _CLIP_STATS[key] = [adapt.Stats.of(bank.clip(i), bank.clip_speech(i)) for i in range(len(bank))]
-    return _CLIP_STATS[key]
 
 
 @functools.lru_cache(maxsize=None)
@@ -68,11 +60,8 @@ def context_stats(bank: extract.Bank, i: int, k: int, same_label: bool = False) 
             and (not same_label or c.label == clips[i].label)]
     rng = np.random.default_rng([7, i])
     chosen = pool if k < 0 else rng.choice(pool, size=min(k, len(pool)), replace=False)
-    stats = clip_stats(pool_bank)
-    total = adapt.Stats.zero(bank.feats.shape[1])
-    for j in chosen:
-        total = total + stats[int(j)]
-    return total
+    stats = pool_bank.speech_stats()
+    return adapt.total((stats[int(j)] for j in chosen), bank.feats.shape[1])
 
 
 def adapted(model: ResLSTMSA, f: np.ndarray, sp: np.ndarray, j1: int, before: adapt.Stats | None) -> np.ndarray:

@@ -43,7 +43,7 @@ from pathlib import Path
 import numpy as np
 import soundfile as sf
 
-from . import channel, common, nonspeech, windows
+from . import adapt, channel, common, nonspeech, windows
 
 CACHE_FORMAT = 3
 AUG_SEED = 1616
@@ -138,6 +138,7 @@ class Bank:
     extractor_sha256: str
     info: list = field(default_factory=list)
     path: Path | None = None
+    _speech_stats: list | None = field(default=None, init=False, repr=False, compare=False)
 
     def __len__(self) -> int:
         return len(self.names)
@@ -147,6 +148,12 @@ class Bank:
 
     def clip_speech(self, i: int) -> np.ndarray:
         return self.speech[self.offsets[i]:self.offsets[i + 1]]
+
+    def speech_stats(self) -> list:
+        """Each clip's speech statistics (adapt.Stats), computed once."""
+        if self._speech_stats is None:
+            self._speech_stats = [adapt.Stats.of(self.clip(i), self.clip_speech(i)) for i in range(len(self))]
+        return self._speech_stats
 
     def n_frames(self, i: int) -> int:
         return int(self.offsets[i + 1] - self.offsets[i])
@@ -299,8 +306,19 @@ def _code_hash() -> str:
     return h.hexdigest()
 
 
+_LOADED: dict[tuple[str, str, int], Bank] = {}
+
+
 def load(group: str, condition: str, rate: int = 16000, progress: bool = True) -> Bank:
-    """The bank of a group under a condition at a rate (built once, then cached)."""
+    """The bank of a group under a condition at a rate (built once, then cached on disk, and kept in this
+    process: the extractor, the code and the clips do not change while it runs)."""
+    key = (group, condition, rate)
+    if key not in _LOADED:
+        _LOADED[key] = _load(group, condition, rate, progress)
+    return _LOADED[key]
+
+
+def _load(group: str, condition: str, rate: int, progress: bool) -> Bank:
     ex = Extractor(rate)
     params_json = ex.params_json()
     ex_sha = sha256_file(ex.path)

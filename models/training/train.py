@@ -111,12 +111,6 @@ class Data:
             self.banks.setdefault((g, "clean"), extract.load(g, "clean", rate, progress=False))
         b = self.banks[("ravdess", "clean")]
         self.params_json, self.extractor_sha256 = b.params_json, b.extractor_sha256
-        # whole-clip statistics of speech frames (count, sum, sum of squares), for the adaptation context
-        self.clip_stats = {}
-        for key, bank in self.banks.items():
-            st = [adapt.Stats.of(bank.clip(i), bank.clip_speech(i)) for i in range(len(bank))]
-            self.clip_stats[key] = (np.array([x.n for x in st]), np.stack([x.s1 for x in st]),
-                                    np.stack([x.s2 for x in st]))
 
     def items(self, split: dict, part: str) -> list[tuple[str, int]]:
         """(group, index) of the clips of split[corpus][part] speakers (non-speech: ns-train / ns-val)."""
@@ -149,14 +143,9 @@ class Data:
 
     def context(self, pool: list, k: int, rng: np.random.Generator, conditions) -> adapt.Stats:
         """Summed statistics of k clips of `pool`, each in a random one of `conditions`."""
-        total = adapt.Stats.zero(self.n_features)
-        for j in rng.choice(len(pool), size=min(k, len(pool)), replace=False):
-            g, i = pool[int(j)]
-            n, s1, s2 = self.clip_stats[(g, conditions[int(rng.integers(len(conditions)))])]
-            total.n += n[i]
-            total.s1 += s1[i]
-            total.s2 += s2[i]
-        return total
+        chosen = [pool[int(j)] for j in rng.choice(len(pool), size=min(k, len(pool)), replace=False)]
+        return adapt.total((self.banks[(g, conditions[int(rng.integers(len(conditions)))])].speech_stats()[i]
+                            for g, i in chosen), self.n_features)
 
     @property
     def n_features(self) -> int:

@@ -606,10 +606,12 @@ impl SegmentTracker {
 mod tests {
     use super::*;
 
-    /// Returns the mean of each feature dimension 0 as "probability" 0 and
-    /// records the frame counts it saw.
+    /// Records every input it is given and its frame count; answers 0.25,
+    /// 0.75.
+    #[derive(Default)]
     struct Recorder {
-        calls: Vec<(usize, f32)>,
+        calls: Vec<Vec<f32>>,
+        frames: Vec<usize>,
     }
 
     impl Classifier for Recorder {
@@ -619,7 +621,8 @@ mod tests {
             frames: usize,
             out: &mut [f32],
         ) -> Result<(), ModelError> {
-            self.calls.push((frames, f[0]));
+            self.calls.push(f.to_vec());
+            self.frames.push(frames);
             out.copy_from_slice(&[0.25, 0.75]);
             Ok(())
         }
@@ -644,7 +647,7 @@ mod tests {
     fn run(samples: &[f32], cfg: WindowConfig, chunk: usize) -> Vec<(u64, u64, bool)> {
         let p = FeatureParams::default();
         let mut a = Analyzer::new(&p, 2, None, None, cfg).unwrap();
-        let mut rec = Recorder { calls: vec![] };
+        let mut rec = Recorder::default();
         let mut out = vec![];
         for c in samples.chunks(chunk) {
             a.push(c, &mut rec, |w| {
@@ -708,19 +711,16 @@ mod tests {
     fn window_frames_are_those_inside_the_window() {
         let p = FeatureParams::default();
         let mut a = Analyzer::new(&p, 2, None, None, config(48000, 16000)).unwrap();
-        let mut rec = Recorder { calls: vec![] };
+        let mut rec = Recorder::default();
         let samples = noise(64000);
         for c in samples.chunks(333) {
             a.push(c, &mut rec, |_| {}).unwrap();
         }
         let per_window = (48000 - p.n_fft) / p.hop_length + 1;
-        assert_eq!(
-            rec.calls.iter().map(|c| c.0).collect::<Vec<_>>(),
-            vec![per_window, per_window]
-        );
+        assert_eq!(rec.frames, vec![per_window, per_window]);
         // The second window's first frame is frame 25 of the whole signal.
         let all = crate::features::extract_all(&p, &samples).unwrap();
-        assert_eq!(rec.calls[1].1, all[25 * p.n_features()]);
+        assert_eq!(rec.calls[1][0], all[25 * p.n_features()]);
     }
 
     #[test]
@@ -823,7 +823,7 @@ mod tests {
         };
         let p = FeatureParams::default();
         let mut a = Analyzer::new(&p, 2, None, None, cfg).unwrap();
-        let mut rec = Recorder { calls: vec![] };
+        let mut rec = Recorder::default();
         let mut levels = vec![];
         for c in samples.chunks(777) {
             a.push(c, &mut rec, |w| levels.push((w.start, w.len, w.rms_dbfs)))
@@ -840,25 +840,6 @@ mod tests {
                 (10.0 * mean_square.log10() - db).abs() < 1e-6,
                 "window at {start}: {db}"
             );
-        }
-    }
-
-    /// Records every input it is given.
-    #[derive(Default)]
-    struct Inputs {
-        calls: Vec<Vec<f32>>,
-    }
-
-    impl Classifier for Inputs {
-        fn classify(
-            &mut self,
-            f: &[f32],
-            _frames: usize,
-            out: &mut [f32],
-        ) -> Result<(), ModelError> {
-            self.calls.push(f.to_vec());
-            out.copy_from_slice(&[0.25, 0.75]);
-            Ok(())
         }
     }
 
@@ -926,7 +907,7 @@ mod tests {
         let nf = p.n_features();
         let prior = prior(nf);
         let mut a = Analyzer::new(&p, 2, None, Some(&prior), config(32000, 8000)).unwrap();
-        let mut rec = Inputs::default();
+        let mut rec = Recorder::default();
         let samples = varying_noise(72000);
         let chunk = 777;
         let is_speech = |chunk_index: usize| (chunk_index * chunk / 5000) % 3 != 1;
@@ -975,7 +956,7 @@ mod tests {
         let prior = prior(p.n_features());
         let mut a = Analyzer::new(&p, 2, None, Some(&prior), config(16000, 16000)).unwrap();
         a.set_external_voice_activity(Some(true));
-        let mut rec = Inputs::default();
+        let mut rec = Recorder::default();
         let samples = varying_noise(40000);
         a.push(&samples, &mut rec, |_| {}).unwrap();
         a.finish(&mut rec, |_| {}).unwrap();
@@ -1016,7 +997,7 @@ mod tests {
         a.set_speaker_adaptation(false);
         assert!(!a.adapts_to_speaker());
         a.set_external_voice_activity(Some(true));
-        let mut rec = Inputs::default();
+        let mut rec = Recorder::default();
         let samples = varying_noise(48000);
         let mut reported = vec![];
         a.push(&samples[..32000], &mut rec, |w| {
@@ -1057,7 +1038,7 @@ mod tests {
         assert!(!a.adapts_to_speaker());
         a.set_external_voice_activity(Some(true));
         let samples = varying_noise(16000);
-        let mut rec = Inputs::default();
+        let mut rec = Recorder::default();
         let mut reported = vec![];
         a.push(&samples, &mut rec, |w| reported.push(w.speaker_frames))
             .unwrap();

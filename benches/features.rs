@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: MPL-2.0
 //! Feature extraction cost: time per second of 16 kHz audio, for several
-//! buffer sizes (the extractor must not care how input is cut).
+//! buffer sizes (the extractor must not care how input is cut), without and
+//! with the pitch features.
 
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
 use emotiondetect_core::features::{FeatureExtractor, FeatureParams};
@@ -16,25 +17,29 @@ fn signal(n: usize) -> Vec<f32> {
 }
 
 fn features(c: &mut Criterion) {
-    let params = FeatureParams::default();
-    let one_second = signal(params.sample_rate as usize);
+    let plain = FeatureParams::default();
+    let one_second = signal(plain.sample_rate as usize);
     let mut group = c.benchmark_group("features_per_second_of_16k_audio");
     group.throughput(Throughput::Elements(one_second.len() as u64));
-    for chunk in [160usize, 1024, 16000] {
-        group.bench_with_input(
-            BenchmarkId::new("buffer_samples", chunk),
-            &chunk,
-            |b, &chunk| {
-                let mut ex = FeatureExtractor::new(&params).unwrap();
-                let mut sink = 0.0f32;
-                b.iter(|| {
-                    for c in one_second.chunks(chunk) {
-                        ex.push(c, |_, f| sink += f[0]);
-                    }
-                });
-                std::hint::black_box(sink);
-            },
-        );
+    let cases = [160usize, 1024, 16000]
+        .map(|chunk| ("buffer_samples", chunk, plain.clone()))
+        .into_iter()
+        .chain([(
+            "with_pitch_buffer_samples",
+            1024,
+            plain.clone().with_pitch(),
+        )]);
+    for (name, chunk, params) in cases {
+        group.bench_with_input(BenchmarkId::new(name, chunk), &chunk, |b, &chunk| {
+            let mut ex = FeatureExtractor::new(&params).unwrap();
+            let mut sink = 0.0f32;
+            b.iter(|| {
+                for c in one_second.chunks(chunk) {
+                    ex.push(c, |_, f| sink += f[0]);
+                }
+            });
+            std::hint::black_box(sink);
+        });
     }
     group.finish();
 }

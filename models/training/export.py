@@ -11,7 +11,8 @@ The graph is checked against PyTorch with onnxruntime on every validation
 clip, every window of them, 1- and 2-frame inputs and a batch of 4.
 
 Contract (models/MODEL_CARD.md, src/model/mod.rs): input `features` float32
-[batch, time, 46] (raw extractor features; normalisation inside the graph);
+[batch, time, n_features] (raw extractor features, 48 for the shipped models:
+34 MFCC, 12 chroma, pitch, voicing; normalisation inside the graph);
 outputs `probabilities` [batch, n_labels] after softmax and `attention`
 [batch, time]; metadata emotiondetect.{format, labels, features, evaluation, licence}, and for
 a model trained with speaker adaptation emotiondetect.adaptation (adapt.py), whose
@@ -50,7 +51,7 @@ def f32_list(a: np.ndarray):
 
 
 def write_onnx(model: ResLSTMSA, path: Path, metadata: dict[str, str], doc: str | None = None) -> None:
-    dummy = torch.zeros(1, 75, 46)
+    dummy = torch.zeros(1, 75, model.n_features)
     torch.onnx.export(
         ExportWrapper(model).eval(), (dummy,), str(path), dynamo=False, opset_version=OPSET,
         do_constant_folding=True, input_names=["features"], output_names=["probabilities", "attention"],
@@ -153,6 +154,14 @@ def verify(path: Path, model: ResLSTMSA, banks: list[extract.Bank], indices: lis
             "argmax_mismatches": n_arg}
 
 
+def feature_text(params_json: str) -> str:
+    p = json.loads(params_json)
+    text = f"{p['n_mfcc']} MFCC + {p['n_chroma']} chroma"
+    if p.get("pitch"):
+        text += f" + pitch (semitones re 100 Hz, {p['pitch']['fmin']:g}-{p['pitch']['fmax']:g} Hz) + voicing"
+    return text
+
+
 def export(rate: int) -> dict:
     torch.set_num_threads(1)
     tag = train.tag_of("final", rate)
@@ -170,9 +179,9 @@ def export(rate: int) -> dict:
     evaluation["see"] = "models/MODEL_CARD.md"
     rate_text = "16 kHz" if rate == 16000 else "8 kHz telephone (300-3400 Hz, G.711)"
     doc = (f"ResLSTM-SA (hidden {model.hidden}, {count_parameters(model)} parameters) speech emotion recognition "
-           f"for the emotiondetect GStreamer element, {rate_text} audio. Input 'features' [batch, time, 46]: raw "
-           "per-frame features of emotiondetect-features (34 MFCC + 12 chroma, 80 ms frames every 40 ms; "
-           "normalisation inside the graph). Outputs 'probabilities' [batch, "
+           f"for the emotiondetect GStreamer element, {rate_text} audio. Input 'features' [batch, time, "
+           f"{model.n_features}]: raw per-frame features of emotiondetect-features ({feature_text(params_json)}, "
+           "80 ms frames every 40 ms; normalisation inside the graph). Outputs 'probabilities' [batch, "
            f"{common.N_LABELS}] (softmax over {','.join(common.LABELS)}) and 'attention' [batch, time]. "
            f"Licence: {LICENCE}. See models/MODEL_CARD.md.")
     path = ONNX_PATH[rate]

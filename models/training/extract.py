@@ -3,8 +3,8 @@
 
 The features the models see must be bit for bit those the element computes,
 so nothing here computes features: the audio (degraded as a condition says)
-is piped through `emotiondetect-features` (16 kHz set) or
-`emotiondetect-features --narrowband` (8 kHz set), always with `--speech`.
+is piped through `emotiondetect-features --pitch` (16 kHz set) or
+`emotiondetect-features --narrowband --pitch` (8 kHz set), always with `--speech`.
 Protocol of the binary: request u32 LE n_samples + n_samples f32 LE; reply
 u32 LE n_frames, u32 LE n_features, the frames (f32 LE, frame-major), then
 one byte per frame: 1 where the element's voice-activity detector judges it
@@ -79,7 +79,7 @@ class Extractor:
 
     def __init__(self, rate: int = 16000, path: Path | str = common.EXTRACTOR):
         self.path, self.rate = Path(path), rate
-        self.args = (["--narrowband"] if rate == 8000 else []) + ["--speech"]
+        self.args = (["--narrowband"] if rate == 8000 else []) + ["--pitch", "--speech"]
         if not self.path.exists():
             raise FileNotFoundError(f"{self.path} not found: set EMOTIONDETECT_FEATURES or "
                                     "`cargo build --release -p emotiondetect-core --features features-cli --bin emotiondetect-features`")

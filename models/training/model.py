@@ -1,8 +1,9 @@
 # SPDX-License-Identifier: MPL-2.0
-"""ResLSTM-SA: residual LSTM with soft attention (hidden 64, 10 labels -> 46,902 parameters).
+"""ResLSTM-SA: residual LSTM with soft attention (F = 48 features, hidden 64, 10 labels -> 48,938 parameters;
+46,902 with the 46 features of the models before pitch).
 
-    x (B,T,46) --normalise (training-actor mean/std, buffers)--> z
-    LSTM1(46->46)(z) + z  --BatchNorm1d(46)-->  LSTM2(46->H)  -> h_t
+    x (B,T,F) --normalise (training-actor mean/std, buffers)--> z
+    LSTM1(F->F)(z) + z  --BatchNorm1d(F)-->  LSTM2(F->H)  -> h_t
     alpha_t = softmax_t(u^T h_t),  c = sum_t alpha_t h_t
     c --BatchNorm1d(H)--> dropout --> Linear(H->n_labels) --> / temperature -> logits
 
@@ -71,12 +72,12 @@ class ResLSTMSA(nn.Module):
         return logits, alpha
 
     def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """Logits (B,n_labels) and attention (B,T) of raw extractor features (B,T,46)."""
+        """Logits (B,n_labels) and attention (B,T) of raw extractor features (B,T,F)."""
         return self.forward_normalised(self.normalise(x))
 
 
 class ExportWrapper(nn.Module):
-    """ONNX interface: features (B,T,46) -> probabilities (B,n_labels), attention (B,T)."""
+    """ONNX interface: features (B,T,F) -> probabilities (B,n_labels), attention (B,T)."""
 
     def __init__(self, model: ResLSTMSA):
         super().__init__()

@@ -379,8 +379,9 @@ def load_run(tag: str, name: str) -> tuple[ResLSTMSA, dict]:
     d = RUNS_DIR / tag
     record = json.loads((d / f"{name}.json").read_text())
     cfg = record["config"]
-    model = ResLSTMSA(46, cfg["hidden"], common.N_LABELS, cfg["dropout"])
-    model.load_state_dict(torch.load(d / f"{name}.pt", weights_only=True))
+    state = torch.load(d / f"{name}.pt", weights_only=True)
+    model = ResLSTMSA(state["feat_mean"].shape[0], cfg["hidden"], common.N_LABELS, cfg["dropout"])
+    model.load_state_dict(state)
     model.eval()
     # the speaker adaptation the model was trained with (None: global normalisation only)
     model.adaptation = adapt.Prior.from_json(record["adaptation"]) if record.get("adaptation") else None
@@ -391,7 +392,8 @@ def run_and_save(data: Data, tag: str, name: str, split: dict, cfg: Config, seed
     path = RUNS_DIR / tag / f"{name}.json"
     if path.exists() and (RUNS_DIR / tag / f"{name}.pt").exists() and not force:
         r = json.loads(path.read_text())
-        if r["config"] == asdict(cfg) and r["conditions"] == data.conditions:
+        if (r["config"] == asdict(cfg) and r["conditions"] == data.conditions
+                and r.get("extractor_sha256") == data.extractor_sha256 and r.get("features_params") == json.loads(data.params_json)):
             print(f"{tag}/{name}: cached")
             return r
     r, state = train_run(data, split, cfg, seed, desc=f"{tag}/{name}")

@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: MPL-2.0
-//! Streaming MFCC + chroma features, the numbers the model sees.
+//! Streaming MFCC + chroma (+ pitch and voicing) features, the numbers the
+//! model sees.
 //!
 //! Pure DSP: no GStreamer types. The same code runs in the element and, via
 //! the `emotiondetect-features` binary, in the training pipeline.
@@ -15,10 +16,12 @@
 //!   ±[`SAMPLE_LIMIT`], so no NaN or Inf can reach the output.
 
 mod filters;
+mod pitch;
 
 pub use filters::{
     chroma_filterbank, dot, hz_to_mel, mel_filterbank, mel_to_hz, Dct, RangeFilterbank,
 };
+pub use pitch::{PitchParams, PITCH_REFERENCE_HZ};
 
 use std::collections::HashMap;
 use std::sync::{Arc, LazyLock, Mutex, Weak};
@@ -41,7 +44,8 @@ pub enum FeatureError {
 }
 
 /// Everything that defines the features. Models carry these in their
-/// metadata; the defaults are those of the shipped 16 kHz model.
+/// metadata. The defaults are the 16 kHz MFCC and chroma; the shipped
+/// models add the pitch features ([`FeatureParams::with_pitch`]).
 #[derive(Debug, Clone, PartialEq)]
 pub struct FeatureParams {
     pub sample_rate: u32,
@@ -54,6 +58,9 @@ pub struct FeatureParams {
     pub n_chroma: usize,
     /// Floor of the mel power before `10·log10`.
     pub amin: f64,
+    /// With a pitch range, each frame ends with pitch and voicing (see
+    /// [`PitchParams`]). `None`: MFCC and chroma only.
+    pub pitch: Option<PitchParams>,
 }
 
 impl Default for FeatureParams {
@@ -68,6 +75,7 @@ impl Default for FeatureParams {
             n_mfcc: 34,
             n_chroma: 12,
             amin: 1e-10,
+            pitch: None,
         }
     }
 }
@@ -85,9 +93,18 @@ impl FeatureParams {
         }
     }
 
-    /// Values per frame: MFCC first, then chroma.
+    /// The same parameters with the pitch features of the default range.
+    pub fn with_pitch(self) -> Self {
+        FeatureParams {
+            pitch: Some(PitchParams::default()),
+            ..self
+        }
+    }
+
+    /// Values per frame: MFCC, chroma, then (with a pitch range) pitch and
+    /// voicing.
     pub fn n_features(&self) -> usize {
-        self.n_mfcc + self.n_chroma
+        self.n_mfcc + self.n_chroma + self.pitch.map_or(0, |_| PitchParams::N_FEATURES)
     }
 
     pub fn validate(&self) -> Result<(), FeatureError> {
@@ -122,6 +139,9 @@ impl FeatureParams {
         if !(self.amin > 0.0 && self.amin.is_finite()) {
             return bad("amin", "must be positive and finite");
         }
+        if let Some(pitch) = &self.pitch {
+            pitch.validate(self.sample_rate, self.n_fft)?;
+        }
         Ok(())
     }
 
@@ -142,6 +162,7 @@ impl FeatureParams {
             n_chroma: self.n_chroma,
             tuning: 0.0,
             amin: self.amin,
+            pitch: self.pitch,
             n_features: Some(self.n_features()),
         };
         serde_json::to_string(&doc).expect("plain numbers and strings serialise")
@@ -186,11 +207,12 @@ impl FeatureParams {
             n_mfcc: doc.n_mfcc,
             n_chroma: doc.n_chroma,
             amin: doc.amin,
+            pitch: doc.pitch,
         };
         params.validate()?;
         match doc.n_features {
             Some(n) if n != params.n_features() => Err(FeatureError::Parse(format!(
-                "n_features {n} disagrees with n_mfcc + n_chroma = {}",
+                "n_features {n} disagrees with n_mfcc + n_chroma (+ 2 with pitch) = {}",
                 params.n_features()
             ))),
             _ => Ok(params),
@@ -221,6 +243,9 @@ struct ParamsDocument {
     n_chroma: usize,
     tuning: f64,
     amin: f64,
+    /// Absent in models without pitch features (all models before them).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pitch: Option<PitchParams>,
     #[serde(default)]
     n_features: Option<usize>,
 }
@@ -256,6 +281,7 @@ pub struct FeatureExtractor {
     mel_out: Vec<f32>,
     frame: Vec<f32>,
     prev_log_mel: Vec<f32>,
+    pitch: Option<pitch::PitchScratch>,
     stats: FrameStats,
     frames_emitted: u64,
 }
@@ -272,6 +298,7 @@ struct Tables {
     chroma: RangeFilterbank,
     /// Mel bands centred in the 300–3400 Hz speech band.
     speech_bands: std::ops::Range<usize>,
+    pitch: Option<pitch::PitchTables>,
 }
 
 impl Tables {
@@ -293,15 +320,18 @@ impl Tables {
     fn new(params: &FeatureParams) -> Tables {
         let n_fft = params.n_fft;
         let sr = params.sample_rate as f64;
+        // Periodic Hann, as scipy.signal.get_window("hann", n_fft).
+        let window: Vec<f32> = (0..n_fft)
+            .map(|i| {
+                (0.5 - 0.5 * (2.0 * std::f64::consts::PI * i as f64 / n_fft as f64).cos()) as f32
+            })
+            .collect();
         Tables {
             fft: RealFftPlanner::<f32>::new().plan_fft_forward(n_fft),
-            // Periodic Hann, as scipy.signal.get_window("hann", n_fft).
-            window: (0..n_fft)
-                .map(|i| {
-                    (0.5 - 0.5 * (2.0 * std::f64::consts::PI * i as f64 / n_fft as f64).cos())
-                        as f32
-                })
-                .collect(),
+            pitch: params
+                .pitch
+                .map(|p| pitch::PitchTables::new(&p, params.sample_rate, &window)),
+            window,
             mel: filters::mel_filterbank(sr, n_fft, params.n_mels, params.fmin, params.fmax),
             dct: Dct::new(params.n_mels, params.n_mfcc),
             chroma: chroma_filterbank(sr, n_fft, params.n_chroma, 0.0),
@@ -336,6 +366,7 @@ impl FeatureExtractor {
             mel_out: vec![0.0; params.n_mels],
             frame: vec![0.0; params.n_features()],
             prev_log_mel: vec![0.0; params.n_mels],
+            pitch: tables.pitch.as_ref().map(pitch::PitchScratch::new),
             stats: FrameStats::default(),
             frames_emitted: 0,
             tables,
@@ -361,7 +392,8 @@ impl FeatureExtractor {
 
     /// Feeds samples; `on_frame(index, features)` is called for each frame
     /// completed by them, in order. `features` holds
-    /// [`FeatureParams::n_features`] values: MFCC, then chroma.
+    /// [`FeatureParams::n_features`] values: MFCC, chroma, then pitch and
+    /// voicing if the parameters have a pitch range.
     pub fn push(&mut self, samples: &[f32], mut on_frame: impl FnMut(u64, &[f32])) {
         self.push_with_stats(samples, |i, f, _| on_frame(i, f));
     }
@@ -426,7 +458,8 @@ impl FeatureExtractor {
             *p = c.norm_sqr();
         }
 
-        let (mfcc, chroma) = self.frame.split_at_mut(self.params.n_mfcc);
+        let (mfcc, rest) = self.frame.split_at_mut(self.params.n_mfcc);
+        let (chroma, prosody) = rest.split_at_mut(self.params.n_chroma);
         self.tables.mel.apply(&self.power, &mut self.mel_out);
         let amin = self.params.amin as f32;
         let (mut band_power, mut band_db) = (0.0f32, 0.0f32);
@@ -473,6 +506,10 @@ impl FeatureExtractor {
                 *c /= max;
             }
         }
+
+        if let (Some(tables), Some(scratch)) = (&self.tables.pitch, &mut self.pitch) {
+            prosody.copy_from_slice(&pitch::estimate(tables, scratch, &self.power));
+        }
     }
 }
 
@@ -503,6 +540,25 @@ mod tests {
     fn params_round_trip_through_json() {
         let p = FeatureParams::default();
         assert_eq!(FeatureParams::from_json(&p.to_json()).unwrap(), p);
+    }
+
+    #[test]
+    fn pitch_params_round_trip_and_older_models_have_none() {
+        let p = FeatureParams::narrowband().with_pitch();
+        let json = p.to_json();
+        assert!(
+            json.contains("\"pitch\":{\"fmin\":60.0,\"fmax\":600.0}"),
+            "{json}"
+        );
+        assert!(json.contains("\"n_features\":48"), "{json}");
+        assert_eq!(FeatureParams::from_json(&json).unwrap(), p);
+        // The shipped models before pitch features carry no pitch field.
+        let old = FeatureParams::default().to_json();
+        assert!(!old.contains("pitch"), "{old}");
+        assert_eq!(FeatureParams::from_json(&old).unwrap().pitch, None);
+        // A count that leaves the pitch features out is refused.
+        let wrong = json.replace("\"n_features\":48", "\"n_features\":46");
+        assert!(FeatureParams::from_json(&wrong).is_err());
     }
 
     #[test]

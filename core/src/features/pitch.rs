@@ -110,6 +110,8 @@ pub(super) struct PitchTables {
     longest: usize,
     /// The window's autocorrelation over its energy, lags 0..=longest + 1.
     window_acf: Vec<f32>,
+    /// The octave cost of each whole lag searched, from `shortest`.
+    lag_cost: Vec<f32>,
     sample_rate: f32,
     /// The inverse FFT's lag-0 value (n_fft² times the mean square of the
     /// windowed frame) below which a frame is silent: mean square 1e-10,
@@ -135,6 +137,9 @@ impl PitchTables {
             window_acf: (0..=longest + 1)
                 .map(|l| (acf(l) / energy) as f32)
                 .collect(),
+            lag_cost: (shortest..=longest)
+                .map(|l| OCTAVE_COST * (l as f32).log2())
+                .collect(),
             sample_rate: sample_rate as f32,
             silence: (window.len() * window.len()) as f32 * SILENT_MEAN_SQUARE,
         }
@@ -142,26 +147,40 @@ impl PitchTables {
 }
 
 impl PitchTables {
-    /// The autocorrelation at a fractional lag within the searched range,
+    /// The autocorrelation at fractional lags within the searched range,
     /// scaled as the inverse FFT's, over the window's (interpolated).
-    fn acf_at(&self, power: &[f32], lag: f32) -> f32 {
+    ///
+    /// The lags' sums run interleaved: each is a chain of dependent
+    /// additions (the phasor and the sum), and the processor overlaps
+    /// independent chains. Each lag's arithmetic is that of a sum on its own.
+    fn acf_at(&self, power: &[f32], lags: [f32; CANDIDATES]) -> [f32; CANDIDATES] {
         let n = 2 * (power.len() - 1);
-        let step = 2.0 * std::f64::consts::PI * lag as f64 / n as f64;
-        let (sin, cos) = step.sin_cos();
+        let mut rotation = [(0.0f64, 0.0f64); CANDIDATES];
+        for (r, &lag) in rotation.iter_mut().zip(&lags) {
+            *r = (2.0 * std::f64::consts::PI * lag as f64 / n as f64).sin_cos();
+        }
         // cos(k·step) by rotating a phasor, bin by bin.
-        let (mut re, mut im) = (1.0f64, 0.0f64);
-        let mut sum = power[0] as f64;
+        let mut phasor = [(1.0f64, 0.0f64); CANDIDATES];
+        let mut sum = [power[0] as f64; CANDIDATES];
         let last = power.len() - 1;
         for &p in &power[1..last] {
-            (re, im) = (re * cos - im * sin, re * sin + im * cos);
-            sum += 2.0 * p as f64 * re;
+            for c in 0..CANDIDATES {
+                let ((re, im), (sin, cos)) = (phasor[c], rotation[c]);
+                phasor[c] = (re * cos - im * sin, re * sin + im * cos);
+                sum[c] += 2.0 * p as f64 * phasor[c].0;
+            }
         }
-        (re, _) = (re * cos - im * sin, 0.0);
-        sum += power[last] as f64 * re;
-        let whole = lag.floor() as usize;
-        let frac = lag - whole as f32;
-        let window = self.window_acf[whole] * (1.0 - frac) + self.window_acf[whole + 1] * frac;
-        sum as f32 / window
+        let mut out = [0.0f32; CANDIDATES];
+        for c in 0..CANDIDATES {
+            let ((re, im), (sin, cos)) = (phasor[c], rotation[c]);
+            let re = re * cos - im * sin;
+            let total = sum[c] + power[last] as f64 * re;
+            let whole = lags[c].floor() as usize;
+            let frac = lags[c] - whole as f32;
+            let window = self.window_acf[whole] * (1.0 - frac) + self.window_acf[whole + 1] * frac;
+            out[c] = total as f32 / window;
+        }
+        out
     }
 }
 
@@ -227,7 +246,7 @@ pub(super) fn estimate(
     let (mut before, mut here) = (r(tables.shortest - 1), r(tables.shortest));
     for lag in tables.shortest..=tables.longest {
         let after = r(lag + 1);
-        let s = score(lag as f32, here);
+        let s = here - tables.lag_cost[lag - tables.shortest];
         if s > fallback_score {
             (fallback, fallback_score) = (lag, s);
         }
@@ -247,8 +266,20 @@ pub(super) fn estimate(
     // with the autocorrelation at their fractional lag, summed from the
     // spectrum.
     let mut best: Option<(f32, f32, f32)> = None; // (score, lag, height)
-    for &(_, at) in candidates.iter().filter(|c| c.0.is_finite()) {
-        let height = tables.acf_at(power, at) / energy;
+                                                  // Empty slots are summed at the shortest lag and ignored.
+    let lags = candidates.map(|(s, at)| {
+        if s.is_finite() {
+            at
+        } else {
+            tables.shortest as f32
+        }
+    });
+    let acf_at = tables.acf_at(power, lags);
+    for (&(s, at), acf_at) in candidates.iter().zip(acf_at) {
+        if !s.is_finite() {
+            continue;
+        }
+        let height = acf_at / energy;
         let s = score(at, height);
         if best.is_none_or(|(b, _, _)| s > b) {
             best = Some((s, at, height));

@@ -45,7 +45,7 @@ fn builtin_model_loads_and_declares_its_contract() {
     );
     assert_eq!(
         c.features,
-        emotiondetect_core::features::FeatureParams::default()
+        emotiondetect_core::features::FeatureParams::default().with_pitch()
     );
     assert_eq!(model.provider(), Provider::Cpu);
 }

@@ -427,6 +427,13 @@ def main() -> None:
             totals["ns_clips_with_summary"] += fold["nonspeech_test"]["clips_with_a_summary"]
             res["folds"][f] = fold
             print(f"fold {f}: {json.dumps(fold)}", flush=True)
+        # the shipped model, as a user gets it, on the same non-speech clips
+        got = run_element(export.ONNX_PATH[rate], ns_files)
+        res["nonspeech_shipped_model"] = {"windows": sum(len(windows.window_starts(sf.info(str(p)).frames, rate))
+                                                         for p in ns_files),
+                                          "windows_classified": sum(len(r["windows"]) for r in got.values()),
+                                          "clips_with_a_summary": int(sum(r["summary"] is not None
+                                                                          for r in got.values()))}
     for corpus, rows in per_corpus.items():
         res[corpus] = fold_summary(rows)
     totals["ns_classified_share"] = round(totals["ns_classified"] / max(totals["ns_windows"], 1), 4)

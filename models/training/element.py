@@ -374,6 +374,7 @@ def main() -> None:
             f = tmp / f"ns-{i:04d}.wav"
             sf.write(f, y.astype(np.float32), rate, subtype="FLOAT")
             ns_files.append(f)
+        ns_windows_total = sum(len(windows.window_starts(sf.info(str(p)).frames, rate)) for p in ns_files)
         totals = {"ns_windows": 0, "ns_classified": 0, "ns_clips_with_summary": 0}
         per_corpus = {"ravdess": [], "emodb": []}
         for f in args.folds:
@@ -419,7 +420,7 @@ def main() -> None:
                 per_corpus[corpus].append((m_r["uar"], m["uar"], cov))
             got = run_element(onnx_path, ns_files)
             nw = sum(len(r["windows"]) for r in got.values())
-            total = sum(len(windows.window_starts(sf.info(str(p)).frames, rate)) for p in ns_files)
+            total = ns_windows_total
             totals["ns_windows"] += total
             fold["nonspeech_test"] = {"clips": len(ns_files), "windows": total, "windows_classified": nw,
                                       "clips_with_a_summary": int(sum(r["summary"] is not None for r in got.values()))}
@@ -429,8 +430,7 @@ def main() -> None:
             print(f"fold {f}: {json.dumps(fold)}", flush=True)
         # the shipped model, as a user gets it, on the same non-speech clips
         got = run_element(export.ONNX_PATH[rate], ns_files)
-        res["nonspeech_shipped_model"] = {"windows": sum(len(windows.window_starts(sf.info(str(p)).frames, rate))
-                                                         for p in ns_files),
+        res["nonspeech_shipped_model"] = {"windows": ns_windows_total,
                                           "windows_classified": sum(len(r["windows"]) for r in got.values()),
                                           "clips_with_a_summary": int(sum(r["summary"] is not None
                                                                           for r in got.values()))}

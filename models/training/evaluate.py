@@ -480,9 +480,11 @@ def old_model_eval(path: Path, rate: int) -> dict:
     so = ort.SessionOptions()
     so.intra_op_num_threads = so.inter_op_num_threads = 1
     sess = ort.InferenceSession(str(path), so, providers=["CPUExecutionProvider"])
+    # Models before the pitch features take the first 46 columns (MFCC and chroma, which pitch leaves unchanged).
+    width = sess.get_inputs()[0].shape[2]
 
     def probs(seq: np.ndarray) -> np.ndarray:
-        p8 = sess.run(["probabilities"], {"features": seq[None].astype(np.float32)})[0][0]
+        p8 = sess.run(["probabilities"], {"features": seq[None, :, :width].astype(np.float32)})[0][0]
         return np.concatenate([p8, np.zeros(common.N_LABELS - p8.size)])  # no boredom, no non-speech
 
     def clip_windows(bank, i):

@@ -21,7 +21,7 @@ import torch.nn as nn
 
 
 class ResLSTMSA(nn.Module):
-    def __init__(self, n_features: int = 46, hidden: int = 64, n_classes: int = 10, dropout: float = 0.3):
+    def __init__(self, n_features: int = 48, hidden: int = 64, n_classes: int = 10, dropout: float = 0.3):
         super().__init__()
         self.n_features, self.hidden, self.n_classes = n_features, hidden, n_classes
         self.register_buffer("feat_mean", torch.zeros(n_features))

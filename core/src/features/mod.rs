@@ -212,7 +212,8 @@ impl FeatureParams {
         params.validate()?;
         match doc.n_features {
             Some(n) if n != params.n_features() => Err(FeatureError::Parse(format!(
-                "n_features {n} disagrees with n_mfcc + n_chroma (+ 2 with pitch) = {}",
+                "n_features {n} disagrees with n_mfcc + n_chroma (+ {} with pitch) = {}",
+                PitchParams::N_FEATURES,
                 params.n_features()
             ))),
             _ => Ok(params),

@@ -12,20 +12,22 @@ import sys
 import numpy as np
 
 N_FFT, HOP, N_MFCC, N_CHROMA = 1280, 640, 34, 12
+# --pitch: two more columns, as the real extractor (here always 0: no pitch analysis)
+N_PITCH = 2 if "--pitch" in sys.argv else 0
 PARAMS = {"sample_rate": 16000, "n_fft": N_FFT, "hop_length": HOP, "n_mfcc": N_MFCC,
-          "n_chroma": N_CHROMA, "center": False, "format": "fake", "n_features": N_MFCC + N_CHROMA}
+          "n_chroma": N_CHROMA, "center": False, "format": "fake", "n_features": N_MFCC + N_CHROMA + N_PITCH}
 
 
 def feats(x):
     n = 0 if x.size < N_FFT else 1 + (x.size - N_FFT) // HOP
-    out = np.zeros((n, N_MFCC + N_CHROMA), dtype=np.float32)
+    out = np.zeros((n, N_MFCC + N_CHROMA + N_PITCH), dtype=np.float32)
     win = np.hanning(N_FFT)
     for j in range(n):
         spec = np.abs(np.fft.rfft(x[j * HOP : j * HOP + N_FFT] * win)) ** 2
         bands = np.array_split(spec[1:], N_MFCC)
         out[j, :N_MFCC] = np.log10(np.array([b.sum() for b in bands]) + 1e-10)
         chroma = np.array([spec[1:][k::N_CHROMA].sum() for k in range(N_CHROMA)])
-        out[j, N_MFCC:] = chroma / (chroma.max() + 1e-10)
+        out[j, N_MFCC:N_MFCC + N_CHROMA] = chroma / (chroma.max() + 1e-10)
     return out
 
 

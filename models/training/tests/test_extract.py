@@ -26,11 +26,11 @@ class Protocol(unittest.TestCase):
         x = 0.1 * rng.standard_normal(80000).astype(np.float32)
         with FakeExtractor(16000, FAKE) as ex:
             whole = ex.compute(x)
-            self.assertEqual(whole.shape, (1 + (80000 - 1280) // 640, 46))
+            self.assertEqual(whole.shape, (1 + (80000 - 1280) // 640, 48))
             for s, n in windows.window_starts(x.size, 16000):
                 j0, j1 = windows.window_frames(s, n, 640, 1280)
                 np.testing.assert_array_equal(ex.compute(x[s:s + n]), whole[j0:j1])
-            self.assertEqual(ex.compute(x[:100]).shape, (0, 46))
+            self.assertEqual(ex.compute(x[:100]).shape, (0, 48))
             # speech flags come after the frames, one per frame, and the stream stays in step
             loud = np.concatenate([np.zeros(16000, np.float32), x[:32000] * 10])
             f, sp = ex.compute_with_speech(loud)

@@ -366,18 +366,24 @@ def evaluate_ablation(rate: int, names: list[str]) -> dict:
             if not (train.RUNS_DIR / tag / f"fold{f}_seed0.json").exists():
                 continue
             model, rec = train.load_run(tag, f"fold{f}_seed0")
+            # the run's own features: runs before the pitch features (or with pitch=0) take the 46 without
+            pitch = "pitch" in rec["features_params"]
+
+            def bank(group, condition):
+                return extract.load(group, condition, rate, progress=False, pitch=pitch)
+
             idx, y = idx_of("ravdess", rec["split"]["ravdess"]["val"])
             row = {"fold": f, "best_epoch": rec["best"]["epoch"], "val_score": round(rec["best"]["score"], 4),
                    "val_ravdess": round(rec["best"]["ravdess"], 4), "val_emodb": round(rec["best"]["emodb"], 4)}
             for c in ("clean", "white10", "babble10", "reverb") + (("tel16",) if rate == 16000 else ()):
-                p = window_probs(model, extract.load("ravdess", c, rate, progress=False), idx)
+                p = window_probs(model, bank("ravdess", c), idx)
                 row[f"ravdess_val_{c}"] = round(corpus_scores(p, y, common.RAVDESS_LABELS)["element_uar"], 4)
             ei, ey = idx_of("emodb", rec["split"]["emodb"]["val"])
-            emo = extract.load("emodb", "clean", rate, progress=False)
+            emo = bank("emodb", "clean")
             row["emodb_val_clean"] = round(corpus_scores(window_probs(model, emo, ei), ey,
                                                          common.EMODB_LABELS)["element_uar"], 4)
             if getattr(model, "adaptation", None) is not None:  # the first clip of a call: no context
-                rav = extract.load("ravdess", "clean", rate, progress=False)
+                rav = bank("ravdess", "clean")
                 row["ravdess_val_clean_ctx0"] = round(corpus_scores(window_probs(model, rav, idx, 0), y,
                                                                     common.RAVDESS_LABELS)["element_uar"], 4)
                 row["emodb_val_clean_ctx0"] = round(corpus_scores(window_probs(model, emo, ei, 0), ey,

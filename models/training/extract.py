@@ -75,11 +75,12 @@ def _read_exact(stream, n: int) -> bytes:
 
 
 class Extractor:
-    """Client of `emotiondetect-features` at 16 kHz or (`rate=8000`) `--narrowband`."""
+    """Client of `emotiondetect-features` at 16 kHz or (`rate=8000`) `--narrowband`, with `--pitch` unless
+    `pitch=False` (the features of the models before pitch, for ablations)."""
 
-    def __init__(self, rate: int = 16000, path: Path | str = common.EXTRACTOR):
+    def __init__(self, rate: int = 16000, path: Path | str = common.EXTRACTOR, pitch: bool = True):
         self.path, self.rate = Path(path), rate
-        self.args = (["--narrowband"] if rate == 8000 else []) + ["--pitch", "--speech"]
+        self.args = (["--narrowband"] if rate == 8000 else []) + (["--pitch"] if pitch else []) + ["--speech"]
         if not self.path.exists():
             raise FileNotFoundError(f"{self.path} not found: set EMOTIONDETECT_FEATURES or "
                                     "`cargo build --release -p emotiondetect-core --features features-cli --bin emotiondetect-features`")
@@ -306,20 +307,21 @@ def _code_hash() -> str:
     return h.hexdigest()
 
 
-_LOADED: dict[tuple[str, str, int], Bank] = {}
+_LOADED: dict[tuple[str, str, int, bool], Bank] = {}
 
 
-def load(group: str, condition: str, rate: int = 16000, progress: bool = True) -> Bank:
-    """The bank of a group under a condition at a rate (built once, then cached on disk, and kept in this
-    process: the extractor, the code and the clips do not change while it runs)."""
-    key = (group, condition, rate)
+def load(group: str, condition: str, rate: int = 16000, progress: bool = True, pitch: bool = True) -> Bank:
+    """The bank of a group under a condition at a rate, with or without the pitch features (built once, then
+    cached on disk, and kept in this process: the extractor, the code and the clips do not change while it
+    runs)."""
+    key = (group, condition, rate, pitch)
     if key not in _LOADED:
-        _LOADED[key] = _load(group, condition, rate, progress)
+        _LOADED[key] = _load(group, condition, rate, progress, pitch)
     return _LOADED[key]
 
 
-def _load(group: str, condition: str, rate: int, progress: bool) -> Bank:
-    ex = Extractor(rate)
+def _load(group: str, condition: str, rate: int, progress: bool, pitch: bool) -> Bank:
+    ex = Extractor(rate, pitch=pitch)
     params_json = ex.params_json()
     ex_sha = sha256_file(ex.path)
     clips = clips_of(group)

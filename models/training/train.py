@@ -78,6 +78,8 @@ class Config:
     adapt_p0: float = 0.2
     # validation: the number of other clips of the speaker the statistics rest on
     adapt_val_context: int = 8
+    # 1: the extractor's pitch and voicing features follow MFCC and chroma (48 features); 0: 46 (ablations)
+    pitch: int = 1
 
     @classmethod
     def load(cls, overrides: list[str] = ()) -> "Config":
@@ -99,16 +101,16 @@ class Config:
 class Data:
     """Banks of every group under the training conditions at one rate."""
 
-    def __init__(self, rate: int, conditions=tuple(DEFAULT_CONDITIONS)):
+    def __init__(self, rate: int, conditions=tuple(DEFAULT_CONDITIONS), pitch: bool = True):
         self.rate, self.conditions = rate, list(conditions)
         self.clips = {g: extract.clips_of(g) for g in ("ravdess", "emodb", "ns-train", "ns-val")}
         self.banks = {}
         for g in ("ravdess", "emodb", "ns-train"):
             for c in self.conditions:
-                self.banks[(g, c)] = extract.load(g, c, rate, progress=False)
-        self.banks[("ns-val", "clean")] = extract.load("ns-val", "clean", rate, progress=False)
+                self.banks[(g, c)] = extract.load(g, c, rate, progress=False, pitch=pitch)
+        self.banks[("ns-val", "clean")] = extract.load("ns-val", "clean", rate, progress=False, pitch=pitch)
         for g in ("ravdess", "emodb"):
-            self.banks.setdefault((g, "clean"), extract.load(g, "clean", rate, progress=False))
+            self.banks.setdefault((g, "clean"), extract.load(g, "clean", rate, progress=False, pitch=pitch))
         b = self.banks[("ravdess", "clean")]
         self.params_json, self.extractor_sha256 = b.params_json, b.extractor_sha256
 
@@ -392,7 +394,8 @@ def run_and_save(data: Data, tag: str, name: str, split: dict, cfg: Config, seed
     path = RUNS_DIR / tag / f"{name}.json"
     if path.exists() and (RUNS_DIR / tag / f"{name}.pt").exists() and not force:
         r = json.loads(path.read_text())
-        if (r["config"] == asdict(cfg) and r["conditions"] == data.conditions
+        # a key missing from an older record has its default (Config's), as the run had
+        if (Config(**r["config"]) == cfg and r["conditions"] == data.conditions
                 and r.get("extractor_sha256") == data.extractor_sha256 and r.get("features_params") == json.loads(data.params_json)):
             print(f"{tag}/{name}: cached")
             return r
@@ -424,7 +427,7 @@ def main() -> None:
     torch.set_num_threads(1)
     torch.set_num_interop_threads(1)
     cfg = Config.load(args.set)
-    data = Data(args.rate, args.conditions)
+    data = Data(args.rate, args.conditions, pitch=bool(cfg.pitch))
     print(f"config {json.dumps(asdict(cfg))}; conditions {data.conditions}; rate {args.rate}")
     if args.cmd == "cv":
         for f in args.folds:

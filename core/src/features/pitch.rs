@@ -8,7 +8,8 @@
 //! tracker), a periodic signal scores close to 1 at its period whatever the
 //! taper. The period is the lag with the best normalised autocorrelation in
 //! the pitch range, with Praat's small preference for shorter lags (octave
-//! cost), refined by a parabola through the peak. Each frame is analysed
+//! cost): each local maximum is refined by a parabola, and the best few are
+//! scored again at their fractional lag. Each frame is analysed
 //! alone: no tracking, so features sliced from a clip equal those of the
 //! window's own samples.
 //!
@@ -144,9 +145,7 @@ impl PitchTables {
             silence: (window.len() * window.len()) as f32 * SILENT_MEAN_SQUARE,
         }
     }
-}
 
-impl PitchTables {
     /// The autocorrelation at fractional lags within the searched range,
     /// scaled as the inverse FFT's, over the window's (interpolated).
     ///
@@ -265,8 +264,7 @@ pub(super) fn estimate(
     // more than the octave cost: the few best candidates are scored again
     // with the autocorrelation at their fractional lag, summed from the
     // spectrum.
-    let mut best: Option<(f32, f32, f32)> = None; // (score, lag, height)
-                                                  // Empty slots are summed at the shortest lag and ignored.
+    // Empty slots are summed at the shortest lag and ignored.
     let lags = candidates.map(|(s, at)| {
         if s.is_finite() {
             at
@@ -275,6 +273,7 @@ pub(super) fn estimate(
         }
     });
     let acf_at = tables.acf_at(power, lags);
+    let mut best: Option<(f32, f32, f32)> = None; // (score, lag, height)
     for (&(s, at), acf_at) in candidates.iter().zip(acf_at) {
         if !s.is_finite() {
             continue;

@@ -413,8 +413,10 @@ def gate_bias_sweep(rate: int) -> dict:
     model, _ = train.load_run(train.tag_of("final", rate), "final")
     speech = np.concatenate([gate_margins(model, extract.load(c, "clean", rate, progress=False),
                                           idx_of(c, common.FINAL_VAL[c])[0]) for c in ("ravdess", "emodb")])
-    ns = {g: gate_margins(model, b, range(len(b)))
-          for g, b in ((g, extract.load(g, "clean", rate, progress=False)) for g in ("ns-val", "ns-test"))}
+    ns = {}
+    for g in ("ns-val", "ns-test"):
+        bank = extract.load(g, "clean", rate, progress=False)
+        ns[g] = gate_margins(model, bank, range(len(bank)))
     rows = [{"bias": b, "val_speech_windows_gated": round(float(np.mean(speech + b > 0)), 4),
              "val_nonspeech_windows_classified": round(float(np.mean(ns["ns-val"] + b <= 0)), 4),
              "test_nonspeech_windows_classified": round(float(np.mean(ns["ns-test"] + b <= 0)), 4)}
@@ -574,7 +576,6 @@ def main() -> None:
     out = {"rate": rate, "labels": common.LABELS, "silence_dbfs": windows.SILENCE_DBFS}
     if not args.skip_cv:
         out["cv"] = evaluate_cv(rate, conditions, ns_bank)
-    if not args.skip_cv:
         out["monotone_calls"] = evaluate_monotone(rate)
     if rate == 16000:
         out["cross_corpus"] = evaluate_xcorpus(rate)

@@ -12,28 +12,11 @@
 //!   bands and are compared through log-mel instead;
 //! - chroma: 1e-5 absolute on values in [0, 1] (measured 7.8e-7).
 
+mod json_fixtures;
+
 use emotiondetect_core::features::{extract_all, FeatureExtractor, FeatureParams};
+use json_fixtures::{f32_rows, fixture};
 use serde_json::Value;
-
-fn fixture(name: &str) -> Value {
-    let path = format!("{}/tests/fixtures/{name}", env!("CARGO_MANIFEST_DIR"));
-    let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{path}: {e}"));
-    serde_json::from_str(&text).unwrap()
-}
-
-fn matrix(v: &Value) -> Vec<Vec<f32>> {
-    v.as_array()
-        .unwrap()
-        .iter()
-        .map(|row| {
-            row.as_array()
-                .unwrap()
-                .iter()
-                .map(|x| x.as_f64().unwrap() as f32)
-                .collect()
-        })
-        .collect()
-}
 
 fn signal(signals: &Value, name: &str) -> Vec<f32> {
     let s = &signals[name];
@@ -116,7 +99,7 @@ fn chroma_filterbank_matches_librosa() {
         p.n_chroma,
         0.0,
     );
-    let reference = matrix(&fx["chroma"]);
+    let reference = f32_rows(&fx["chroma"]);
     assert_eq!(reference.len(), p.n_chroma);
     for (c, row) in reference.iter().enumerate() {
         assert_eq!(row.len(), p.n_fft / 2 + 1);
@@ -153,9 +136,9 @@ fn features_match_librosa_on_speech_and_synthetic_signals() {
     for name in ["speech", "tone", "chirp"] {
         let samples = signal(signals, name);
         let ours = frames(&p, &samples);
-        let want_mfcc = matrix(&signals[name]["mfcc"]);
-        let want_chroma = matrix(&signals[name]["chroma"]);
-        let want_logmel = matrix(&signals[name]["logmel"]);
+        let want_mfcc = f32_rows(&signals[name]["mfcc"]);
+        let want_chroma = f32_rows(&signals[name]["chroma"]);
+        let want_logmel = f32_rows(&signals[name]["logmel"]);
         assert_eq!(ours.len(), want_mfcc.len(), "{name}: frame count");
 
         let mut worst = (0.0f32, 0.0f32, 0.0f32);

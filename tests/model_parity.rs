@@ -3,12 +3,13 @@
 //! probabilities PyTorch gave at export (`tests/fixtures/model_parity*.json`,
 //! written by the export scripts), within 1e-5.
 
+mod json_fixtures;
+
 use emotiondetect_core::model::{Model, ModelSource, Provider, BUILTIN_MODELS};
-use serde_json::Value;
+use json_fixtures::f32_rows;
 
 fn check(builtin: usize, fixture: &str, sample_rate: u32) {
-    let path = format!("{}/tests/fixtures/{fixture}", env!("CARGO_MANIFEST_DIR"));
-    let fixture: Value = serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+    let fixture = json_fixtures::fixture(fixture);
     let mut model = Model::load(ModelSource::Builtin(builtin), Provider::Cpu, None).unwrap();
     assert_eq!(model.contract().features.sample_rate, sample_rate);
     let n_features = model.contract().features.n_features();
@@ -17,17 +18,7 @@ fn check(builtin: usize, fixture: &str, sample_rate: u32) {
     let mut worst = 0.0f64;
     for input in inputs {
         let frames = input["frames"].as_u64().unwrap() as usize;
-        let features: Vec<f32> = input["features"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .flat_map(|row| {
-                row.as_array()
-                    .unwrap()
-                    .iter()
-                    .map(|v| v.as_f64().unwrap() as f32)
-            })
-            .collect();
+        let features = f32_rows(&input["features"]).concat();
         assert_eq!(features.len(), frames * n_features);
         let expected: Vec<f64> = input["probabilities"]
             .as_array()

@@ -5,36 +5,21 @@
 //! holds two clips of one RAVDESS speaker as one stream, their speech
 //! flags, and the frames the model must be fed for a few windows.
 
+mod json_fixtures;
+
 use emotiondetect_core::adapt::{AdaptationPrior, SpeakerNorm, METADATA_KEY};
 use emotiondetect_core::model::{Model, ModelSource, Provider};
+use json_fixtures::f32_rows;
 use serde_json::Value;
 
 fn fixture() -> Value {
-    let path = format!(
-        "{}/tests/fixtures/speaker_adaptation.json",
-        env!("CARGO_MANIFEST_DIR")
-    );
-    serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
-}
-
-fn rows(v: &Value) -> Vec<Vec<f32>> {
-    v.as_array()
-        .unwrap()
-        .iter()
-        .map(|r| {
-            r.as_array()
-                .unwrap()
-                .iter()
-                .map(|x| x.as_f64().unwrap() as f32)
-                .collect()
-        })
-        .collect()
+    json_fixtures::fixture("speaker_adaptation.json")
 }
 
 #[test]
 fn speaker_normalisation_feeds_the_model_what_training_fed_it() {
     let fx = fixture();
-    let frames = rows(&fx["frames"]);
+    let frames = f32_rows(&fx["frames"]);
     let n_features = frames[0].len();
     let prior = AdaptationPrior::from_json(&fx["adaptation"].to_string(), n_features).unwrap();
     let speech: Vec<bool> = fx["speech"]
@@ -63,7 +48,7 @@ fn speaker_normalisation_feeds_the_model_what_training_fed_it() {
         assert_eq!(norm.frames_observed(), w["speech_frames"].as_u64().unwrap());
         let mut input: Vec<f32> = frames[first..end].concat();
         norm.apply(&mut input);
-        let expected = rows(&w["adapted"]).concat();
+        let expected = f32_rows(&w["adapted"]).concat();
         assert_eq!(input.len(), expected.len());
         for (k, (a, b)) in input.iter().zip(&expected).enumerate() {
             let err = (a - b).abs() as f64;

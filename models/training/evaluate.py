@@ -366,11 +366,12 @@ def evaluate_ablation(rate: int, names: list[str]) -> dict:
             if not (train.RUNS_DIR / tag / f"fold{f}_seed0.json").exists():
                 continue
             model, rec = train.load_run(tag, f"fold{f}_seed0")
-            # the run's own features: runs before the pitch features (or with pitch=0) take the 46 without
-            pitch = "pitch" in rec["features_params"]
+            # the run's own features: runs before the pitch features (or with pitch=0) take the 46 without,
+            # runs before the frame mean removal (or with remove_dc=0) the features without it
+            front = extract.front_end(rec["features_params"])
 
             def bank(group, condition):
-                return extract.load(group, condition, rate, progress=False, pitch=pitch)
+                return extract.load(group, condition, rate, progress=False, **front)
 
             idx, y = idx_of("ravdess", rec["split"]["ravdess"]["val"])
             row = {"fold": f, "best_epoch": rec["best"]["epoch"], "val_score": round(rec["best"]["score"], 4),

@@ -3,8 +3,9 @@
 
 The features the models see must be bit for bit those the element computes,
 so nothing here computes features: the audio (degraded as a condition says)
-is piped through `emotiondetect-features --pitch` (16 kHz set) or
-`emotiondetect-features --narrowband --pitch` (8 kHz set), always with `--speech`.
+is piped through `emotiondetect-features --pitch --remove-dc` (16 kHz set) or
+`emotiondetect-features --narrowband --pitch --remove-dc` (8 kHz set), always
+with `--speech`.
 Protocol of the binary: request u32 LE n_samples + n_samples f32 LE; reply
 u32 LE n_frames, u32 LE n_features, the frames (f32 LE, frame-major), then
 one byte per frame: 1 where the element's voice-activity detector judges it
@@ -52,6 +53,8 @@ TRAIN_CONDITIONS = ["clean"] + [f"aug{v}" for v in range(1, K_AUG + 1)]
 TEST_CONDITIONS = ["white20", "white10", "white5", "babble20", "babble10", "babble5", "reverb"]
 NS_SECONDS = {"ns-train": 5.0, "ns-val": 5.0, "ns-test": 8.0}
 NS_COUNT = {"ns-train": 480, "ns-val": 96, "ns-test": 120}
+# real-score clips (nonspeech.score_clip) after the generated ones: indices NS_COUNT.. of the group
+NS_SCORES = {"ns-train": 240, "ns-val": 48, "ns-test": 0}
 GROUPS = ("ravdess", "emodb", "ns-train", "ns-val", "ns-test")
 CORPUS_ID = {"ravdess": 1, "emodb": 2, "ns-train": 3, "ns-val": 4, "ns-test": 5}
 
@@ -75,12 +78,14 @@ def _read_exact(stream, n: int) -> bytes:
 
 
 class Extractor:
-    """Client of `emotiondetect-features` at 16 kHz or (`rate=8000`) `--narrowband`, with `--pitch` unless
-    `pitch=False` (the features of the models before pitch, for ablations)."""
+    """Client of `emotiondetect-features` at 16 kHz or (`rate=8000`) `--narrowband`, with `--pitch` and
+    `--remove-dc` unless `pitch=False` or `remove_dc=False` (the features of earlier models, for ablations)."""
 
-    def __init__(self, rate: int = 16000, path: Path | str = common.EXTRACTOR, pitch: bool = True):
+    def __init__(self, rate: int = 16000, path: Path | str = common.EXTRACTOR, pitch: bool = True,
+                 remove_dc: bool = True):
         self.path, self.rate = Path(path), rate
-        self.args = (["--narrowband"] if rate == 8000 else []) + (["--pitch"] if pitch else []) + ["--speech"]
+        self.args = ((["--narrowband"] if rate == 8000 else []) + (["--pitch"] if pitch else [])
+                     + (["--remove-dc"] if remove_dc else []) + ["--speech"])
         if not self.path.exists():
             raise FileNotFoundError(f"{self.path} not found: set EMOTIONDETECT_FEATURES or "
                                     "`cargo build --release -p emotiondetect-core --features features-cli --bin emotiondetect-features`")
@@ -185,7 +190,7 @@ def clips_of(group: str) -> list[common.Clip]:
         return common.list_ravdess()
     if group == "emodb":
         return common.list_emodb()
-    n = NS_COUNT[group]
+    n = NS_COUNT[group] + NS_SCORES[group]
     return [common.Clip(Path(f"{group}/{i:04d}"), "nonspeech", 0, common.NON_SPEECH, -1) for i in range(n)]
 
 
@@ -197,7 +202,7 @@ def nonspeech_audio(group: str) -> tuple[list[np.ndarray], list[dict]]:
     if group in _NS_CACHE:
         return _NS_CACHE[group]
     h = hashlib.sha256(_source(nonspeech) + _source(channel))
-    h.update(f"{group} {NS_COUNT[group]} {NS_SECONDS[group]}".encode())
+    h.update(f"{group} {NS_COUNT[group]} {NS_SCORES[group]} {NS_SECONDS[group]}".encode())
     path = common.CACHE_DIR / f"nonspeech-{group}-{h.hexdigest()[:16]}.npz"
     if path.exists():
         z = np.load(path, allow_pickle=False)
@@ -209,9 +214,13 @@ def nonspeech_audio(group: str) -> tuple[list[np.ndarray], list[dict]]:
 
         clips, info = [], []
         split = group.split("-")[1]
-        for i in tqdm(range(NS_COUNT[group]), desc=f"generate {group}"):
-            x, d = (nonspeech.test_clip(i, NS_SECONDS[group]) if split == "test"
-                    else nonspeech.generate(split, i, NS_SECONDS[group]))
+        for i in tqdm(range(NS_COUNT[group] + NS_SCORES[group]), desc=f"generate {group}"):
+            if split == "test":
+                x, d = nonspeech.test_clip(i, NS_SECONDS[group])
+            elif i < NS_COUNT[group]:
+                x, d = nonspeech.generate(split, i, NS_SECONDS[group])
+            else:
+                x, d = nonspeech.score_clip(split, i - NS_COUNT[group], NS_SECONDS[group])
             clips.append(x)
             info.append(d)
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -303,25 +312,32 @@ def _code_hash() -> str:
     h = hashlib.sha256()
     for m in (channel, nonspeech):
         h.update(_source(m))
-    h.update(repr((CACHE_FORMAT, AUG_SEED, K_AUG, NS_COUNT, NS_SECONDS)).encode())
+    h.update(repr((CACHE_FORMAT, AUG_SEED, K_AUG, NS_COUNT, NS_SCORES, NS_SECONDS)).encode())
     return h.hexdigest()
 
 
-_LOADED: dict[tuple[str, str, int, bool], Bank] = {}
+_LOADED: dict[tuple[str, str, int, bool, bool], Bank] = {}
 
 
-def load(group: str, condition: str, rate: int = 16000, progress: bool = True, pitch: bool = True) -> Bank:
-    """The bank of a group under a condition at a rate, with or without the pitch features (built once, then
-    cached on disk, and kept in this process: the extractor, the code and the clips do not change while it
-    runs)."""
-    key = (group, condition, rate, pitch)
+def front_end(params_json: str | dict) -> dict:
+    """The `load` options that give the features a run or model was trained on (its feature parameters)."""
+    p = json.loads(params_json) if isinstance(params_json, str) else params_json
+    return {"pitch": "pitch" in p, "remove_dc": bool(p.get("remove_dc", False))}
+
+
+def load(group: str, condition: str, rate: int = 16000, progress: bool = True, pitch: bool = True,
+         remove_dc: bool = True) -> Bank:
+    """The bank of a group under a condition at a rate, with or without the pitch features and the frame
+    mean removal (built once, then cached on disk, and kept in this process: the extractor, the code and
+    the clips do not change while it runs)."""
+    key = (group, condition, rate, pitch, remove_dc)
     if key not in _LOADED:
-        _LOADED[key] = _load(group, condition, rate, progress, pitch)
+        _LOADED[key] = _load(group, condition, rate, progress, pitch, remove_dc)
     return _LOADED[key]
 
 
-def _load(group: str, condition: str, rate: int, progress: bool, pitch: bool) -> Bank:
-    ex = Extractor(rate, pitch=pitch)
+def _load(group: str, condition: str, rate: int, progress: bool, pitch: bool, remove_dc: bool) -> Bank:
+    ex = Extractor(rate, pitch=pitch, remove_dc=remove_dc)
     params_json = ex.params_json()
     ex_sha = sha256_file(ex.path)
     clips = clips_of(group)
@@ -388,15 +404,17 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--rate", type=int, choices=(16000, 8000), default=16000)
     ap.add_argument("--check", action="store_true", help="verify the window slicing against the extractor")
+    ap.add_argument("--keep-dc", action="store_true", help="the features without --remove-dc (ablations)")
     args = ap.parse_args()
+    opts = {"remove_dc": not args.keep_dc}
     for g in GROUPS:
         for c in (TRAIN_CONDITIONS if g not in ("ns-test",) else ["clean"]):
             if g in ("ns-val",) and c != "clean":
                 continue
-            b = load(g, c, args.rate)
+            b = load(g, c, args.rate, **opts)
             print(f"{g:9s} {c:8s} {len(b)} clips, {b.feats.shape[0]} frames, {len(b.win_clip)} windows")
     for c in TEST_CONDITIONS + (["tel16"] if args.rate == 16000 else []):
-        b = load("ravdess", c, args.rate)
+        b = load("ravdess", c, args.rate, **opts)
         print(f"ravdess   {c:8s} {len(b)} clips, {len(b.win_clip)} windows")
     if args.check:
         print(f"window features: max |sliced - direct| = {check_windows(args.rate):.3g}")

@@ -6,8 +6,11 @@ material is kept apart by construction:
 - seeds: every clip's generator is seeded by (SEED_ROOT, split, index), and
   the splits `train`, `val`, `test` never share a seed;
 - music: training and validation play random melodies, chords and arpeggios
-  (random MIDI written here) on the General MIDI programs in TRAIN_PROGRAMS;
-  the test plays real scores (Bach chorales from the music21 corpus, public
+  (random MIDI written here) and real scores of composers other than Bach
+  (SCORE_COMPOSERS: Palestrina, Irish fiddle tunes and trecento pieces for
+  training; Mozart, Haydn and Schumann string and piano music for
+  validation; music21 corpus) on the General MIDI programs in
+  TRAIN_PROGRAMS; the test plays Bach chorales (music21 corpus, public
   domain) on TEST_PROGRAMS, which training never uses.
 Music is rendered by fluidsynth with the FluidR3 General MIDI soundfont
 (Debian packages `fluidsynth`, `fluid-soundfont-gm`).
@@ -249,7 +252,82 @@ def generate(split: str, index: int, seconds: float) -> tuple[np.ndarray, dict]:
 
 
 # ---------------------------------------------------------------------------
-# real scores (test only)
+# real scores: other composers for training and validation, Bach for the test
+
+# music21 corpus collections per split; Bach is the test's alone.
+SCORE_COMPOSERS = {"train": ("palestrina", "ryansMammoth", "trecento"),
+                   "val": ("mozart", "haydn", "schumann_robert")}
+
+
+def _score_paths(split: str) -> list:
+    from music21 import corpus
+
+    return [p for c in SCORE_COMPOSERS[split] for p in sorted(corpus.getComposer(c))]
+
+
+_PARSED: dict = {}
+
+
+def _parsed_parts(path) -> list[list[tuple[float, float, int]]]:
+    """Notes (start beat, length beats, pitch) of each part of a score (parsed once per process)."""
+    if path not in _PARSED:
+        from music21 import corpus
+
+        score = corpus.parse(path)
+        if hasattr(score, "scores"):  # an opus (abc collections): its first tune
+            score = score.scores[0]
+        parts = list(score.parts) or [score]
+        _PARSED[path] = [sorted((float(n.offset), float(n.quarterLength), int(p.midi))
+                                for n in part.flatten().notes for p in n.pitches) for part in parts]
+        _PARSED[path] = [p for p in _PARSED[path] if p]
+    return _PARSED[path]
+
+
+def score_clip(split: str, index: int, seconds: float) -> tuple[np.ndarray, dict]:
+    """Clip `index` of a split's real scores: an excerpt from a random point of a score of the split's
+    composers, on one or several TRAIN_PROGRAMS, as written, in block chords or arpeggiated, sometimes
+    over noise, at a random level (-45..-12 dBFS RMS)."""
+    rng = np.random.default_rng([SEED_ROOT, SPLIT_ID[split], 7, index])
+    paths = _score_paths(split)
+    path = paths[int(rng.integers(len(paths)))]
+    parts = _parsed_parts(path)
+    bpm = float(rng.uniform(60, 150))
+    beats = seconds * bpm / 60 + 1
+    end = max(n[0] for p in parts for n in p)
+    t0 = float(np.floor(rng.uniform(0, max(end - beats, 0.0) + 1e-9)))
+    style = ["voices", "voices", "voices", "chords", "arpeggio"][int(rng.integers(5))]
+    one = rng.random() < 0.5
+    programs = [int(rng.choice(TRAIN_PROGRAMS))] * len(parts) if one else \
+        [int(rng.choice(TRAIN_PROGRAMS)) for _ in parts]
+    vel = int(rng.integers(60, 115))
+    notes = [(s - t0, d, k, p) for k, part in enumerate(parts) for s, d, p in part if t0 <= s < t0 + beats]
+    channel_of = [k if k < 9 else k + 1 for k in range(min(len(parts), 15))]  # channel 9 is percussion
+    ev = []
+    if style == "voices":
+        ev = [(s, d * 0.97, channel_of[min(k, 14)], p, vel) for s, d, k, p in notes]
+    else:
+        by_beat: dict[float, list[int]] = {}
+        for s, _, _, p in notes:
+            by_beat.setdefault(float(np.floor(s)), []).append(p)
+        for b, ps in sorted(by_beat.items()):
+            ps = sorted(set(ps))
+            step = 1.0 / len(ps) if style == "arpeggio" else 0.0
+            ev += [(b + k * step, 0.95 if style == "chords" else 1.0, 0, p, vel) for k, p in enumerate(ps)]
+    progs = {ch: programs[k] for k, ch in enumerate(channel_of)}
+    x = render_midi(midi_bytes(ev, progs, bpm), seconds)
+    info = {"kind": "score", "score": f"{path.parent.name}/{path.name}", "start_beat": t0, "style": style,
+            "programs": sorted(set(progs.values())), "bpm": round(bpm)}
+    if np.max(np.abs(x)) < 1e-4:  # an excerpt of rests: fall back to random music
+        x, more = music(int(seconds * SR), rng)
+        info.update(fallback="random music", **more)
+    if rng.random() < 0.2:
+        snr = float(rng.uniform(5, 30))
+        x = channel.add_noise(x, channel.coloured_noise(x.size, "pink", rng), snr)
+        info["pink_snr_db"] = round(snr, 1)
+    level = float(rng.uniform(-45, -12))
+    x = _level(x, level)
+    x *= min(1.0, 0.99 / max(np.max(np.abs(x)), 1e-12))
+    return x, {**info, "dbfs": round(level, 1)}
 
 
 def chorale_notes(index: int, max_beats: float = 40.0):

@@ -80,6 +80,10 @@ class Config:
     adapt_val_context: int = 8
     # 1: the extractor's pitch and voicing features follow MFCC and chroma (48 features); 0: 46 (ablations)
     pitch: int = 1
+    # 1: the extractor removes each frame's mean first (a DC offset changes nothing); 0: as before (ablations)
+    remove_dc: int = 1
+    # 1: the non-speech training clips include the real-score music (extract.NS_SCORES); 0: generated only
+    score_music: int = 1
 
     @classmethod
     def load(cls, overrides: list[str] = ()) -> "Config":
@@ -101,16 +105,19 @@ class Config:
 class Data:
     """Banks of every group under the training conditions at one rate."""
 
-    def __init__(self, rate: int, conditions=tuple(DEFAULT_CONDITIONS), pitch: bool = True):
+    def __init__(self, rate: int, conditions=tuple(DEFAULT_CONDITIONS), pitch: bool = True,
+                 remove_dc: bool = True, score_music: bool = True):
         self.rate, self.conditions = rate, list(conditions)
         self.clips = {g: extract.clips_of(g) for g in ("ravdess", "emodb", "ns-train", "ns-val")}
+        self.n_ns_train = len(self.clips["ns-train"]) - (0 if score_music else extract.NS_SCORES["ns-train"])
+        opts = {"pitch": pitch, "remove_dc": remove_dc}
         self.banks = {}
         for g in ("ravdess", "emodb", "ns-train"):
             for c in self.conditions:
-                self.banks[(g, c)] = extract.load(g, c, rate, progress=False, pitch=pitch)
-        self.banks[("ns-val", "clean")] = extract.load("ns-val", "clean", rate, progress=False, pitch=pitch)
+                self.banks[(g, c)] = extract.load(g, c, rate, progress=False, **opts)
+        self.banks[("ns-val", "clean")] = extract.load("ns-val", "clean", rate, progress=False, **opts)
         for g in ("ravdess", "emodb"):
-            self.banks.setdefault((g, "clean"), extract.load(g, "clean", rate, progress=False, pitch=pitch))
+            self.banks.setdefault((g, "clean"), extract.load(g, "clean", rate, progress=False, **opts))
         b = self.banks[("ravdess", "clean")]
         self.params_json, self.extractor_sha256 = b.params_json, b.extractor_sha256
 
@@ -122,7 +129,7 @@ class Data:
                 speakers = set(split[corpus][part])
                 out += [(corpus, i) for i, c in enumerate(self.clips[corpus]) if c.speaker in speakers]
         if part == "train":
-            out += [("ns-train", i) for i in range(len(self.clips["ns-train"]))]
+            out += [("ns-train", i) for i in range(self.n_ns_train)]
         elif part == "val":
             out += [("ns-val", i) for i in range(len(self.clips["ns-val"]))]
         return out
@@ -427,7 +434,8 @@ def main() -> None:
     torch.set_num_threads(1)
     torch.set_num_interop_threads(1)
     cfg = Config.load(args.set)
-    data = Data(args.rate, args.conditions, pitch=bool(cfg.pitch))
+    data = Data(args.rate, args.conditions, pitch=bool(cfg.pitch), remove_dc=bool(cfg.remove_dc),
+                score_music=bool(cfg.score_music))
     print(f"config {json.dumps(asdict(cfg))}; conditions {data.conditions}; rate {args.rate}")
     if args.cmd == "cv":
         for f in args.folds:

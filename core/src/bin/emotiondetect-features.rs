@@ -1,9 +1,10 @@
 // SPDX-License-Identifier: MPL-2.0
 //! Feature extraction for the training pipeline: the element's own code.
 //!
-//! `emotiondetect-features [--narrowband] [--pitch] --print-params` prints
-//! the feature parameters as JSON (`--narrowband`: the 8 kHz set, otherwise
-//! 16 kHz; `--pitch`: with the pitch and voicing features).
+//! `emotiondetect-features [--narrowband] [--pitch] [--remove-dc] --print-params`
+//! prints the feature parameters as JSON (`--narrowband`: the 8 kHz set,
+//! otherwise 16 kHz; `--pitch`: with the pitch and voicing features;
+//! `--remove-dc`: each frame's mean removed first).
 //! Without `--print-params` it reads records from stdin — `u32` LE sample
 //! count, then that many `f32` LE samples — and answers each with `u32` LE
 //! frame count, `u32` LE features per frame, then the frames as `f32` LE,
@@ -67,21 +68,25 @@ fn run(params: FeatureParams, with_speech: bool) -> io::Result<()> {
 
 fn main() -> ExitCode {
     let mut params = FeatureParams::default();
-    let (mut print, mut with_speech, mut with_pitch) = (false, false, false);
+    let (mut print, mut with_speech, mut with_pitch, mut remove_dc) = (false, false, false, false);
     for arg in std::env::args().skip(1) {
         match arg.as_str() {
             "--narrowband" => params = FeatureParams::narrowband(),
             "--pitch" => with_pitch = true,
+            "--remove-dc" => remove_dc = true,
             "--print-params" => print = true,
             "--speech" => with_speech = true,
             other => {
-                eprintln!("emotiondetect-features: unknown argument {other:?} (use --narrowband, --pitch, --print-params, --speech)");
+                eprintln!("emotiondetect-features: unknown argument {other:?} (use --narrowband, --pitch, --remove-dc, --print-params, --speech)");
                 return ExitCode::from(2);
             }
         }
     }
     if with_pitch {
         params = params.with_pitch();
+    }
+    if remove_dc {
+        params = params.with_dc_removal();
     }
     if print {
         println!("{}", params.to_json());

@@ -61,6 +61,10 @@ pub struct FeatureParams {
     /// With a pitch range, each frame ends with pitch and voicing (see
     /// [`PitchParams`]). `None`: MFCC and chroma only.
     pub pitch: Option<PitchParams>,
+    /// Subtract each frame's mean from its samples before anything else, so
+    /// a constant offset (a DC bias of the source) changes nothing. Models
+    /// before this option computed without it.
+    pub remove_dc: bool,
 }
 
 impl Default for FeatureParams {
@@ -76,6 +80,7 @@ impl Default for FeatureParams {
             n_chroma: 12,
             amin: 1e-10,
             pitch: None,
+            remove_dc: false,
         }
     }
 }
@@ -97,6 +102,15 @@ impl FeatureParams {
     pub fn with_pitch(self) -> Self {
         FeatureParams {
             pitch: Some(PitchParams::default()),
+            ..self
+        }
+    }
+
+    /// The same parameters with each frame's mean removed
+    /// ([`FeatureParams::remove_dc`]).
+    pub fn with_dc_removal(self) -> Self {
+        FeatureParams {
+            remove_dc: true,
             ..self
         }
     }
@@ -163,6 +177,7 @@ impl FeatureParams {
             tuning: 0.0,
             amin: self.amin,
             pitch: self.pitch,
+            remove_dc: self.remove_dc,
             n_features: Some(self.n_features()),
         };
         serde_json::to_string(&doc).expect("plain numbers and strings serialise")
@@ -208,6 +223,7 @@ impl FeatureParams {
             n_chroma: doc.n_chroma,
             amin: doc.amin,
             pitch: doc.pitch,
+            remove_dc: doc.remove_dc,
         };
         params.validate()?;
         match doc.n_features {
@@ -247,6 +263,9 @@ struct ParamsDocument {
     /// Absent in models without pitch features (all models before them).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pitch: Option<PitchParams>,
+    /// Absent (false) in models before the option.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    remove_dc: bool,
     #[serde(default)]
     n_features: Option<usize>,
 }
@@ -428,6 +447,13 @@ impl FeatureExtractor {
     }
 
     fn compute_frame(&mut self) {
+        // Subtracting 0.0 leaves every sample as it is, so without the
+        // option the frame is bit for bit what it was before it.
+        let dc = if self.params.remove_dc {
+            lane_sum(self.pending.iter().copied()) / self.pending.len() as f32
+        } else {
+            0.0
+        };
         // Eight running sums, so the loop vectorises (one serial sum would
         // chain 1280 dependent additions).
         let mut lanes = [0.0f32; 8];
@@ -438,13 +464,14 @@ impl FeatureExtractor {
             .zip(self.tables.window.chunks_exact(8))
         {
             for k in 0..8 {
-                dst[k] = x[k] * w[k];
-                lanes[k] += x[k] * x[k];
+                let x = x[k] - dc;
+                dst[k] = x * w[k];
+                lanes[k] += x * x;
             }
         }
         let whole = self.pending.len() - self.pending.len() % 8;
         for i in whole..self.pending.len() {
-            let x = self.pending[i];
+            let x = self.pending[i] - dc;
             self.fft_in[i] = x * self.tables.window[i];
             lanes[0] += x * x;
         }
@@ -514,6 +541,16 @@ impl FeatureExtractor {
     }
 }
 
+/// Sum in eight interleaved lanes (vectorisable; the order of additions is
+/// fixed, so the result is reproducible).
+fn lane_sum(values: impl Iterator<Item = f32>) -> f32 {
+    let mut lanes = [0.0f32; 8];
+    for (i, v) in values.enumerate() {
+        lanes[i % 8] += v;
+    }
+    lanes.iter().sum()
+}
+
 /// The sample the features see: non-finite values read as 0, the rest
 /// clamped to ±[`SAMPLE_LIMIT`].
 #[inline]
@@ -560,6 +597,79 @@ mod tests {
         // A count that leaves the pitch features out is refused.
         let wrong = json.replace("\"n_features\":48", "\"n_features\":46");
         assert!(FeatureParams::from_json(&wrong).is_err());
+    }
+
+    #[test]
+    fn dc_removal_round_trips_and_older_models_have_none() {
+        let p = FeatureParams::narrowband().with_pitch().with_dc_removal();
+        let json = p.to_json();
+        assert!(json.contains("\"remove_dc\":true"), "{json}");
+        assert_eq!(FeatureParams::from_json(&json).unwrap(), p);
+        let old = FeatureParams::default().with_pitch().to_json();
+        assert!(!old.contains("remove_dc"), "{old}");
+        assert!(!FeatureParams::from_json(&old).unwrap().remove_dc);
+    }
+
+    /// A voiced vowel-like signal: 140 Hz with 20 harmonics under a slow
+    /// amplitude swell.
+    fn vowel(rate: u32, seconds: f32) -> Vec<f32> {
+        let n = (rate as f32 * seconds) as usize;
+        (0..n)
+            .map(|i| {
+                let t = i as f32 / rate as f32;
+                let swell = 0.6 + 0.4 * (2.0 * std::f32::consts::PI * 1.5 * t).sin();
+                let voice: f32 = (1..=20)
+                    .filter(|h| 140.0 * *h as f32 <= rate as f32 / 2.0)
+                    .map(|h| (2.0 * std::f32::consts::PI * 140.0 * h as f32 * t).sin() / h as f32)
+                    .sum();
+                0.05 * swell * voice
+            })
+            .collect()
+    }
+
+    fn max_difference(a: &[f32], b: &[f32]) -> f32 {
+        assert_eq!(a.len(), b.len());
+        a.iter()
+            .zip(b)
+            .map(|(x, y)| (x - y).abs())
+            .fold(0.0, f32::max)
+    }
+
+    #[test]
+    fn dc_removal_makes_a_constant_offset_change_nothing() {
+        for base in [FeatureParams::default(), FeatureParams::narrowband()] {
+            let speech = vowel(base.sample_rate, 1.0);
+            let biased: Vec<f32> = speech.iter().map(|x| x + 0.05).collect();
+            let p = base.clone().with_pitch().with_dc_removal();
+            let clean = extract_all(&p, &speech).unwrap();
+            let offset = extract_all(&p, &biased).unwrap();
+            // float rounding of the subtraction only
+            assert!(
+                max_difference(&clean, &offset) < 0.05,
+                "{}",
+                max_difference(&clean, &offset)
+            );
+            // without the option the same offset moves the features by decibels
+            let q = base.with_pitch();
+            let moved = max_difference(
+                &extract_all(&q, &speech).unwrap(),
+                &extract_all(&q, &biased).unwrap(),
+            );
+            assert!(moved > 1.0, "{moved}");
+        }
+    }
+
+    #[test]
+    fn a_constant_alone_reads_as_silence_with_dc_removal() {
+        let p = FeatureParams::default().with_pitch().with_dc_removal();
+        let mut ex = FeatureExtractor::new(&p).unwrap();
+        let mut seen = 0;
+        ex.push_with_stats(&vec![0.25; 8000], |_, f, stats| {
+            assert!(stats.level_db < -100.0, "{stats:?}");
+            assert_eq!(&f[f.len() - 2..], &[0.0, 0.0]);
+            seen += 1;
+        });
+        assert!(seen > 0);
     }
 
     #[test]

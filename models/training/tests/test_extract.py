@@ -20,6 +20,21 @@ class FakeExtractor(extract.Extractor):
         return self
 
 
+class FrontEnd(unittest.TestCase):
+    def test_options_follow_the_feature_parameters(self):
+        before_pitch = {"sample_rate": 16000, "n_mfcc": 34}
+        self.assertEqual(extract.front_end(before_pitch), {"pitch": False, "remove_dc": False})
+        with_pitch = {**before_pitch, "pitch": {"fmin": 60.0, "fmax": 600.0}}
+        self.assertEqual(extract.front_end(with_pitch), {"pitch": True, "remove_dc": False})
+        import json
+        self.assertEqual(extract.front_end(json.dumps({**with_pitch, "remove_dc": True})),
+                         {"pitch": True, "remove_dc": True})
+
+    def test_the_extractor_is_asked_for_what_the_options_say(self):
+        self.assertEqual(extract.Extractor(8000, FAKE).args, ["--narrowband", "--pitch", "--remove-dc", "--speech"])
+        self.assertEqual(extract.Extractor(16000, FAKE, pitch=False, remove_dc=False).args, ["--speech"])
+
+
 class Protocol(unittest.TestCase):
     def test_frames_and_window_slicing(self):
         rng = np.random.default_rng(0)

@@ -32,6 +32,12 @@ class Midi(unittest.TestCase):
     def test_programs_disjoint(self):
         self.assertFalse(set(nonspeech.TEST_PROGRAMS) & set(nonspeech.TRAIN_PROGRAMS))
 
+    def test_score_collections_apart_from_the_test_and_each_other(self):
+        train, val = (set(nonspeech.SCORE_COMPOSERS[s]) for s in ("train", "val"))
+        self.assertFalse(train & val)
+        self.assertNotIn("bach", train | val)  # the test's chorales
+        self.assertNotIn("test", nonspeech.SCORE_COMPOSERS)
+
 
 class Generators(unittest.TestCase):
     def test_seeded_and_split_apart(self):

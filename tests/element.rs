@@ -431,3 +431,58 @@ fn buffers_without_timestamps_are_timed_by_their_samples() {
     }
     assert_eq!(timestamps(&messages(&bus, "emotion")), [0, 1_000_000_000]);
 }
+
+#[test]
+fn a_dc_offset_changes_no_result_of_the_telephone_model() {
+    // Some gateways and cheap microphones add a constant to the signal. The
+    // 8 kHz model's features remove each frame's mean, so the constant must
+    // change nothing but float rounding.
+    let speech = demo_speech();
+    let narrow: Vec<f32> = speech
+        .chunks_exact(2)
+        .map(|p| (p[0] + p[1]) / 2.0)
+        .collect();
+    let biased: Vec<f32> = narrow.iter().map(|x| x + 0.05).collect();
+    let run = |signal: &[f32]| {
+        let (mut h, bus) = harness(&[], Format::F32, 1);
+        h.set_src_caps(
+            gst_audio::AudioCapsBuilder::new_interleaved()
+                .format(gst_audio::AUDIO_FORMAT_F32)
+                .rate(8000)
+                .channels(1)
+                .build(),
+        );
+        for (k, chunk) in signal.chunks(800).enumerate() {
+            let mut buf = gst::Buffer::from_mut_slice(Format::F32.bytes(chunk, 1));
+            buf.get_mut()
+                .unwrap()
+                .set_pts(gst::ClockTime::from_mseconds(100 * k as u64));
+            h.push(buf).unwrap();
+        }
+        let element = h.element().unwrap();
+        assert_eq!(
+            element
+                .property::<Option<String>>("model-in-use")
+                .as_deref(),
+            Some("reslstm-sa-8k")
+        );
+        h.push_event(gst::event::Eos::new());
+        messages(&bus, "emotion")
+    };
+    let (clean, offset) = (run(&narrow), run(&biased));
+    assert_eq!(timestamps(&clean), timestamps(&offset));
+    assert!(clean.len() >= 10, "{} windows", clean.len());
+    for (a, b) in clean.iter().zip(&offset) {
+        assert_eq!(
+            a.get::<String>("emotion").unwrap(),
+            b.get::<String>("emotion").unwrap()
+        );
+        let (pa, pb) = (f64_array(a, "probabilities"), f64_array(b, "probabilities"));
+        let worst = pa
+            .iter()
+            .zip(&pb)
+            .map(|(x, y)| (x - y).abs())
+            .fold(0.0, f64::max);
+        assert!(worst < 1e-3, "{worst}: {a} / {b}");
+    }
+}

@@ -345,7 +345,7 @@ def fold_summary(rows: list[tuple[float, float, float]], element_label_std: bool
 
 
 def export_run(model, record: dict, path: Path) -> None:
-    ex = extract.Extractor(record["rate"])
+    ex = extract.Extractor(record["rate"], **extract.front_end(record["features_params"]))
     # the speaker adaptation the model was trained with (None: none), so the element adapts as in training
     export.write_onnx(model, path, export.contract_metadata(ex.params_json(), None, model.adaptation))
 

@@ -54,7 +54,7 @@ def context_stats(bank: extract.Bank, i: int, k: int, same_label: bool = False) 
         pool_bank, clips = bank, _clips(bank.group)
         speaker = clips[i].speaker
     else:
-        pool_bank = extract.load("ravdess", "clean", bank.rate, progress=False)
+        pool_bank = extract.load("ravdess", "clean", bank.rate, progress=False, **train.front_end(bank.rate))
         clips, speaker = _clips("ravdess"), 1 + i % 24
     pool = [j for j, c in enumerate(clips) if c.speaker == speaker and not (pool_bank is bank and j == i)
             and (not same_label or c.label == clips[i].label)]
@@ -192,7 +192,7 @@ def evaluate_cv(rate: int, conditions: list[str], ns_bank: extract.Bank) -> dict
         split = rec["split"]
         for corpus in ("ravdess", "emodb"):
             idx, y = idx_of(corpus, split[corpus]["test"])
-            bank = extract.load(corpus, "clean", rate, progress=False)
+            bank = extract.load(corpus, "clean", rate, progress=False, **train.front_end(rate))
             p = window_probs(model, bank, idx)
             per[corpus].append(corpus_scores(p, y, common.EVAL_LABELS[corpus]))
             fa[corpus].append(angry_rate(p, y, ("neutral", "calm")))
@@ -202,7 +202,7 @@ def evaluate_cv(rate: int, conditions: list[str], ns_bank: extract.Bank) -> dict
                     sweep[corpus][k].append(corpus_scores(q, y, common.EVAL_LABELS[corpus])["element_uar"])
         idx, y = idx_of("ravdess", split["ravdess"]["test"])
         for c in conditions:
-            bank = extract.load("ravdess", c, rate, progress=False)
+            bank = extract.load("ravdess", c, rate, progress=False, **train.front_end(rate))
             p = window_probs(model, bank, idx)
             s = corpus_scores(p, y, common.RAVDESS_LABELS)
             rob[c].append(s)
@@ -242,7 +242,7 @@ def evaluate_monotone(rate: int) -> dict:
     runs = cv_runs(rate)
     if not runs or getattr(runs[0][1], "adaptation", None) is None:
         return {}
-    bank = extract.load("ravdess", "clean", rate, progress=False)
+    bank = extract.load("ravdess", "clean", rate, progress=False, **train.front_end(rate))
     out = {}
     for name, k, same in (("no context", 0, False), (f"{CONTEXT} mixed clips", CONTEXT, False),
                           ("2 clips of the same emotion", 2, True), ("all clips of the same emotion", -1, True)):
@@ -276,7 +276,7 @@ def evaluate_xcorpus(rate: int) -> dict:
         clips = extract.clips_of(test)
         idx = [i for i, c in enumerate(clips) if common.to_shared6(c.label) >= 0]
         y = [clips[i].label for i in idx]
-        p = window_probs(model, extract.load(test, "clean", rate, progress=False), idx)
+        p = window_probs(model, extract.load(test, "clean", rate, progress=False, **train.front_end(rate)), idx)
         s = corpus_scores(p, y, [], six=True)
         # the training corpus's own validation speakers, for reference
         own = "ravdess" if test == "emodb" else "emodb"
@@ -383,6 +383,16 @@ def evaluate_ablation(rate: int, names: list[str]) -> dict:
             emo = bank("emodb", "clean")
             row["emodb_val_clean"] = round(corpus_scores(window_probs(model, emo, ei), ey,
                                                          common.EMODB_LABELS)["element_uar"], 4)
+            # the gate on the non-speech validation clips (generated, and real scores where the set has them)
+            nsv = bank("ns-val", "clean")
+            n_gen = extract.NS_COUNT["ns-val"]
+            for key, part in (("ns_val_classified", range(len(nsv))),
+                              ("ns_val_generated_classified", range(n_gen)),
+                              ("ns_val_scores_classified", range(n_gen, len(nsv)))):
+                if len(part):
+                    row[key] = round(float(np.mean(gate_margins(model, nsv, part) <= 0)), 4)
+            sm = gate_margins(model, bank("ravdess", "clean"), idx)
+            row["ravdess_val_windows_gated"] = round(float(np.mean(sm > 0)), 4)
             if getattr(model, "adaptation", None) is not None:  # the first clip of a call: no context
                 rav = bank("ravdess", "clean")
                 row["ravdess_val_clean_ctx0"] = round(corpus_scores(window_probs(model, rav, idx, 0), y,
@@ -412,11 +422,11 @@ def gate_bias_sweep(rate: int) -> dict:
     Validation: the final model's validation speakers' speech windows gated and the non-speech validation
     windows classified; the non-speech test windows classified, for the record only."""
     model, _ = train.load_run(train.tag_of("final", rate), "final")
-    speech = np.concatenate([gate_margins(model, extract.load(c, "clean", rate, progress=False),
+    speech = np.concatenate([gate_margins(model, extract.load(c, "clean", rate, progress=False, **train.front_end(rate)),
                                           idx_of(c, common.FINAL_VAL[c])[0]) for c in ("ravdess", "emodb")])
     ns = {}
     for g in ("ns-val", "ns-test"):
-        bank = extract.load(g, "clean", rate, progress=False)
+        bank = extract.load(g, "clean", rate, progress=False, **train.front_end(rate))
         ns[g] = gate_margins(model, bank, range(len(bank)))
     rows = [{"bias": b, "val_speech_windows_gated": round(float(np.mean(speech + b > 0)), 4),
              "val_nonspeech_windows_classified": round(float(np.mean(ns["ns-val"] + b <= 0)), 4),
@@ -503,7 +513,7 @@ def old_model_eval(path: Path, rate: int) -> dict:
                 "clip": probs(bank.clip(i))}
 
     out = {"model": str(path.name)}
-    emo = extract.load("emodb", "clean", rate, progress=False)
+    emo = extract.load("emodb", "clean", rate, progress=False, **train.front_end(rate))
     clips = extract.clips_of("emodb")
     preds = [clip_windows(emo, i) for i in range(len(emo))]
     keep = [k for k, c in enumerate(clips) if common.to_shared6(c.label) >= 0]
@@ -524,7 +534,7 @@ def old_model_eval(path: Path, rate: int) -> dict:
                 n += 1
                 ang += int(np.argmax(probs(f[j0:j1])) == ANGRY)
     out["espeak_windows_angry"] = {"windows": n, "angry": ang, "angry_share": round(ang / max(n, 1), 4)}
-    ns = extract.load("ns-test", "clean", rate, progress=False)
+    ns = extract.load("ns-test", "clean", rate, progress=False, **train.front_end(rate))
     loud = int(np.sum(ns.win_db >= windows.SILENCE_DBFS))
     out["nonspeech_test_windows_classified"] = {"windows": int(ns.win_db.size), "loud": loud,
                                                 "share": round(loud / max(ns.win_db.size, 1), 4)}
@@ -572,7 +582,7 @@ def main() -> None:
         for k, v in res.items():
             print(k, json.dumps(v["mean"]))
         return
-    ns_bank = extract.load("ns-test", "clean", rate, progress=False)
+    ns_bank = extract.load("ns-test", "clean", rate, progress=False, **train.front_end(rate))
     conditions = ["clean"] + extract.TEST_CONDITIONS + (["tel16"] if rate == 16000 else [])
     out = {"rate": rate, "labels": common.LABELS, "silence_dbfs": windows.SILENCE_DBFS}
     if not args.skip_cv:

@@ -166,7 +166,8 @@ def export(rate: int) -> dict:
     torch.set_num_threads(1)
     tag = train.tag_of("final", rate)
     model, record = train.load_run(tag, "final")
-    ex = extract.Extractor(rate)
+    front = extract.front_end(record["features_params"])
+    ex = extract.Extractor(rate, **front)
     params_json = ex.params_json()  # verbatim from --print-params
     if json.loads(params_json) != record["features_params"] or extract.sha256_file(ex.path) != record["extractor_sha256"]:
         raise SystemExit("the extractor is not the one the model was trained with: retrain (train.py final)")
@@ -190,9 +191,9 @@ def export(rate: int) -> dict:
         doc += (" Speaker adaptation: feed mu0 + sd0 (x - m) / s with the channel's running speech statistics "
                 "(metadata emotiondetect.adaptation).")
     write_onnx(model, path, contract_metadata(params_json, evaluation, prior), doc)
-    rav = extract.load("ravdess", "clean", rate, progress=False)
-    emo = extract.load("emodb", "clean", rate, progress=False)
-    nsv = extract.load("ns-val", "clean", rate, progress=False)
+    rav = extract.load("ravdess", "clean", rate, progress=False, **front)
+    emo = extract.load("emodb", "clean", rate, progress=False, **front)
+    nsv = extract.load("ns-val", "clean", rate, progress=False, **front)
     parity = write_parity(model, rav, PARITY_PATH[rate])
     if prior is not None and rate == 16000:
         write_adaptation_fixture(prior, rav, ADAPTATION_FIXTURE)

@@ -86,8 +86,11 @@ class Config:
     score_music: int = 1
 
     @classmethod
-    def load(cls, overrides: list[str] = ()) -> "Config":
-        cfg = cls(**json.loads(CONFIG_PATH.read_text())) if CONFIG_PATH.exists() else cls()
+    def load(cls, overrides: list[str] = (), rate: int | None = None) -> "Config":
+        """config.json, then its `rate_overrides` for `rate`, then `overrides` (KEY=VALUE)."""
+        doc = json.loads(CONFIG_PATH.read_text()) if CONFIG_PATH.exists() else {}
+        by_rate = doc.pop("rate_overrides", {})
+        cfg = cls(**{**doc, **(by_rate.get(str(rate), {}) if rate else {})})
         types = {f.name for f in fields(cls)}
         for o in overrides:
             k, v = o.split("=", 1)
@@ -100,6 +103,12 @@ class Config:
 
 # ---------------------------------------------------------------------------
 # data
+
+
+def front_end(rate: int) -> dict:
+    """The extractor options of the recipe at a rate (config.json with its rate overrides), for extract.load."""
+    cfg = Config.load(rate=rate)
+    return {"pitch": bool(cfg.pitch), "remove_dc": bool(cfg.remove_dc)}
 
 
 class Data:
@@ -433,7 +442,7 @@ def main() -> None:
     args = ap.parse_args()
     torch.set_num_threads(1)
     torch.set_num_interop_threads(1)
-    cfg = Config.load(args.set)
+    cfg = Config.load(args.set, args.rate)
     data = Data(args.rate, args.conditions, pitch=bool(cfg.pitch), remove_dc=bool(cfg.remove_dc),
                 score_music=bool(cfg.score_music))
     print(f"config {json.dumps(asdict(cfg))}; conditions {data.conditions}; rate {args.rate}")

@@ -438,20 +438,11 @@ fn a_dc_offset_changes_no_result_of_the_telephone_model() {
     // 8 kHz model's features remove each frame's mean, so the constant must
     // change nothing but float rounding.
     let speech = demo_speech();
-    let narrow: Vec<f32> = speech
-        .chunks_exact(2)
-        .map(|p| (p[0] + p[1]) / 2.0)
-        .collect();
+    let narrow = narrowband(&speech);
     let biased: Vec<f32> = narrow.iter().map(|x| x + 0.05).collect();
     let run = |signal: &[f32]| {
         let (mut h, bus) = harness(&[], Format::F32, 1);
-        h.set_src_caps(
-            gst_audio::AudioCapsBuilder::new_interleaved()
-                .format(gst_audio::AUDIO_FORMAT_F32)
-                .rate(8000)
-                .channels(1)
-                .build(),
-        );
+        h.set_src_caps(Format::F32.caps_at(8000, 1));
         for (k, chunk) in signal.chunks(800).enumerate() {
             let mut buf = gst::Buffer::from_mut_slice(Format::F32.bytes(chunk, 1));
             buf.get_mut()
@@ -459,13 +450,7 @@ fn a_dc_offset_changes_no_result_of_the_telephone_model() {
                 .set_pts(gst::ClockTime::from_mseconds(100 * k as u64));
             h.push(buf).unwrap();
         }
-        let element = h.element().unwrap();
-        assert_eq!(
-            element
-                .property::<Option<String>>("model-in-use")
-                .as_deref(),
-            Some("reslstm-sa-8k")
-        );
+        assert_eq!(model_in_use(&h).as_deref(), Some("reslstm-sa-8k"));
         h.push_event(gst::event::Eos::new());
         messages(&bus, "emotion")
     };

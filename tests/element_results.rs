@@ -56,28 +56,12 @@ fn every_window_is_summarized_once_across_a_caps_change() {
     let speech = demo_speech();
     Audio::new(&speech[..RATE as usize * 6]).push(&mut h);
     // The same speech at 8 kHz: the telephone model takes over.
-    h.set_src_caps(
-        gst_audio::AudioCapsBuilder::new_interleaved()
-            .format(gst_audio::AUDIO_FORMAT_S16)
-            .rate(8000)
-            .channels(1)
-            .build(),
-    );
-    let narrow: Vec<f32> = speech[RATE as usize * 6..]
-        .chunks_exact(2)
-        .map(|p| (p[0] + p[1]) / 2.0)
-        .collect();
-    let bytes = Format::S16.bytes(&narrow, 1);
+    h.set_src_caps(Format::S16.caps_at(8000, 1));
+    let bytes = Format::S16.bytes(&narrowband(&speech[RATE as usize * 6..]), 1);
     let mut buf = gst::Buffer::from_mut_slice(bytes);
     buf.get_mut().unwrap().set_pts(secs(6.0));
     h.push(buf).unwrap();
-    let element = h.element().unwrap();
-    assert_eq!(
-        element
-            .property::<Option<String>>("model-in-use")
-            .as_deref(),
-        Some("reslstm-sa-8k")
-    );
+    assert_eq!(model_in_use(&h).as_deref(), Some("reslstm-sa-8k"));
     h.push_event(gst::event::Eos::new());
     let all = element_messages(&bus);
     let windows = only(&all, "emotion").len() as u32;

@@ -44,13 +44,17 @@ pub enum Format {
 
 impl Format {
     pub fn caps(self, channels: u32) -> gst::Caps {
+        self.caps_at(RATE, channels)
+    }
+
+    pub fn caps_at(self, rate: u32, channels: u32) -> gst::Caps {
         let format = match self {
             Format::S16 => gst_audio::AudioFormat::S16le,
             Format::F32 => gst_audio::AudioFormat::F32le,
         };
         gst_audio::AudioCapsBuilder::new_interleaved()
             .format(format)
-            .rate(RATE as i32)
+            .rate(rate as i32)
             .channels(channels as i32)
             .build()
     }
@@ -83,6 +87,18 @@ impl Format {
             Format::F32 => out.extend_from_slice(&v.to_le_bytes()),
         }
     }
+}
+
+/// [`RATE`] audio at 8 kHz: each pair of samples averaged.
+pub fn narrowband(wide: &[f32]) -> Vec<f32> {
+    wide.chunks_exact(2).map(|p| (p[0] + p[1]) / 2.0).collect()
+}
+
+/// The `model-in-use` property of a harnessed element.
+pub fn model_in_use(h: &gst_check::Harness) -> Option<String> {
+    h.element()
+        .unwrap()
+        .property::<Option<String>>("model-in-use")
 }
 
 pub fn buffer(bytes: Vec<u8>, pts: gst::ClockTime, frames: u64) -> gst::Buffer {

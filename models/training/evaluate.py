@@ -320,7 +320,8 @@ def audio_windows(model: ResLSTMSA, audio: list[np.ndarray], rate: int) -> list[
     """window_probs for raw audio (features computed here through the extractor)."""
     hop, n_fft = (640, 1280) if rate == 16000 else (320, 640)
     out = []
-    with extract.Extractor(rate) as ex:
+    # the rate's recipe: the final models the callers pass are trained with it
+    with extract.Extractor(rate, **train.front_end(rate)) as ex:
         for x in audio:
             # one recording is one stream: adaptation starts from the prior and grows through it
             f, sp = ex.compute_with_speech(x)
@@ -499,7 +500,8 @@ def old_model_eval(path: Path, rate: int) -> dict:
     so = ort.SessionOptions()
     so.intra_op_num_threads = so.inter_op_num_threads = 1
     sess = ort.InferenceSession(str(path), so, providers=["CPUExecutionProvider"])
-    # Models before the pitch features take the first 46 columns (MFCC and chroma, which pitch leaves unchanged).
+    # Models before the pitch features take the first 46 columns (MFCC and chroma, which pitch leaves unchanged);
+    # no model before them removed the frame mean.
     width = sess.get_inputs()[0].shape[2]
 
     def probs(seq: np.ndarray) -> np.ndarray:
@@ -513,7 +515,7 @@ def old_model_eval(path: Path, rate: int) -> dict:
                 "clip": probs(bank.clip(i))}
 
     out = {"model": str(path.name)}
-    emo = extract.load("emodb", "clean", rate, progress=False, **train.front_end(rate))
+    emo = extract.load("emodb", "clean", rate, progress=False, remove_dc=False)
     clips = extract.clips_of("emodb")
     preds = [clip_windows(emo, i) for i in range(len(emo))]
     keep = [k for k, c in enumerate(clips) if common.to_shared6(c.label) >= 0]
@@ -524,7 +526,7 @@ def old_model_eval(path: Path, rate: int) -> dict:
     audio, names = espeak_bank(rate)
     hop, n_fft = (640, 1280) if rate == 16000 else (320, 640)
     n = ang = 0
-    with extract.Extractor(rate) as ex:
+    with extract.Extractor(rate, remove_dc=False) as ex:
         for x in audio:
             f = ex.compute(x)
             for st, ln, db in windows.windows_of(x, rate):
@@ -534,7 +536,7 @@ def old_model_eval(path: Path, rate: int) -> dict:
                 n += 1
                 ang += int(np.argmax(probs(f[j0:j1])) == ANGRY)
     out["espeak_windows_angry"] = {"windows": n, "angry": ang, "angry_share": round(ang / max(n, 1), 4)}
-    ns = extract.load("ns-test", "clean", rate, progress=False, **train.front_end(rate))
+    ns = extract.load("ns-test", "clean", rate, progress=False, remove_dc=False)
     loud = int(np.sum(ns.win_db >= windows.SILENCE_DBFS))
     out["nonspeech_test_windows_classified"] = {"windows": int(ns.win_db.size), "loud": loud,
                                                 "share": round(loud / max(ns.win_db.size, 1), 4)}

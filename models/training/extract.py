@@ -3,9 +3,9 @@
 
 The features the models see must be bit for bit those the element computes,
 so nothing here computes features: the audio (degraded as a condition says)
-is piped through `emotiondetect-features --pitch --remove-dc` (16 kHz set) or
-`emotiondetect-features --narrowband --pitch --remove-dc` (8 kHz set), always
-with `--speech`.
+is piped through `emotiondetect-features --pitch` (16 kHz set) or
+`emotiondetect-features --narrowband --pitch --remove-dc` (8 kHz set; each
+rate's options are its recipe's, `train.front_end`), always with `--speech`.
 Protocol of the binary: request u32 LE n_samples + n_samples f32 LE; reply
 u32 LE n_frames, u32 LE n_features, the frames (f32 LE, frame-major), then
 one byte per frame: 1 where the element's voice-activity detector judges it
@@ -386,10 +386,13 @@ def _load(group: str, condition: str, rate: int, progress: bool, pitch: bool, re
 
 def check_windows(rate: int, n_clips: int = 8) -> float:
     """Max |sliced - direct|: window features sliced from whole-clip features against the extractor on the window."""
-    bank = load("ravdess", "clean", rate)
+    from . import train  # train imports this module
+
+    opts = train.front_end(rate)
+    bank = load("ravdess", "clean", rate, **opts)
     audio = Audio("ravdess")
     worst = 0.0
-    with Extractor(rate) as ex:
+    with Extractor(rate, **opts) as ex:
         for i in np.random.default_rng(0).choice(len(bank), size=n_clips, replace=False):
             y, _ = audio_for(audio, int(i), "clean", rate)
             for s, n, j0, j1, _ in bank.windows(int(i)):
@@ -404,9 +407,14 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--rate", type=int, choices=(16000, 8000), default=16000)
     ap.add_argument("--check", action="store_true", help="verify the window slicing against the extractor")
-    ap.add_argument("--keep-dc", action="store_true", help="the features without --remove-dc (ablations)")
+    ap.add_argument("--dc", choices=("recipe", "keep", "remove"), default="recipe",
+                    help="the frame mean removal of the rate's recipe (config.json), or without / with it (ablations)")
     args = ap.parse_args()
-    opts = {"remove_dc": not args.keep_dc}
+    from . import train  # train imports this module
+
+    opts = train.front_end(args.rate)
+    if args.dc != "recipe":
+        opts["remove_dc"] = args.dc == "remove"
     for g in GROUPS:
         for c in (TRAIN_CONDITIONS if g not in ("ns-test",) else ["clean"]):
             if g in ("ns-val",) and c != "clean":

@@ -54,7 +54,8 @@ def context_stats(bank: extract.Bank, i: int, k: int, same_label: bool = False) 
         pool_bank, clips = bank, _clips(bank.group)
         speaker = clips[i].speaker
     else:
-        pool_bank = extract.load("ravdess", "clean", bank.rate, progress=False, **train.front_end(bank.rate))
+        # the features of the bank being scored (an ablation run's may differ from the recipe's)
+        pool_bank = extract.load("ravdess", "clean", bank.rate, progress=False, **extract.front_end(bank.params_json))
         clips, speaker = _clips("ravdess"), 1 + i % 24
     pool = [j for j, c in enumerate(clips) if c.speaker == speaker and not (pool_bank is bank and j == i)
             and (not same_label or c.label == clips[i].label)]
@@ -190,6 +191,9 @@ def evaluate_cv(rate: int, conditions: list[str], ns_bank: extract.Bank) -> dict
     sweep = {corpus: {k: [] for k in CONTEXT_SWEEP} for corpus in ("ravdess", "emodb")}
     for f, model, rec in runs:
         split = rec["split"]
+        if rec["features_params"] != extract.front_end_params(rate):
+            raise SystemExit(f"cv fold {f} seed {rec['seed']} was trained on other features than config.json's "
+                             f"recipe at {rate} Hz: retrain it or restore the recipe")
         for corpus in ("ravdess", "emodb"):
             idx, y = idx_of(corpus, split[corpus]["test"])
             bank = extract.load(corpus, "clean", rate, progress=False, **train.front_end(rate))

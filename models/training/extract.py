@@ -325,6 +325,13 @@ def front_end(params_json: str | dict) -> dict:
     return {"pitch": "pitch" in p, "remove_dc": bool(p.get("remove_dc", False))}
 
 
+def front_end_params(rate: int) -> dict:
+    """The feature parameters of the rate's recipe (config.json), as run records store them."""
+    from . import train  # train imports this module
+
+    return json.loads(Extractor(rate, **train.front_end(rate)).params_json())
+
+
 def load(group: str, condition: str, rate: int = 16000, progress: bool = True, pitch: bool = True,
          remove_dc: bool = True) -> Bank:
     """The bank of a group under a condition at a rate, with or without the pitch features and the frame

@@ -47,6 +47,11 @@ def _clips(group: str) -> tuple:
     return tuple(extract.clips_of(group))
 
 
+def recipe_bank(group: str, condition: str, rate: int) -> extract.Bank:
+    """A bank with the features of the rate's recipe (config.json), those of the CV and final runs."""
+    return extract.load(group, condition, rate, progress=False, **train.front_end(rate))
+
+
 def context_stats(bank: extract.Bank, i: int, k: int, same_label: bool = False) -> adapt.Stats:
     """Speech statistics of k other clips of clip i's speaker (-1: all), from the same bank; with
     `same_label` only clips of clip i's emotion (a speaker who holds one emotion all call)."""
@@ -189,14 +194,15 @@ def evaluate_cv(rate: int, conditions: list[str], ns_bank: extract.Bank) -> dict
     fa = {"ravdess": [], "emodb": []}
     nsr = []
     sweep = {corpus: {k: [] for k in CONTEXT_SWEEP} for corpus in ("ravdess", "emodb")}
+    recipe = train.front_end_params(rate)
     for f, model, rec in runs:
         split = rec["split"]
-        if rec["features_params"] != extract.front_end_params(rate):
+        if rec["features_params"] != recipe:
             raise SystemExit(f"cv fold {f} seed {rec['seed']} was trained on other features than config.json's "
                              f"recipe at {rate} Hz: retrain it or restore the recipe")
         for corpus in ("ravdess", "emodb"):
             idx, y = idx_of(corpus, split[corpus]["test"])
-            bank = extract.load(corpus, "clean", rate, progress=False, **train.front_end(rate))
+            bank = recipe_bank(corpus, "clean", rate)
             p = window_probs(model, bank, idx)
             per[corpus].append(corpus_scores(p, y, common.EVAL_LABELS[corpus]))
             fa[corpus].append(angry_rate(p, y, ("neutral", "calm")))
@@ -206,7 +212,7 @@ def evaluate_cv(rate: int, conditions: list[str], ns_bank: extract.Bank) -> dict
                     sweep[corpus][k].append(corpus_scores(q, y, common.EVAL_LABELS[corpus])["element_uar"])
         idx, y = idx_of("ravdess", split["ravdess"]["test"])
         for c in conditions:
-            bank = extract.load("ravdess", c, rate, progress=False, **train.front_end(rate))
+            bank = recipe_bank("ravdess", c, rate)
             p = window_probs(model, bank, idx)
             s = corpus_scores(p, y, common.RAVDESS_LABELS)
             rob[c].append(s)
@@ -246,7 +252,7 @@ def evaluate_monotone(rate: int) -> dict:
     runs = cv_runs(rate)
     if not runs or getattr(runs[0][1], "adaptation", None) is None:
         return {}
-    bank = extract.load("ravdess", "clean", rate, progress=False, **train.front_end(rate))
+    bank = recipe_bank("ravdess", "clean", rate)
     out = {}
     for name, k, same in (("no context", 0, False), (f"{CONTEXT} mixed clips", CONTEXT, False),
                           ("2 clips of the same emotion", 2, True), ("all clips of the same emotion", -1, True)):
@@ -280,7 +286,7 @@ def evaluate_xcorpus(rate: int) -> dict:
         clips = extract.clips_of(test)
         idx = [i for i, c in enumerate(clips) if common.to_shared6(c.label) >= 0]
         y = [clips[i].label for i in idx]
-        p = window_probs(model, extract.load(test, "clean", rate, progress=False, **train.front_end(rate)), idx)
+        p = window_probs(model, recipe_bank(test, "clean", rate), idx)
         s = corpus_scores(p, y, [], six=True)
         # the training corpus's own validation speakers, for reference
         own = "ravdess" if test == "emodb" else "emodb"
@@ -391,11 +397,12 @@ def evaluate_ablation(rate: int, names: list[str]) -> dict:
             # the gate on the non-speech validation clips (generated, and real scores where the set has them)
             nsv = bank("ns-val", "clean")
             n_gen = extract.NS_COUNT["ns-val"]
-            for key, part in (("ns_val_classified", range(len(nsv))),
-                              ("ns_val_generated_classified", range(n_gen)),
-                              ("ns_val_scores_classified", range(n_gen, len(nsv)))):
-                if len(part):
-                    row[key] = round(float(np.mean(gate_margins(model, nsv, part) <= 0)), 4)
+            parts = {"ns_val_generated_classified": gate_margins(model, nsv, range(n_gen))}
+            if len(nsv) > n_gen:
+                parts["ns_val_scores_classified"] = gate_margins(model, nsv, range(n_gen, len(nsv)))
+            parts = {"ns_val_classified": np.concatenate(list(parts.values())), **parts}
+            for key, margins in parts.items():
+                row[key] = round(float(np.mean(margins <= 0)), 4)
             sm = gate_margins(model, bank("ravdess", "clean"), idx)
             row["ravdess_val_windows_gated"] = round(float(np.mean(sm > 0)), 4)
             if getattr(model, "adaptation", None) is not None:  # the first clip of a call: no context
@@ -427,11 +434,11 @@ def gate_bias_sweep(rate: int) -> dict:
     Validation: the final model's validation speakers' speech windows gated and the non-speech validation
     windows classified; the non-speech test windows classified, for the record only."""
     model, _ = train.load_run(train.tag_of("final", rate), "final")
-    speech = np.concatenate([gate_margins(model, extract.load(c, "clean", rate, progress=False, **train.front_end(rate)),
+    speech = np.concatenate([gate_margins(model, recipe_bank(c, "clean", rate),
                                           idx_of(c, common.FINAL_VAL[c])[0]) for c in ("ravdess", "emodb")])
     ns = {}
     for g in ("ns-val", "ns-test"):
-        bank = extract.load(g, "clean", rate, progress=False, **train.front_end(rate))
+        bank = recipe_bank(g, "clean", rate)
         ns[g] = gate_margins(model, bank, range(len(bank)))
     rows = [{"bias": b, "val_speech_windows_gated": round(float(np.mean(speech + b > 0)), 4),
              "val_nonspeech_windows_classified": round(float(np.mean(ns["ns-val"] + b <= 0)), 4),
@@ -588,7 +595,7 @@ def main() -> None:
         for k, v in res.items():
             print(k, json.dumps(v["mean"]))
         return
-    ns_bank = extract.load("ns-test", "clean", rate, progress=False, **train.front_end(rate))
+    ns_bank = recipe_bank("ns-test", "clean", rate)
     conditions = ["clean"] + extract.TEST_CONDITIONS + (["tel16"] if rate == 16000 else [])
     out = {"rate": rate, "labels": common.LABELS, "silence_dbfs": windows.SILENCE_DBFS}
     if not args.skip_cv:

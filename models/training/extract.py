@@ -325,13 +325,6 @@ def front_end(params_json: str | dict) -> dict:
     return {"pitch": "pitch" in p, "remove_dc": bool(p.get("remove_dc", False))}
 
 
-def front_end_params(rate: int) -> dict:
-    """The feature parameters of the rate's recipe (config.json), as run records store them."""
-    from . import train  # train imports this module
-
-    return json.loads(Extractor(rate, **train.front_end(rate)).params_json())
-
-
 def load(group: str, condition: str, rate: int = 16000, progress: bool = True, pitch: bool = True,
          remove_dc: bool = True) -> Bank:
     """The bank of a group under a condition at a rate, with or without the pitch features and the frame
@@ -391,11 +384,9 @@ def _load(group: str, condition: str, rate: int, progress: bool, pitch: bool, re
                 path=path)
 
 
-def check_windows(rate: int, n_clips: int = 8) -> float:
-    """Max |sliced - direct|: window features sliced from whole-clip features against the extractor on the window."""
-    from . import train  # train imports this module
-
-    opts = train.front_end(rate)
+def check_windows(rate: int, opts: dict, n_clips: int = 8) -> float:
+    """Max |sliced - direct|: window features sliced from whole-clip features against the extractor on the
+    window (`opts`: the `load` options of the banks checked)."""
     bank = load("ravdess", "clean", rate, **opts)
     audio = Audio("ravdess")
     worst = 0.0
@@ -432,7 +423,7 @@ def main() -> None:
         b = load("ravdess", c, args.rate, **opts)
         print(f"ravdess   {c:8s} {len(b)} clips, {len(b.win_clip)} windows")
     if args.check:
-        print(f"window features: max |sliced - direct| = {check_windows(args.rate):.3g}")
+        print(f"window features: max |sliced - direct| = {check_windows(args.rate, opts):.3g}")
 
 
 if __name__ == "__main__":

@@ -100,6 +100,10 @@ class Config:
             setattr(cfg, k, type(cur)(float(v)) if isinstance(cur, int) else type(cur)(v))
         return cfg
 
+    def front_end(self) -> dict:
+        """The extractor options of this recipe, for extract.load."""
+        return {"pitch": bool(self.pitch), "remove_dc": bool(self.remove_dc)}
+
 
 # ---------------------------------------------------------------------------
 # data
@@ -107,8 +111,12 @@ class Config:
 
 def front_end(rate: int) -> dict:
     """The extractor options of the recipe at a rate (config.json with its rate overrides), for extract.load."""
-    cfg = Config.load(rate=rate)
-    return {"pitch": bool(cfg.pitch), "remove_dc": bool(cfg.remove_dc)}
+    return Config.load(rate=rate).front_end()
+
+
+def front_end_params(rate: int) -> dict:
+    """The feature parameters of the rate's recipe, as run records store them."""
+    return json.loads(extract.Extractor(rate, **front_end(rate)).params_json())
 
 
 class Data:
@@ -445,8 +453,7 @@ def main() -> None:
     torch.set_num_threads(1)
     torch.set_num_interop_threads(1)
     cfg = Config.load(args.set, args.rate)
-    data = Data(args.rate, args.conditions, pitch=bool(cfg.pitch), remove_dc=bool(cfg.remove_dc),
-                score_music=bool(cfg.score_music))
+    data = Data(args.rate, args.conditions, **cfg.front_end(), score_music=bool(cfg.score_music))
     print(f"config {json.dumps(asdict(cfg))}; conditions {data.conditions}; rate {args.rate}")
     if args.cmd == "cv":
         for f in args.folds:

@@ -32,7 +32,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from . import adapt, channel, common, extract, speech_tests, train, windows
+from . import adapt, calibration, channel, common, extract, speech_tests, train, windows
 from .model import ResLSTMSA
 
 NS = common.NON_SPEECH
@@ -104,6 +104,30 @@ def window_probs(model: ResLSTMSA, bank: extract.Bank, idx, context: int | None 
             out[k]["clip"] = row
         else:
             out[k]["win"][w] = row
+    return out
+
+
+def joined_window_probs(model: ResLSTMSA, bank: extract.Bank, idx, frames: int = 74) -> list[dict]:
+    """window_probs of short clips (EmoDB's 2 s) each joined end to end with another clip of the same speaker
+    and emotion (seeded per clip; a clip without one, with itself), so that the element's 3 s windows fit: the first and the last `frames`
+    frames of the joined features (about the windows at 0 and 1 s), adapted as in window_probs."""
+    clips = _clips(bank.group)
+    adapting = getattr(model, "adaptation", None) is not None
+    out, seqs = [], []
+    for i in map(int, idx):
+        mates = [j for j, c in enumerate(clips) if j != i and (c.speaker, c.label) == (clips[i].speaker, clips[i].label)]
+        j = int(np.random.default_rng([11, i]).choice(mates)) if mates else i  # none: the clip twice
+        f = np.concatenate([bank.clip(i), bank.clip(j)])
+        sp = np.concatenate([bank.clip_speech(i), bank.clip_speech(j)])
+        before = context_stats(bank, i, CONTEXT) if adapting else None
+        n = f.shape[0]
+        seqs += [adapted(model, f, sp, n, before)] + [adapted(model, f, sp, j1, before)[j1 - frames:j1]
+                                                        for j1 in (frames, n)]
+        out.append({"lens": np.array([frames, frames]),
+                    "db": np.array([bank.windows(i)[0][4], bank.windows(j)[-1][4]])})
+    p = train.predict(model, seqs)
+    for k, c in enumerate(out):
+        c["clip"], c["win"] = p[3 * k], p[3 * k + 1:3 * k + 3]
     return out
 
 
@@ -193,6 +217,8 @@ def evaluate_cv(rate: int, conditions: list[str], ns_bank: extract.Bank) -> dict
     pooled = {c: ([], []) for c in conditions}
     fa = {"ravdess": [], "emodb": []}
     nsr = []
+    # the element's classified windows of every run, pooled per test set: are its confidences honest?
+    cal = {k: ([], []) for k in ["ravdess", "emodb"] + [f"ravdess {c}" for c in conditions if c != "clean"]}
     sweep = {corpus: {k: [] for k in CONTEXT_SWEEP} for corpus in ("ravdess", "emodb")}
     recipe = train.front_end_params(rate)
     for f, model, rec in runs:
@@ -205,6 +231,7 @@ def evaluate_cv(rate: int, conditions: list[str], ns_bank: extract.Bank) -> dict
             bank = recipe_bank(corpus, "clean", rate)
             p = window_probs(model, bank, idx)
             per[corpus].append(corpus_scores(p, y, common.EVAL_LABELS[corpus]))
+            pool_windows(cal[corpus], p, y)
             fa[corpus].append(angry_rate(p, y, ("neutral", "calm")))
             if getattr(model, "adaptation", None) is not None:
                 for k in CONTEXT_SWEEP:
@@ -216,6 +243,8 @@ def evaluate_cv(rate: int, conditions: list[str], ns_bank: extract.Bank) -> dict
             p = window_probs(model, bank, idx)
             s = corpus_scores(p, y, common.RAVDESS_LABELS)
             rob[c].append(s)
+            if c != "clean":
+                pool_windows(cal[f"ravdess {c}"], p, y)
             pooled[c][0].extend(y)
             pooled[c][1].extend(np.argmax(np.stack([decide(q)[0] for q in p])[:, :8], axis=1))
         nsr.append(classified_rate(window_probs(model, ns_bank, range(len(ns_bank)))))
@@ -237,12 +266,19 @@ def evaluate_cv(rate: int, conditions: list[str], ns_bank: extract.Bank) -> dict
                                 "coverage": round(float(np.mean([s["coverage"] for s in rob[c]])), 4),
                                 "pooled_element_uar": round(common.metrics_from_cm(common.confusion(
                                     pooled[c][0], pooled[c][1], 8))["uar"], 4)}
+    res["calibration"] = {k: calibration.report(np.concatenate(ps), np.concatenate(ys)) for k, (ps, ys) in cal.items()}
     res["context"] = CONTEXT
     res["context_sweep_element_uar"] = {corpus: {str(k): mean_std(v) for k, v in ks.items() if v}
                                         for corpus, ks in sweep.items()}
     tot = sum(a["windows"] for a in nsr)
     res["false_alarms"]["nonspeech_test_windows_classified"] = round(sum(a["classified"] for a in nsr) / max(tot, 1), 4)
     return res
+
+
+def pool_windows(into: tuple[list, list], preds: list[dict], labels: list[int], six: bool = False) -> None:
+    p, y = calibration.classified_windows(preds, labels, six)
+    into[0].append(p)
+    into[1].append(y)
 
 
 def evaluate_monotone(rate: int) -> dict:
@@ -294,6 +330,8 @@ def evaluate_xcorpus(rate: int) -> dict:
         out[f"{name} -> {test}"] = {"clip_uar": round(s["clip_uar"], 4), "element_uar": round(s["element_uar"], 4),
                                     "coverage": round(s["coverage"], 4), "n": s["n"],
                                     "recall_element": s["element"]["recall"],
+                                    "calibration": calibration.report(*calibration.classified_windows(p, y, six=True),
+                                                                      six=True),
                                     "val_uar_own_corpus": round(rec["best"][own], 4),
                                     "val_own_corpus_gated_non_speech": round(rec["best"][f"{own}_gated"], 4),
                                     "best_epoch": rec["best"]["epoch"]}
@@ -352,9 +390,11 @@ def espeak_eval(model: ResLSTMSA, rate: int) -> dict:
     preds = audio_windows(model, audio, rate)
     per_voice = {}
     n = ang = cls = 0
+    conf: list[float] = []
     for name, p in zip(names, preds):
         g = windows.gate(p["win"], p["db"], NS)
         lab = windows.emotion_probs(p["win"], NS).argmax(1)
+        conf.extend(windows.emotion_probs(p["win"], NS).max(1)[g].tolist())
         a = int(np.sum(g & (lab == ANGRY)))
         loud = int(np.sum(p["db"] >= windows.SILENCE_DBFS))
         s = windows.summary(p["win"], p["lens"], g, NS)
@@ -363,6 +403,8 @@ def espeak_eval(model: ResLSTMSA, rate: int) -> dict:
                            "summary": common.LABELS[int(np.argmax(s))] if s is not None else None}
         n, ang, cls = n + loud, ang + a, cls + int(g.sum())
     return {"windows": n, "classified": cls, "angry": ang, "angry_share": round(ang / max(n, 1), 4),
+            "classified_mean_confidence": round(float(np.mean(conf)), 4) if conf else None,
+            "classified_confidence_at_least_half": round(float(np.mean(np.asarray(conf) >= 0.5)), 4) if conf else None,
             "per_voice": per_voice}
 
 
@@ -394,6 +436,9 @@ def evaluate_ablation(rate: int, names: list[str]) -> dict:
             emo = bank("emodb", "clean")
             row["emodb_val_clean"] = round(corpus_scores(window_probs(model, emo, ei), ey,
                                                          common.EMODB_LABELS)["element_uar"], 4)
+            # the same speakers in the element's 3 s windows: two clips of one emotion joined
+            row["emodb_val_joined"] = round(corpus_scores(joined_window_probs(model, emo, ei), ey,
+                                                          common.EMODB_LABELS)["element_uar"], 4)
             # the gate on the non-speech validation clips (generated, and real scores where the set has them)
             nsv = bank("ns-val", "clean")
             n_gen = extract.NS_COUNT["ns-val"]
@@ -626,6 +671,8 @@ def main() -> None:
         head["emodb_cv_uar_element"] = cv["emodb"]["element_uar"]["mean"]
         head["false_alarms"] = cv["false_alarms"]
         head["robustness_element_uar"] = {c: v["element_uar"]["mean"] for c, v in cv["robustness"].items()}
+        head["calibration_windows_accuracy_confidence_ece"] = {
+            k: [v["accuracy"], v["mean_confidence"], v["ece"]] for k, v in cv["calibration"].items()}
     for k, v in out.get("cross_corpus", {}).items():
         if k.startswith("emodb-only ->") and "emodb-only-nobucket -> ravdess" in out["cross_corpus"]:
             continue  # superseded: with length buckets it gated most of its own validation speech

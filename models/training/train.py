@@ -38,6 +38,7 @@ import torch
 import torch.nn.functional as F
 
 from . import adapt, common, extract
+from .lengths import first, length_classes, sequence
 from .model import ResLSTMSA, count_parameters
 
 RUNS_DIR = common.CACHE_DIR / "runs"
@@ -70,6 +71,12 @@ class Config:
     # 1: batches hold clips of one length class only (at least `crop` frames, or shorter: EmoDB's 2 s
     # clips), so a short clip no longer cuts the whole batch's crop to its length
     bucket: int = 0
+    # with buckets: each epoch, this share of the long clips joins the short class (cropped to its length),
+    # and this share of the short clips (EmoDB's 2 s) is joined end to end with another training clip of the
+    # same speaker and emotion and goes to the long class; 0: every clip stays in its own class. Without it,
+    # the model never hears EmoDB speech in a window as long as the element's (3 s), nor RAVDESS or
+    # non-speech in a short one, and clip length alone tells the corpora and non-speech apart.
+    mix_lengths: float = 0.0
     # 1: speaker adaptation (adapt.py): each example is standardised by its speaker's statistics, as the
     # element does during a stream; the context is `prior_frames` frames of the training statistics plus
     # the speech of 0 (share `adapt_p0`) or a log-uniform number of other clips of the same speaker
@@ -194,16 +201,19 @@ class Speakers:
         self.keys = sorted(self.by)
 
     def others(self, data: Data, item, rng: np.random.Generator) -> list:
-        """The other clips of item's speaker (non-speech: every clip of a random speaker)."""
-        if data.corpus(item) == "nonspeech":
+        """The other clips of item's speaker (non-speech: every clip of a random speaker); a joined item
+        excludes each of its clips."""
+        own = set(item) if isinstance(item[0], tuple) else {item}
+        if data.corpus(first(item)) == "nonspeech":
             return self.by[self.keys[int(rng.integers(len(self.keys)))]]
-        return [o for o in self.by[data.speaker(item)] if o != item]
+        return [o for o in self.by[data.speaker(first(item))] if o not in own]
 
 
 def make_batch(data: Data, items, crop: int, rng: np.random.Generator, cfg: Config | None = None,
                prior: adapt.Prior | None = None, speakers: Speakers | None = None):
     conds = [data.conditions[int(rng.integers(len(data.conditions)))] for _ in items]
-    seqs = [data.features(it, c) for it, c in zip(items, conds)]
+    both = [sequence(data, it, c) for it, c in zip(items, conds)]
+    seqs = [f for f, _ in both]
     L = min(crop, min(s.shape[0] for s in seqs))
     x = np.empty((len(seqs), L, seqs[0].shape[1]), dtype=np.float32)
     for k, s in enumerate(seqs):
@@ -215,10 +225,10 @@ def make_batch(data: Data, items, crop: int, rng: np.random.Generator, cfg: Conf
             pool = speakers.others(data, items[k], rng)
             n = 0 if (rng.random() < cfg.adapt_p0 or not pool) else int(round(np.exp(rng.uniform(0, np.log(len(pool))))))
             before = data.context(pool, n, rng, data.conditions)
-            stats = adapt.streaming_stats(s, data.speech(items[k], conds[k]), start + L, before)
+            stats = adapt.streaming_stats(s, both[k][1], start + L, before)
             x[k] = adapt.apply(x[k], stats, prior)
-    y = torch.tensor([data.label(it) for it in items])
-    m = torch.from_numpy(np.stack([data.mask(it) for it in items]))
+    y = torch.tensor([data.label(first(it)) for it in items])
+    m = torch.from_numpy(np.stack([data.mask(first(it)) for it in items]))
     return torch.from_numpy(x), y, m
 
 
@@ -327,12 +337,13 @@ def train_run(data: Data, split: dict, cfg: Config, seed: int, desc: str = "") -
     opt = torch.optim.Adam(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
     sched = torch.optim.lr_scheduler.CosineAnnealingWarmRestarts(opt, T_0=cfg.t0, T_mult=cfg.t_mult,
                                                                  eta_min=cfg.eta_min)
+    if cfg.mix_lengths and not cfg.bucket:
+        raise SystemExit("mix_lengths moves clips between the length classes of bucket=1")
+    long = np.array([data.features(it).shape[0] >= cfg.crop for it in tr])
     if cfg.bucket:
-        long = np.array([data.features(it).shape[0] >= cfg.crop for it in tr])
         buckets = [np.flatnonzero(long), np.flatnonzero(~long)]
     else:
         buckets = [np.arange(len(tr))]
-    steps = sum(math.ceil(len(b) / cfg.batch_size) for b in buckets)
     va_seqs = eval_seqs(data, va, prior, cfg.adapt_val_context)
     va_y = torch.tensor([data.label(it) for it in va])
     va_mask = torch.from_numpy(np.stack([data.mask(it) for it in va]))
@@ -341,16 +352,20 @@ def train_run(data: Data, split: dict, cfg: Config, seed: int, desc: str = "") -
     for epoch in range(cfg.epochs):
         model.train()
         batches = []
-        for b in buckets:
-            perm = b[rng.permutation(len(b))]
-            batches += [perm[k:k + cfg.batch_size] for k in range(0, len(perm), cfg.batch_size)]
+        if cfg.mix_lengths:
+            for c in length_classes(data, tr, long, cfg.mix_lengths, rng):
+                batches += [c[k:k + cfg.batch_size] for k in range(0, len(c), cfg.batch_size)]
+        else:
+            for b in buckets:
+                perm = b[rng.permutation(len(b))]
+                batches += [[tr[i] for i in perm[k:k + cfg.batch_size]] for k in range(0, len(perm), cfg.batch_size)]
         order = rng.permutation(len(batches)) if cfg.bucket else range(len(batches))
         tot = 0.0
         for step, bi in enumerate(order):
             sel = batches[bi]
             if len(sel) < 2:
                 continue
-            x, y, m = make_batch(data, [tr[i] for i in sel], cfg.crop, rng, cfg, prior, speakers)
+            x, y, m = make_batch(data, sel, cfg.crop, rng, cfg, prior, speakers)
             z = spec_augment(model.normalise(x), cfg, rng)
             logits, _ = model.forward_normalised(z)
             loss = F.cross_entropy(masked_logits(logits, m), y, label_smoothing=cfg.label_smoothing)
@@ -359,7 +374,7 @@ def train_run(data: Data, split: dict, cfg: Config, seed: int, desc: str = "") -
             if cfg.grad_clip > 0:
                 torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
             opt.step()
-            sched.step(epoch + (step + 1) / steps)
+            sched.step(epoch + (step + 1) / len(order))
             tot += float(loss.detach()) * len(sel)
         logits_va = torch.from_numpy(predict(model, va_seqs, logits_out=True))
         v_loss = float(F.cross_entropy(masked_logits(logits_va, va_mask), va_y))

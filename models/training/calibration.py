@@ -83,7 +83,10 @@ def report(p: np.ndarray, y: np.ndarray, scale: float = 1.0, six: bool = False) 
 
 
 def fit_scale(p: np.ndarray, y: np.ndarray) -> float:
-    """The logit scale T0 / T minimising the NLL of the truth under the element's emotion probabilities."""
+    """The logit scale T0 / T minimising the NLL of the truth under the element's emotion probabilities
+    (1, no change, without windows)."""
+    if len(y) == 0:
+        return 1.0
     grid = np.exp(np.linspace(np.log(0.1), np.log(4.0), 241))
     rows = np.arange(len(y))
     nll = [-np.mean(np.log(np.maximum(rescaled(p, s)[rows, y], 1e-300))) for s in grid]

@@ -40,6 +40,7 @@ ANGRY = common.LABELS.index("angry")
 CONTEXT = 8  # other clips of the speaker before each clip (--context)
 CONTEXT_SWEEP = (0, 2, 8, -1)
 SEEDS = [0]  # CV runs pooled (--seeds): means and stds are over folds x seeds
+CV_TAG: str | None = None  # the CV runs' directory under .cache/runs (--cv-runs; default cv<R>k)
 
 
 @functools.lru_cache(maxsize=None)
@@ -197,7 +198,7 @@ def idx_of(group: str, speakers) -> tuple[list[int], list[int]]:
 
 
 def cv_runs(rate: int) -> list[tuple[int, ResLSTMSA, dict]]:
-    tag = train.tag_of("cv", rate)
+    tag = CV_TAG or train.tag_of("cv", rate)
     out = []
     for seed in SEEDS:
         for f in range(5):
@@ -216,6 +217,7 @@ def evaluate_cv(rate: int, conditions: list[str], ns_bank: extract.Bank) -> dict
     rob = {c: [] for c in conditions}
     pooled = {c: ([], []) for c in conditions}
     fa = {"ravdess": [], "emodb": []}
+    joined = []  # EmoDB test speakers in the element's 3 s windows (two clips of one emotion joined)
     nsr = []
     # the element's classified windows of every run, pooled per test set: are its confidences honest?
     cal = {k: ([], []) for k in ["ravdess", "emodb"] + [f"ravdess {c}" for c in conditions if c != "clean"]}
@@ -232,6 +234,8 @@ def evaluate_cv(rate: int, conditions: list[str], ns_bank: extract.Bank) -> dict
             p = window_probs(model, bank, idx)
             per[corpus].append(corpus_scores(p, y, common.EVAL_LABELS[corpus]))
             pool_windows(cal[corpus], p, y)
+            if corpus == "emodb":
+                joined.append(corpus_scores(joined_window_probs(model, bank, idx), y, common.EMODB_LABELS)["element_uar"])
             fa[corpus].append(angry_rate(p, y, ("neutral", "calm")))
             if getattr(model, "adaptation", None) is not None:
                 for k in CONTEXT_SWEEP:
@@ -266,6 +270,7 @@ def evaluate_cv(rate: int, conditions: list[str], ns_bank: extract.Bank) -> dict
                                 "coverage": round(float(np.mean([s["coverage"] for s in rob[c]])), 4),
                                 "pooled_element_uar": round(common.metrics_from_cm(common.confusion(
                                     pooled[c][0], pooled[c][1], 8))["uar"], 4)}
+    res["emodb"]["element_uar_joined_3s_windows"] = mean_std(joined)
     res["calibration"] = {k: calibration.report(np.concatenate(ps), np.concatenate(ys)) for k, (ps, ys) in cal.items()}
     res["context"] = CONTEXT
     res["context_sweep_element_uar"] = {corpus: {str(k): mean_std(v) for k, v in ks.items() if v}
@@ -273,6 +278,99 @@ def evaluate_cv(rate: int, conditions: list[str], ns_bank: extract.Bank) -> dict
     tot = sum(a["windows"] for a in nsr)
     res["false_alarms"]["nonspeech_test_windows_classified"] = round(sum(a["classified"] for a in nsr) / max(tot, 1), 4)
     return res
+
+
+REFIT_CONDITIONS = ("clean", "aug1", "aug2")  # the versions of the validation clips a temperature is refitted on
+
+
+def validation_windows(model: ResLSTMSA, rec: dict, rate: int, condition: str) -> tuple[np.ndarray, np.ndarray]:
+    """The element's classified windows (probabilities, truth) of a run's validation speakers of both corpora,
+    in one version of their clips, adapted as every test clip (CONTEXT other clips of the speaker)."""
+    ps, ys = [], []
+    for corpus in (c for c in ("ravdess", "emodb") if c in rec["split"]):  # a cross-corpus run has one
+        idx, y = idx_of(corpus, rec["split"][corpus]["val"])
+        p, yy = calibration.classified_windows(window_probs(model, recipe_bank(corpus, condition, rate), idx), y)
+        ps.append(p)
+        ys.append(yy)
+    return np.concatenate(ps), np.concatenate(ys)
+
+
+def refit_scale(model: ResLSTMSA, rec: dict, rate: int) -> float:
+    """The logit scale that makes the element's confidences on a run's validation windows (REFIT_CONDITIONS)
+    honest: new temperature = the run's temperature / scale."""
+    parts = [validation_windows(model, rec, rate, c) for c in REFIT_CONDITIONS]
+    return calibration.fit_scale(np.concatenate([p for p, _ in parts]), np.concatenate([y for _, y in parts]))
+
+
+def refit_temperatures(rate: int, kind: str) -> dict:
+    """Refits the temperature of the final run (kind "final"), of the CV runs of SEEDS (kind "cv") or of the
+    cross-corpus runs (kind "xcorpus", 16 kHz) on their validation windows and writes it into the run (checkpoint buffer and record; the temperature fitted on
+    whole clips stays in the record as `temperature_clips`). Labels never change, only confidences."""
+    tag = train.tag_of(kind, rate)
+    names = {"final": ["final"], "xcorpus": ["ravdess-only", "emodb-only", "emodb-only-nobucket"]}.get(
+        kind, [f"fold{f}_seed{s}" for s in SEEDS for f in range(5)])
+    out = {}
+    for name in names:
+        if not (train.RUNS_DIR / tag / f"{name}.json").exists():
+            continue
+        model, rec = train.load_run(tag, name)
+        scale = refit_scale(model, rec, rate)
+        new = rec["temperature"] / scale
+        rec.setdefault("temperature_clips", rec["temperature"])
+        rec["temperature"] = new
+        rec["temperature_fit"] = {"on": "validation speakers' element windows", "conditions": list(REFIT_CONDITIONS),
+                                  "context": CONTEXT}
+        state = torch.load(train.RUNS_DIR / tag / f"{name}.pt", weights_only=True)
+        state["temperature"] = torch.tensor(new, dtype=state["temperature"].dtype)
+        train.save_run(tag, name, rec, state)
+        out[name] = {"temperature_clips": round(rec["temperature_clips"], 4), "temperature": round(new, 4)}
+        print(tag, name, out[name], flush=True)
+    return out
+
+
+def calibration_refit(rate: int) -> dict:
+    """A temperature fitted on the element's windows of each CV run's validation speakers, clean and in two
+    augmented versions (channel.augment: the training's noise, reverberation, EQ, band and gain draws), against
+    the run's own temperature (fitted on whole clean validation clips): the test windows' calibration with
+    each. Validation: the third augmented version of the same speakers, never used for the fit."""
+    keys = ["val aug3", "ravdess", "emodb", "ravdess white10", "ravdess babble10", "ravdess reverb"] + \
+        (["ravdess tel16"] if rate == 16000 else [])
+    pools = {k: ([], [], []) for k in keys}  # probabilities, truth, the run's scale
+    scales = []
+    for f, model, rec in cv_runs(rate):
+        split = rec["split"]
+        sets = {"val aug3": [validation_windows(model, rec, rate, "aug3")]}
+        for corpus in ("ravdess", "emodb"):
+            tidx, ty = idx_of(corpus, split[corpus]["test"])
+            conds = ["clean"] + ([k.split()[1] for k in keys if k.startswith("ravdess ")] if corpus == "ravdess" else [])
+            for c in conds:
+                key = corpus if c == "clean" else f"{corpus} {c}"
+                sets.setdefault(key, []).append(calibration.classified_windows(
+                    window_probs(model, recipe_bank(corpus, c, rate), tidx), ty))
+        scale = refit_scale(model, rec, rate)
+        scales.append({"fold": f, "seed": rec["seed"], "temperature": round(rec["temperature"], 4),
+                       "refit_temperature": round(rec["temperature"] / scale, 4)})
+        for k, parts in sets.items():
+            for p, yy in parts:
+                pools[k][0].append(p)
+                pools[k][1].append(yy)
+                pools[k][2].append(np.full(len(yy), scale))
+    out = {"runs": scales, "fit_on": [f"validation speakers' windows, {c}" for c in REFIT_CONDITIONS], "sets": {}}
+    for k, (ps, ys, ss) in pools.items():
+        p, y, sc = np.concatenate(ps), np.concatenate(ys), np.concatenate(ss)
+        # each run's windows at its own refitted scale: rescale per run, then pool the outcomes
+        conf, right = [], []
+        for s_ in np.unique(sc):
+            m = sc == s_
+            c_, r_ = calibration.outcomes(p[m], y[m], float(s_))
+            conf.append(c_)
+            right.append(r_)
+        conf, right = np.concatenate(conf), np.concatenate(right)
+        out["sets"][k] = {"own_temperature": calibration.report(p, y),
+                          "refit": {"mean_confidence": round(float(conf.mean()), 4),
+                                    "ece": round(calibration.ece(conf, right), 4),
+                                    "share_confident": round(float(np.mean(conf >= 0.5)), 4)}}
+    return out
 
 
 def pool_windows(into: tuple[list, list], preds: list[dict], labels: list[int], six: bool = False) -> None:
@@ -408,57 +506,62 @@ def espeak_eval(model: ResLSTMSA, rate: int) -> dict:
             "per_voice": per_voice}
 
 
+def validation_row(model: ResLSTMSA, rec: dict, rate: int) -> dict:
+    """A run's figures on its validation speakers only: its checkpoint score, its RAVDESS validation actors'
+    element UAR under the degraded conditions, its EmoDB validation speakers in 2 s clips and in 3 s
+    windows, and its gate on the non-speech validation clips."""
+    # the run's own features: runs before the pitch features (or with pitch=0) take the 46 without,
+    # runs before the frame mean removal (or with remove_dc=0) the features without it
+    front = extract.front_end(rec["features_params"])
+
+    def bank(group, condition):
+        return extract.load(group, condition, rate, progress=False, **front)
+
+    idx, y = idx_of("ravdess", rec["split"]["ravdess"]["val"])
+    row = {"best_epoch": rec["best"]["epoch"], "val_score": round(rec["best"]["score"], 4),
+           "val_ravdess": round(rec["best"]["ravdess"], 4), "val_emodb": round(rec["best"]["emodb"], 4)}
+    for c in ("clean", "white10", "babble10", "reverb") + (("tel16",) if rate == 16000 else ()):
+        p = window_probs(model, bank("ravdess", c), idx)
+        row[f"ravdess_val_{c}"] = round(corpus_scores(p, y, common.RAVDESS_LABELS)["element_uar"], 4)
+    ei, ey = idx_of("emodb", rec["split"]["emodb"]["val"])
+    emo = bank("emodb", "clean")
+    row["emodb_val_clean"] = round(corpus_scores(window_probs(model, emo, ei), ey,
+                                                 common.EMODB_LABELS)["element_uar"], 4)
+    # the same speakers in the element's 3 s windows: two clips of one emotion joined
+    row["emodb_val_joined"] = round(corpus_scores(joined_window_probs(model, emo, ei), ey,
+                                                  common.EMODB_LABELS)["element_uar"], 4)
+    # the gate on the non-speech validation clips (generated, and real scores where the set has them)
+    nsv = bank("ns-val", "clean")
+    n_gen = extract.NS_COUNT["ns-val"]
+    parts = {"ns_val_generated_classified": gate_margins(model, nsv, range(n_gen))}
+    if len(nsv) > n_gen:
+        parts["ns_val_scores_classified"] = gate_margins(model, nsv, range(n_gen, len(nsv)))
+    parts = {"ns_val_classified": np.concatenate(list(parts.values())), **parts}
+    for key, margins in parts.items():
+        row[key] = round(float(np.mean(margins <= 0)), 4)
+    sm = gate_margins(model, bank("ravdess", "clean"), idx)
+    row["ravdess_val_windows_gated"] = round(float(np.mean(sm > 0)), 4)
+    if getattr(model, "adaptation", None) is not None:  # the first clip of a call: no context
+        rav = bank("ravdess", "clean")
+        row["ravdess_val_clean_ctx0"] = round(corpus_scores(window_probs(model, rav, idx, 0), y,
+                                                            common.RAVDESS_LABELS)["element_uar"], 4)
+        row["emodb_val_clean_ctx0"] = round(corpus_scores(window_probs(model, emo, ei, 0), ey,
+                                                          common.EMODB_LABELS)["element_uar"], 4)
+    return row
+
+
 def evaluate_ablation(rate: int, names: list[str]) -> dict:
-    """Validation speakers only: each ablation run's validation score, and its RAVDESS validation actors'
-    element UAR under the degraded conditions (robustness measured without any test speaker)."""
+    """Validation speakers only: validation_row of each ablation run (folds x SEEDS) and their means."""
     out = {}
     for name in names:
         tag = f"ablate{rate // 1000}k-{name}"
         rows = []
-        for f in range(5):
-            if not (train.RUNS_DIR / tag / f"fold{f}_seed0.json").exists():
-                continue
-            model, rec = train.load_run(tag, f"fold{f}_seed0")
-            # the run's own features: runs before the pitch features (or with pitch=0) take the 46 without,
-            # runs before the frame mean removal (or with remove_dc=0) the features without it
-            front = extract.front_end(rec["features_params"])
-
-            def bank(group, condition):
-                return extract.load(group, condition, rate, progress=False, **front)
-
-            idx, y = idx_of("ravdess", rec["split"]["ravdess"]["val"])
-            row = {"fold": f, "best_epoch": rec["best"]["epoch"], "val_score": round(rec["best"]["score"], 4),
-                   "val_ravdess": round(rec["best"]["ravdess"], 4), "val_emodb": round(rec["best"]["emodb"], 4)}
-            for c in ("clean", "white10", "babble10", "reverb") + (("tel16",) if rate == 16000 else ()):
-                p = window_probs(model, bank("ravdess", c), idx)
-                row[f"ravdess_val_{c}"] = round(corpus_scores(p, y, common.RAVDESS_LABELS)["element_uar"], 4)
-            ei, ey = idx_of("emodb", rec["split"]["emodb"]["val"])
-            emo = bank("emodb", "clean")
-            row["emodb_val_clean"] = round(corpus_scores(window_probs(model, emo, ei), ey,
-                                                         common.EMODB_LABELS)["element_uar"], 4)
-            # the same speakers in the element's 3 s windows: two clips of one emotion joined
-            row["emodb_val_joined"] = round(corpus_scores(joined_window_probs(model, emo, ei), ey,
-                                                          common.EMODB_LABELS)["element_uar"], 4)
-            # the gate on the non-speech validation clips (generated, and real scores where the set has them)
-            nsv = bank("ns-val", "clean")
-            n_gen = extract.NS_COUNT["ns-val"]
-            parts = {"ns_val_generated_classified": gate_margins(model, nsv, range(n_gen))}
-            if len(nsv) > n_gen:
-                parts["ns_val_scores_classified"] = gate_margins(model, nsv, range(n_gen, len(nsv)))
-            parts = {"ns_val_classified": np.concatenate(list(parts.values())), **parts}
-            for key, margins in parts.items():
-                row[key] = round(float(np.mean(margins <= 0)), 4)
-            sm = gate_margins(model, bank("ravdess", "clean"), idx)
-            row["ravdess_val_windows_gated"] = round(float(np.mean(sm > 0)), 4)
-            if getattr(model, "adaptation", None) is not None:  # the first clip of a call: no context
-                rav = bank("ravdess", "clean")
-                row["ravdess_val_clean_ctx0"] = round(corpus_scores(window_probs(model, rav, idx, 0), y,
-                                                                    common.RAVDESS_LABELS)["element_uar"], 4)
-                row["emodb_val_clean_ctx0"] = round(corpus_scores(window_probs(model, emo, ei, 0), ey,
-                                                                  common.EMODB_LABELS)["element_uar"], 4)
-            rows.append(row)
+        for f, seed in ((f, seed) for seed in SEEDS for f in range(5)):
+            if (train.RUNS_DIR / tag / f"fold{f}_seed{seed}.json").exists():
+                model, rec = train.load_run(tag, f"fold{f}_seed{seed}")
+                rows.append({"fold": f, "seed": seed, **validation_row(model, rec, rate)})
         if rows:
-            keys = [k for k in rows[0] if k not in ("fold", "best_epoch")]
+            keys = [k for k in rows[0] if k not in ("fold", "seed", "best_epoch")]
             out[name] = {"runs": rows, "mean": {k: round(float(np.mean([r[k] for r in rows])), 4) for k in keys}}
     return out
 
@@ -611,19 +714,55 @@ def main() -> None:
     ap.add_argument("--gate-sweep", action="store_true", help="only measure the shipped model's non-speech gate "
                     "with a bias on the non-speech logit; writes models/results/gate-bias-<R>k.json")
     ap.add_argument("--seeds", type=int, nargs="+", default=SEEDS, help="CV seeds to pool")
+    ap.add_argument("--cv-runs", metavar="TAG", help="only the CV figures of the runs in .cache/runs/TAG (e.g. a "
+                    "copy of a previous recipe's cv16k); writes models/results/cv-TAG.json")
     ap.add_argument("--context", type=int, default=CONTEXT, help="adapted models: other clips of the speaker "
                     "before each test clip (-1: all)")
     ap.add_argument("--ablation", nargs="+", metavar="NAME", help="only compare these ablation runs "
                     "(validation speakers only); writes models/results/ablation-<R>k.json")
+    ap.add_argument("--refit-temperature", choices=("final", "cv", "xcorpus"), help="only refit the temperature of the "
+                    "final run or of the CV runs (--seeds) on their validation speakers' element windows (clean and "
+                    "two augmented versions) and write it into the runs; writes models/results/temperatures-KIND-<R>k.json")
+    ap.add_argument("--calibration-refit", action="store_true", help="only compare each CV run's temperature "
+                    "with one refitted on its validation speakers' windows, clean and augmented; writes "
+                    "models/results/calibration-refit-<R>k.json")
+    ap.add_argument("--final-runs", nargs="+", metavar="TAG", help="only compare the final runs in "
+                    ".cache/runs/TAG/final (e.g. a retrain beside the shipped one) on the shipped model's validation "
+                    "speakers; writes models/results/final-validation-<R>k.json")
     ap.add_argument("--old-model", type=Path, help="only score this previous ONNX model on the new tests; "
                     "writes models/results/old-model-<R>k.json")
     args = ap.parse_args()
     torch.set_num_threads(1)
-    CONTEXT, SEEDS = args.context, args.seeds
+    CONTEXT, SEEDS, CV_TAG = args.context, args.seeds, args.cv_runs
     rate = args.rate
+    if CV_TAG:
+        conditions = ["clean"] + extract.TEST_CONDITIONS + (["tel16"] if rate == 16000 else [])
+        res = {"rate": rate, "runs": CV_TAG, "cv": evaluate_cv(rate, conditions, recipe_bank("ns-test", "clean", rate)),
+               "monotone_calls": evaluate_monotone(rate)}
+        path = common.RESULTS_DIR / f"cv-{CV_TAG}.json"
+        path.write_text(json.dumps(res, indent=1, default=lambda o: o.tolist() if hasattr(o, "tolist") else str(o)) + "\n")
+        print(f"wrote {path}")
+        return
     if args.old_model:
         res = old_model_eval(args.old_model, rate)
         (common.RESULTS_DIR / f"old-model-{rate // 1000}k.json").write_text(json.dumps(res, indent=1) + "\n")
+        print(json.dumps(res, indent=1))
+        return
+    if args.refit_temperature:
+        res = refit_temperatures(rate, args.refit_temperature)
+        path = common.RESULTS_DIR / f"temperatures-{args.refit_temperature}-{rate // 1000}k.json"
+        path.write_text(json.dumps(res, indent=1) + "\n")
+        return
+    if args.calibration_refit:
+        res = calibration_refit(rate)
+        path = common.RESULTS_DIR / f"calibration-refit-{rate // 1000}k.json"
+        path.write_text(json.dumps(res, indent=1) + "\n")
+        print(json.dumps(res["sets"], indent=1))
+        return
+    if args.final_runs:
+        res = {tag: validation_row(*train.load_run(tag, "final"), rate) for tag in args.final_runs}
+        path = common.RESULTS_DIR / f"final-validation-{rate // 1000}k.json"
+        path.write_text(json.dumps(res, indent=1) + "\n")
         print(json.dumps(res, indent=1))
         return
     if args.gate_sweep:
@@ -669,6 +808,7 @@ def main() -> None:
         head["ravdess_cv_uar_element"] = cv["ravdess"]["element_uar"]["mean"]
         head["emodb_cv_uar_clip"] = cv["emodb"]["clip_uar"]["mean"]
         head["emodb_cv_uar_element"] = cv["emodb"]["element_uar"]["mean"]
+        head["emodb_cv_uar_element_3s_windows"] = cv["emodb"]["element_uar_joined_3s_windows"]["mean"]
         head["false_alarms"] = cv["false_alarms"]
         head["robustness_element_uar"] = {c: v["element_uar"]["mean"] for c, v in cv["robustness"].items()}
         head["calibration_windows_accuracy_confidence_ece"] = {

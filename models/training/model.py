@@ -8,8 +8,9 @@
     c --BatchNorm1d(H)--> dropout --> Linear(H->n_labels) --> / temperature -> logits
 
 The temperature (a buffer, 1 during training) is fitted after training on the
-validation actors (NLL minimisation, "temperature scaling") so that the
-probabilities are calibrated; it does not change any argmax.
+validation speakers (NLL minimisation, "temperature scaling"; train.py on whole
+clips, then evaluate.py on the element's windows) so that the probabilities
+are calibrated; it does not change any argmax.
 
 The feature normalisation lives inside the module (and therefore inside the
 exported ONNX graph), so the element feeds raw extractor features.

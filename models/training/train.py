@@ -14,7 +14,8 @@ Loss: cross-entropy over each example's own corpus labels plus `non-speech`
 over all labels. Checkpoint: the epoch with the best validation score, the
 mean over the validation corpora of the UAR over that corpus's labels (ties:
 lower validation loss). Temperature: fitted on the validation clips (NLL of
-the masked logits). Run from models/ (torch uses one thread; run under nice):
+the masked logits), then refitted on the validation speakers' element windows
+by `evaluate --refit-temperature` (the shipped and CV runs). Run from models/ (torch uses one thread; run under nice):
 
     python3 -m training.train cv --rate 16000 [--folds 0 1 2 3 4] [--seed 0]
     python3 -m training.train xcorpus --rate 16000     # RAVDESS-only and EmoDB-only models

@@ -44,6 +44,7 @@ class Calibration(unittest.TestCase):
         # the model is twice as sure as the data: its logits are doubled
         p = softmax(2 * logits)
         self.assertAlmostEqual(calibration.fit_scale(p, y), 0.5, delta=0.06)
+        self.assertEqual(calibration.fit_scale(p[:0], y[:0]), 1.0)
 
     def test_windows_and_six_class_outcomes(self):
         calm, neutral, surprised = (common.LABELS.index(k) for k in ("calm", "neutral", "surprised"))

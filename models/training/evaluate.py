@@ -40,7 +40,6 @@ ANGRY = common.LABELS.index("angry")
 CONTEXT = 8  # other clips of the speaker before each clip (--context)
 CONTEXT_SWEEP = (0, 2, 8, -1)
 SEEDS = [0]  # CV runs pooled (--seeds): means and stds are over folds x seeds
-CV_TAG: str | None = None  # the CV runs' directory under .cache/runs (--cv-runs; default cv<R>k)
 
 
 @functools.lru_cache(maxsize=None)
@@ -198,7 +197,7 @@ def idx_of(group: str, speakers) -> tuple[list[int], list[int]]:
 
 
 def cv_runs(rate: int) -> list[tuple[int, ResLSTMSA, dict]]:
-    tag = CV_TAG or train.tag_of("cv", rate)
+    tag = train.tag_of("cv", rate)
     out = []
     for seed in SEEDS:
         for f in range(5):
@@ -714,8 +713,6 @@ def main() -> None:
     ap.add_argument("--gate-sweep", action="store_true", help="only measure the shipped model's non-speech gate "
                     "with a bias on the non-speech logit; writes models/results/gate-bias-<R>k.json")
     ap.add_argument("--seeds", type=int, nargs="+", default=SEEDS, help="CV seeds to pool")
-    ap.add_argument("--cv-runs", metavar="TAG", help="only the CV figures of the runs in .cache/runs/TAG (e.g. a "
-                    "copy of a previous recipe's cv16k); writes models/results/cv-TAG.json")
     ap.add_argument("--context", type=int, default=CONTEXT, help="adapted models: other clips of the speaker "
                     "before each test clip (-1: all)")
     ap.add_argument("--ablation", nargs="+", metavar="NAME", help="only compare these ablation runs "
@@ -733,16 +730,8 @@ def main() -> None:
                     "writes models/results/old-model-<R>k.json")
     args = ap.parse_args()
     torch.set_num_threads(1)
-    CONTEXT, SEEDS, CV_TAG = args.context, args.seeds, args.cv_runs
+    CONTEXT, SEEDS = args.context, args.seeds
     rate = args.rate
-    if CV_TAG:
-        conditions = ["clean"] + extract.TEST_CONDITIONS + (["tel16"] if rate == 16000 else [])
-        res = {"rate": rate, "runs": CV_TAG, "cv": evaluate_cv(rate, conditions, recipe_bank("ns-test", "clean", rate)),
-               "monotone_calls": evaluate_monotone(rate)}
-        path = common.RESULTS_DIR / f"cv-{CV_TAG}.json"
-        path.write_text(json.dumps(res, indent=1, default=lambda o: o.tolist() if hasattr(o, "tolist") else str(o)) + "\n")
-        print(f"wrote {path}")
-        return
     if args.old_model:
         res = old_model_eval(args.old_model, rate)
         (common.RESULTS_DIR / f"old-model-{rate // 1000}k.json").write_text(json.dumps(res, indent=1) + "\n")

@@ -25,6 +25,8 @@ from . import common, windows
 
 NS = common.NON_SPEECH
 BINS = 10
+MIN_WINDOWS = 50  # fewer validation windows than this: no refit (the temperature stays)
+SCALES = (0.1, 4.0)  # the search range of the logit scale; a fit at either end is refused
 
 
 def rescaled(p: np.ndarray, scale: float) -> np.ndarray:
@@ -50,12 +52,13 @@ def classified_windows(preds: list[dict], labels: list[int], six: bool = False) 
 
 
 def outcomes(p: np.ndarray, y: np.ndarray, scale: float = 1.0, six: bool = False) -> tuple[np.ndarray, np.ndarray]:
-    """(confidence, right) per window, as the element would report them at the rescaled temperature."""
+    """(confidence, right) per window, as the element would report them at the rescaled temperature; a label
+    outside the six (six-class mode) is wrong."""
     q = rescaled(p, scale)
     label = q.argmax(axis=-1)
     if six:
         label = np.array([common.to_shared6(int(k)) for k in label], dtype=int)
-    return q.max(axis=-1), label == y
+    return q.max(axis=-1), (label == y) & (label >= 0)
 
 
 def ece(conf: np.ndarray, right: np.ndarray, bins: int = BINS) -> float:
@@ -71,23 +74,54 @@ def ece(conf: np.ndarray, right: np.ndarray, bins: int = BINS) -> float:
     return float(total)
 
 
+def reliability(conf: np.ndarray, right: np.ndarray, bins: int = BINS) -> list[dict]:
+    """Per confidence bin with windows: its range, windows, mean confidence and accuracy."""
+    which = np.minimum((conf * bins).astype(int), bins - 1)
+    return [{"bin": [b / bins, (b + 1) / bins], "windows": int(np.sum(which == b)),
+             "mean_confidence": round(float(conf[which == b].mean()), 4),
+             "accuracy": round(float(right[which == b].mean()), 4)} for b in range(bins) if np.any(which == b)]
+
+
 def report(p: np.ndarray, y: np.ndarray, scale: float = 1.0, six: bool = False) -> dict:
-    """Windows, accuracy, mean confidence, ECE and the share of windows at confidence >= 0.5 (with their accuracy)."""
+    """Windows, accuracy, mean confidence, ECE, the share of windows at confidence >= 0.5 (with their accuracy)
+    and the reliability bins; None where there are no windows."""
     conf, right = outcomes(p, y, scale, six)
+    if conf.size == 0:
+        return {"windows": 0, "accuracy": None, "mean_confidence": None, "ece": None, "share_confident": None,
+                "accuracy_confident": None, "bins": []}
     sure = conf >= 0.5
-    return {"windows": int(conf.size), "accuracy": round(float(right.mean()), 4) if conf.size else None,
-            "mean_confidence": round(float(conf.mean()), 4) if conf.size else None,
-            "ece": round(ece(conf, right), 4),
-            "share_confident": round(float(sure.mean()), 4) if conf.size else None,
-            "accuracy_confident": round(float(right[sure].mean()), 4) if sure.any() else None}
+    return {"windows": int(conf.size), "accuracy": round(float(right.mean()), 4),
+            "mean_confidence": round(float(conf.mean()), 4), "ece": round(ece(conf, right), 4),
+            "share_confident": round(float(sure.mean()), 4),
+            "accuracy_confident": round(float(right[sure].mean()), 4) if sure.any() else None,
+            "bins": reliability(conf, right)}
 
 
-def fit_scale(p: np.ndarray, y: np.ndarray) -> float:
+def fit_scale(p: np.ndarray, y: np.ndarray) -> float | None:
     """The logit scale T0 / T minimising the NLL of the truth under the element's emotion probabilities
-    (1, no change, without windows)."""
-    if len(y) == 0:
-        return 1.0
-    grid = np.exp(np.linspace(np.log(0.1), np.log(4.0), 241))
+    (golden-section search on log scale within SCALES); None, no refit, with fewer than MIN_WINDOWS windows or
+    when the optimum lies at an end of the range."""
+    if len(y) < MIN_WINDOWS:
+        return None
     rows = np.arange(len(y))
-    nll = [-np.mean(np.log(np.maximum(rescaled(p, s)[rows, y], 1e-300))) for s in grid]
-    return float(grid[int(np.argmin(nll))])
+
+    def nll(log_s: float) -> float:
+        return float(-np.mean(np.log(np.maximum(rescaled(p, np.exp(log_s))[rows, y], 1e-300))))
+
+    lo, hi = np.log(SCALES[0]), np.log(SCALES[1])
+    g = (np.sqrt(5.0) - 1.0) / 2.0
+    a, b = hi - g * (hi - lo), lo + g * (hi - lo)
+    fa, fb = nll(a), nll(b)
+    while hi - lo > 1e-5:
+        if fa < fb:
+            hi, b, fb = b, a, fa
+            a = hi - g * (hi - lo)
+            fa = nll(a)
+        else:
+            lo, a, fa = a, b, fb
+            b = lo + g * (hi - lo)
+            fb = nll(b)
+    best = (lo + hi) / 2.0
+    if min(best - np.log(SCALES[0]), np.log(SCALES[1]) - best) < 1e-3:
+        return None
+    return float(np.exp(best))

@@ -52,9 +52,10 @@ def recipe_bank(group: str, condition: str, rate: int) -> extract.Bank:
     return extract.load(group, condition, rate, progress=False, **train.front_end(rate))
 
 
-def context_stats(bank: extract.Bank, i: int, k: int, same_label: bool = False) -> adapt.Stats:
+def context_stats(bank: extract.Bank, i: int, k: int, same_label: bool = False, besides: int | None = None) -> adapt.Stats:
     """Speech statistics of k other clips of clip i's speaker (-1: all), from the same bank; with
-    `same_label` only clips of clip i's emotion (a speaker who holds one emotion all call)."""
+    `same_label` only clips of clip i's emotion (a speaker who holds one emotion all call); never clip
+    `besides` either."""
     if bank.group in ("ravdess", "emodb"):
         pool_bank, clips = bank, _clips(bank.group)
         speaker = clips[i].speaker
@@ -62,7 +63,7 @@ def context_stats(bank: extract.Bank, i: int, k: int, same_label: bool = False) 
         # the features of the bank being scored (an ablation run's may differ from the recipe's)
         pool_bank = extract.load("ravdess", "clean", bank.rate, progress=False, **extract.front_end(bank.params_json))
         clips, speaker = _clips("ravdess"), 1 + i % 24
-    pool = [j for j, c in enumerate(clips) if c.speaker == speaker and not (pool_bank is bank and j == i)
+    pool = [j for j, c in enumerate(clips) if c.speaker == speaker and not (pool_bank is bank and j in (i, besides))
             and (not same_label or c.label == clips[i].label)]
     rng = np.random.default_rng([7, i])
     chosen = pool if k < 0 else rng.choice(pool, size=min(k, len(pool)), replace=False)
@@ -119,8 +120,9 @@ def joined_window_probs(model: ResLSTMSA, bank: extract.Bank, idx, frames: int =
         j = int(np.random.default_rng([11, i]).choice(mates)) if mates else i  # none: the clip twice
         f = np.concatenate([bank.clip(i), bank.clip(j)])
         sp = np.concatenate([bank.clip_speech(i), bank.clip_speech(j)])
-        before = context_stats(bank, i, CONTEXT) if adapting else None
+        before = context_stats(bank, i, CONTEXT, besides=j) if adapting else None
         n = f.shape[0]
+        assert n >= frames, "joined clips shorter than a window"
         seqs += [adapted(model, f, sp, n, before)] + [adapted(model, f, sp, j1, before)[j1 - frames:j1]
                                                         for j1 in (frames, n)]
         out.append({"lens": np.array([frames, frames]),
@@ -294,9 +296,17 @@ def validation_windows(model: ResLSTMSA, rec: dict, rate: int, condition: str) -
     return np.concatenate(ps), np.concatenate(ys)
 
 
-def refit_scale(model: ResLSTMSA, rec: dict, rate: int) -> float:
+def at_clip_temperature(model: ResLSTMSA, rec: dict) -> float:
+    """Sets the model to the temperature train.py fitted on whole validation clips (before any refit)."""
+    t = rec.get("temperature_clips", rec["temperature"])
+    model.temperature.fill_(t)
+    return t
+
+
+def refit_scale(model: ResLSTMSA, rec: dict, rate: int) -> float | None:
     """The logit scale that makes the element's confidences on a run's validation windows (REFIT_CONDITIONS)
-    honest: new temperature = the run's temperature / scale."""
+    honest, relative to the model's current temperature (new temperature = current / scale); None: no refit
+    (calibration.fit_scale)."""
     parts = [validation_windows(model, rec, rate, c) for c in REFIT_CONDITIONS]
     return calibration.fit_scale(np.concatenate([p for p, _ in parts]), np.concatenate([y for _, y in parts]))
 
@@ -313,16 +323,16 @@ def refit_temperatures(rate: int, kind: str) -> dict:
         if not (train.RUNS_DIR / tag / f"{name}.json").exists():
             continue
         model, rec = train.load_run(tag, name)
+        clips = at_clip_temperature(model, rec)  # always from the clip fit: a rerun gives the same value
         scale = refit_scale(model, rec, rate)
-        new = rec["temperature"] / scale
-        rec.setdefault("temperature_clips", rec["temperature"])
-        rec["temperature"] = new
+        new = clips if scale is None else clips / scale
+        rec["temperature_clips"], rec["temperature"] = clips, new
         rec["temperature_fit"] = {"on": "validation speakers' element windows", "conditions": list(REFIT_CONDITIONS),
-                                  "context": CONTEXT}
+                                  "context": CONTEXT, "refitted": scale is not None}
         state = torch.load(train.RUNS_DIR / tag / f"{name}.pt", weights_only=True)
         state["temperature"] = torch.tensor(new, dtype=state["temperature"].dtype)
         train.save_run(tag, name, rec, state)
-        out[name] = {"temperature_clips": round(rec["temperature_clips"], 4), "temperature": round(new, 4)}
+        out[name] = {"temperature_clips": round(clips, 4), "temperature": round(new, 4), "refitted": scale is not None}
         print(tag, name, out[name], flush=True)
     return out
 
@@ -330,14 +340,16 @@ def refit_temperatures(rate: int, kind: str) -> dict:
 def calibration_refit(rate: int) -> dict:
     """A temperature fitted on the element's windows of each CV run's validation speakers, clean and in two
     augmented versions (channel.augment: the training's noise, reverberation, EQ, band and gain draws), against
-    the run's own temperature (fitted on whole clean validation clips): the test windows' calibration with
-    each. Validation: the third augmented version of the same speakers, never used for the fit."""
+    the temperature train.py fitted on whole clean validation clips: the test windows' calibration with each.
+    Validation: the third augmented version of the same speakers, never used for the fit. At 16 kHz also the
+    cross-corpus runs on the other corpus, and the final model's confidences on the espeak-ng voices."""
     keys = ["val aug3", "ravdess", "emodb", "ravdess white10", "ravdess babble10", "ravdess reverb"] + \
         (["ravdess tel16"] if rate == 16000 else [])
     pools = {k: ([], [], []) for k in keys}  # probabilities, truth, the run's scale
     scales = []
     for f, model, rec in cv_runs(rate):
         split = rec["split"]
+        at_clip_temperature(model, rec)
         sets = {"val aug3": [validation_windows(model, rec, rate, "aug3")]}
         for corpus in ("ravdess", "emodb"):
             tidx, ty = idx_of(corpus, split[corpus]["test"])
@@ -347,8 +359,10 @@ def calibration_refit(rate: int) -> dict:
                 sets.setdefault(key, []).append(calibration.classified_windows(
                     window_probs(model, recipe_bank(corpus, c, rate), tidx), ty))
         scale = refit_scale(model, rec, rate)
-        scales.append({"fold": f, "seed": rec["seed"], "temperature": round(rec["temperature"], 4),
-                       "refit_temperature": round(rec["temperature"] / scale, 4)})
+        scale = 1.0 if scale is None else scale
+        clips = rec.get("temperature_clips", rec["temperature"])
+        scales.append({"fold": f, "seed": rec["seed"], "temperature": round(clips, 4),
+                       "refit_temperature": round(clips / scale, 4)})
         for k, parts in sets.items():
             for p, yy in parts:
                 pools[k][0].append(p)
@@ -368,7 +382,36 @@ def calibration_refit(rate: int) -> dict:
         out["sets"][k] = {"own_temperature": calibration.report(p, y),
                           "refit": {"mean_confidence": round(float(conf.mean()), 4),
                                     "ece": round(calibration.ece(conf, right), 4),
-                                    "share_confident": round(float(np.mean(conf >= 0.5)), 4)}}
+                                    "share_confident": round(float(np.mean(conf >= 0.5)), 4),
+                                    "accuracy_confident": round(float(right[conf >= 0.5].mean()), 4),
+                                    "bins": calibration.reliability(conf, right)}}
+    if rate == 16000:
+        tag = train.tag_of("xcorpus", rate)
+        for name, test in (("ravdess-only", "emodb"), ("emodb-only-nobucket", "ravdess")):
+            if not (train.RUNS_DIR / tag / f"{name}.json").exists():
+                continue
+            model, rec = train.load_run(tag, name)
+            at_clip_temperature(model, rec)
+            scale = refit_scale(model, rec, rate) or 1.0
+            clips = extract.clips_of(test)
+            idx = [i for i, c in enumerate(clips) if common.to_shared6(c.label) >= 0]
+            p, y = calibration.classified_windows(window_probs(model, recipe_bank(test, "clean", rate), idx),
+                                                  [clips[i].label for i in idx], six=True)
+            out["sets"][f"{name} -> {test}"] = {"own_temperature": calibration.report(p, y, six=True),
+                                                "refit": calibration.report(p, y, scale, six=True)}
+    final = train.tag_of("final", rate)
+    if (train.RUNS_DIR / final / "final.json").exists():
+        model, rec = train.load_run(final, "final")
+        at_clip_temperature(model, rec)
+        scale = refit_scale(model, rec, rate) or 1.0
+        conf = {}
+        for key, s_ in (("own_temperature", 1.0), ("refit", scale)):
+            q = [calibration.rescaled(c["win"], s_)[windows.gate(c["win"], c["db"], NS)]
+                 for c in audio_windows(model, espeak_bank(rate)[0], rate)]
+            c_ = np.concatenate([x.max(axis=1) for x in q])
+            conf[key] = {"windows": int(c_.size), "mean_confidence": round(float(c_.mean()), 4),
+                         "share_confident": round(float(np.mean(c_ >= 0.5)), 4)}
+        out["sets"]["espeak-ng voices, final model"] = conf
     return out
 
 

@@ -44,7 +44,11 @@ class Calibration(unittest.TestCase):
         # the model is twice as sure as the data: its logits are doubled
         p = softmax(2 * logits)
         self.assertAlmostEqual(calibration.fit_scale(p, y), 0.5, delta=0.06)
-        self.assertEqual(calibration.fit_scale(p[:0], y[:0]), 1.0)
+        # already calibrated data: the fit finds no change (a rerun does not drift)
+        self.assertAlmostEqual(calibration.fit_scale(softmax(logits), y), 1.0, delta=0.06)
+        # too few windows, or an optimum beyond the range: no refit
+        self.assertIsNone(calibration.fit_scale(p[:10], y[:10]))
+        self.assertIsNone(calibration.fit_scale(softmax(40 * logits), y))
 
     def test_windows_and_six_class_outcomes(self):
         calm, neutral, surprised = (common.LABELS.index(k) for k in ("calm", "neutral", "surprised"))
@@ -57,6 +61,8 @@ class Calibration(unittest.TestCase):
         self.assertEqual(right.tolist(), [True, False])  # calm counts as neutral; surprised is not one of the six
         r = calibration.report(p, y, six=True)
         self.assertEqual((r["windows"], r["accuracy"]), (2, 0.5))
+        self.assertEqual(sum(b["windows"] for b in r["bins"]), 2)
+        self.assertIsNone(calibration.report(p[:0], y[:0])["ece"])  # strict JSON: null, not NaN
 
 
 if __name__ == "__main__":

@@ -345,11 +345,11 @@ def calibration_refit(rate: int) -> dict:
     cross-corpus runs on the other corpus, and the final model's confidences on the espeak-ng voices."""
     keys = ["val aug3", "ravdess", "emodb", "ravdess white10", "ravdess babble10", "ravdess reverb"] + \
         (["ravdess tel16"] if rate == 16000 else [])
-    pools = {k: ([], [], []) for k in keys}  # probabilities, truth, the run's scale
+    pools = {k: ([], [], []) for k in keys}  # probabilities at the clip-fitted temperature, the same refitted, truth
     scales = []
     for f, model, rec in cv_runs(rate):
         split = rec["split"]
-        at_clip_temperature(model, rec)
+        clips = at_clip_temperature(model, rec)
         sets = {"val aug3": [validation_windows(model, rec, rate, "aug3")]}
         for corpus in ("ravdess", "emodb"):
             tidx, ty = idx_of(corpus, split[corpus]["test"])
@@ -358,33 +358,19 @@ def calibration_refit(rate: int) -> dict:
                 key = corpus if c == "clean" else f"{corpus} {c}"
                 sets.setdefault(key, []).append(calibration.classified_windows(
                     window_probs(model, recipe_bank(corpus, c, rate), tidx), ty))
-        scale = refit_scale(model, rec, rate)
-        scale = 1.0 if scale is None else scale
-        clips = rec.get("temperature_clips", rec["temperature"])
+        scale = refit_scale(model, rec, rate) or 1.0
         scales.append({"fold": f, "seed": rec["seed"], "temperature": round(clips, 4),
                        "refit_temperature": round(clips / scale, 4)})
         for k, parts in sets.items():
             for p, yy in parts:
                 pools[k][0].append(p)
-                pools[k][1].append(yy)
-                pools[k][2].append(np.full(len(yy), scale))
+                pools[k][1].append(calibration.rescaled(p, scale))  # the run's windows at its own refit
+                pools[k][2].append(yy)
     out = {"runs": scales, "fit_on": [f"validation speakers' windows, {c}" for c in REFIT_CONDITIONS], "sets": {}}
-    for k, (ps, ys, ss) in pools.items():
-        p, y, sc = np.concatenate(ps), np.concatenate(ys), np.concatenate(ss)
-        # each run's windows at its own refitted scale: rescale per run, then pool the outcomes
-        conf, right = [], []
-        for s_ in np.unique(sc):
-            m = sc == s_
-            c_, r_ = calibration.outcomes(p[m], y[m], float(s_))
-            conf.append(c_)
-            right.append(r_)
-        conf, right = np.concatenate(conf), np.concatenate(right)
-        out["sets"][k] = {"own_temperature": calibration.report(p, y),
-                          "refit": {"mean_confidence": round(float(conf.mean()), 4),
-                                    "ece": round(calibration.ece(conf, right), 4),
-                                    "share_confident": round(float(np.mean(conf >= 0.5)), 4),
-                                    "accuracy_confident": round(float(right[conf >= 0.5].mean()), 4),
-                                    "bins": calibration.reliability(conf, right)}}
+    for k, (ps, qs, ys) in pools.items():
+        y = np.concatenate(ys)
+        out["sets"][k] = {"own_temperature": calibration.report(np.concatenate(ps), y),
+                          "refit": calibration.report(np.concatenate(qs), y)}
     if rate == 16000:
         tag = train.tag_of("xcorpus", rate)
         for name, test in (("ravdess-only", "emodb"), ("emodb-only-nobucket", "ravdess")):
@@ -393,10 +379,9 @@ def calibration_refit(rate: int) -> dict:
             model, rec = train.load_run(tag, name)
             at_clip_temperature(model, rec)
             scale = refit_scale(model, rec, rate) or 1.0
-            clips = extract.clips_of(test)
-            idx = [i for i, c in enumerate(clips) if common.to_shared6(c.label) >= 0]
+            idx, labels = shared6_clips(test)
             p, y = calibration.classified_windows(window_probs(model, recipe_bank(test, "clean", rate), idx),
-                                                  [clips[i].label for i in idx], six=True)
+                                                  labels, six=True)
             out["sets"][f"{name} -> {test}"] = {"own_temperature": calibration.report(p, y, six=True),
                                                 "refit": calibration.report(p, y, scale, six=True)}
     final = train.tag_of("final", rate)
@@ -419,6 +404,13 @@ def pool_windows(into: tuple[list, list], preds: list[dict], labels: list[int], 
     p, y = calibration.classified_windows(preds, labels, six)
     into[0].append(p)
     into[1].append(y)
+
+
+def shared6_clips(corpus: str) -> tuple[list[int], list[int]]:
+    """(indices, labels) of a corpus's clips of the six shared classes: a cross-corpus test set."""
+    clips = extract.clips_of(corpus)
+    idx = [i for i, c in enumerate(clips) if common.to_shared6(c.label) >= 0]
+    return idx, [clips[i].label for i in idx]
 
 
 def evaluate_monotone(rate: int) -> dict:
@@ -459,9 +451,7 @@ def evaluate_xcorpus(rate: int) -> dict:
         if not (train.RUNS_DIR / tag / f"{name}.json").exists():
             continue
         model, rec = train.load_run(tag, name)
-        clips = extract.clips_of(test)
-        idx = [i for i, c in enumerate(clips) if common.to_shared6(c.label) >= 0]
-        y = [clips[i].label for i in idx]
+        idx, y = shared6_clips(test)
         p = window_probs(model, recipe_bank(test, "clean", rate), idx)
         s = corpus_scores(p, y, [], six=True)
         # the training corpus's own validation speakers, for reference
@@ -533,8 +523,9 @@ def espeak_eval(model: ResLSTMSA, rate: int) -> dict:
     conf: list[float] = []
     for name, p in zip(names, preds):
         g = windows.gate(p["win"], p["db"], NS)
-        lab = windows.emotion_probs(p["win"], NS).argmax(1)
-        conf.extend(windows.emotion_probs(p["win"], NS).max(1)[g].tolist())
+        q = windows.emotion_probs(p["win"], NS)
+        lab = q.argmax(1)
+        conf.extend(q.max(1)[g].tolist())
         a = int(np.sum(g & (lab == ANGRY)))
         loud = int(np.sum(p["db"] >= windows.SILENCE_DBFS))
         s = windows.summary(p["win"], p["lens"], g, NS)

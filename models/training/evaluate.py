@@ -444,8 +444,8 @@ def pooled_recall(ms: list[dict]) -> list:
     return common.metrics_from_cm(cm)["recall"]
 
 
-def evaluate_xcorpus(rate: int) -> dict:
-    tag = train.tag_of("xcorpus", rate)
+def evaluate_xcorpus(rate: int, tag: str | None = None) -> dict:
+    tag = tag or train.tag_of("xcorpus", rate)
     out = {}
     for name, test in (("ravdess-only", "emodb"), ("emodb-only", "ravdess"), ("emodb-only-nobucket", "ravdess")):
         if not (train.RUNS_DIR / tag / f"{name}.json").exists():
@@ -785,7 +785,8 @@ def main() -> None:
     if args.final_runs:
         res = {tag: validation_row(*train.load_run(tag, "final"), rate) for tag in args.final_runs}
         path = common.RESULTS_DIR / f"final-validation-{rate // 1000}k.json"
-        path.write_text(json.dumps(res, indent=1) + "\n")
+        old = json.loads(path.read_text()) if path.exists() else {}
+        path.write_text(json.dumps({**old, **res}, indent=1) + "\n")
         print(json.dumps(res, indent=1))
         return
     if args.gate_sweep:

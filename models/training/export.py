@@ -29,7 +29,7 @@ import onnx
 import torch
 
 from . import adapt, common, extract, train
-from .model import ExportWrapper, ResLSTMSA, count_parameters
+from .model import FUNCTIONALS, ExportWrapper, Fused, ResLSTMSA, count_parameters
 
 OPSET = 17
 LICENCE = ("CC BY-NC-SA 4.0 (non-commercial, share-alike, attribution): trained on RAVDESS, Livingstone & "
@@ -179,7 +179,11 @@ def export(rate: int) -> dict:
         evaluation.update(json.loads(summary_path.read_text()).get("headline", {}))
     evaluation["see"] = "models/MODEL_CARD.md"
     rate_text = "16 kHz" if rate == 16000 else "8 kHz telephone (300-3400 Hz, G.711)"
-    doc = (f"ResLSTM-SA (hidden {model.hidden}, {count_parameters(model)} parameters) speech emotion recognition "
+    members = f"ResLSTM-SA (hidden {model.hidden}, {count_parameters(model)} parameters)"
+    if isinstance(model, Fused):
+        members += (f" fused with a linear model on {FUNCTIONALS} statistics over time of each normalised feature "
+                    f"({int((model.head.bias > -1e3).sum()) * (model.head.weight.shape[1] + 1)} weights)")
+    doc = (f"{members} speech emotion recognition "
            f"for the emotiondetect GStreamer element, {rate_text} audio. Input 'features' [batch, time, "
            f"{model.n_features}]: raw per-frame features of emotiondetect-features ({feature_text(params_json)}, "
            "80 ms frames every 40 ms; normalisation inside the graph). Outputs 'probabilities' [batch, "

@@ -22,9 +22,14 @@ import torch.nn as nn
 
 
 class ResLSTMSA(nn.Module):
-    def __init__(self, n_features: int = 48, hidden: int = 64, n_classes: int = 10, dropout: float = 0.3):
+    def __init__(self, n_features: int = 48, hidden: int = 64, n_classes: int = 10, dropout: float = 0.3,
+                 stats_pool: bool = False):
         super().__init__()
         self.n_features, self.hidden, self.n_classes = n_features, hidden, n_classes
+        # attentive statistics pooling: the attention-weighted standard deviation of h_t joins the
+        # weighted mean (c), so the classifier also sees how much the sequence varies
+        self.stats_pool = stats_pool
+        pooled = 2 * hidden if stats_pool else hidden
         self.register_buffer("feat_mean", torch.zeros(n_features))
         self.register_buffer("feat_std", torch.ones(n_features))
         self.register_buffer("temperature", torch.ones(()))
@@ -32,9 +37,9 @@ class ResLSTMSA(nn.Module):
         self.bn1 = nn.BatchNorm1d(n_features)
         self.lstm2 = nn.LSTM(n_features, hidden, batch_first=True)
         self.att_u = nn.Parameter(torch.empty(hidden))
-        self.bn2 = nn.BatchNorm1d(hidden)
+        self.bn2 = nn.BatchNorm1d(pooled)
         self.dropout = nn.Dropout(dropout)
-        self.fc = nn.Linear(hidden, n_classes)
+        self.fc = nn.Linear(pooled, n_classes)
         self.reset_parameters()
 
     def reset_parameters(self) -> None:
@@ -69,12 +74,99 @@ class ResLSTMSA(nn.Module):
         scores = torch.matmul(h2, self.att_u)  # (B,T)
         alpha = torch.softmax(scores, dim=1)
         context = torch.sum(alpha.unsqueeze(-1) * h2, dim=1)
+        if self.stats_pool:
+            var = torch.sum(alpha.unsqueeze(-1) * h2 * h2, dim=1) - context * context
+            context = torch.cat([context, torch.sqrt(var.clamp_min(1e-5))], dim=1)
         logits = self.fc(self.dropout(self.bn2(context))) / self.temperature
         return logits, alpha
 
     def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Logits (B,n_labels) and attention (B,T) of raw extractor features (B,T,F)."""
         return self.forward_normalised(self.normalise(x))
+
+
+FUNCTIONALS = 5  # per feature: mean, std, 10th and 90th percentile, mean absolute frame-to-frame change
+
+
+def functionals(z: torch.Tensor) -> torch.Tensor:
+    """(B, 5F) statistics over time of z (B,T,F), as numpy computes them (np.std, np.percentile's linear
+    interpolation); the mean absolute change is 0 for a single frame. Only tensor ops on the sequence's
+    own shape, so the exported graph takes any T."""
+    t = torch.ones_like(z[0, :, 0]).sum()  # T as a tensor: traced, not a constant
+    mean = z.mean(dim=1)
+    std = torch.sqrt(((z - mean.unsqueeze(1)) ** 2).mean(dim=1))
+    ordered = torch.sort(z, dim=1).values
+    pct = []
+    for q in (0.1, 0.9):
+        pos = (t - 1.0) * q
+        lo = torch.floor(pos)
+        hi = torch.minimum(lo + 1.0, t - 1.0)
+        frac = pos - lo
+        a = torch.index_select(ordered, 1, lo.long().reshape(1)).squeeze(1)
+        b = torch.index_select(ordered, 1, hi.long().reshape(1)).squeeze(1)
+        pct.append(a + (b - a) * frac)
+    change = (z[:, 1:] - z[:, :-1]).abs().sum(dim=1) / torch.clamp(t - 1.0, min=1.0)
+    return torch.cat([mean, std, pct[0], pct[1], change], dim=1)
+
+
+class FunctionalHead(nn.Module):
+    """A linear model on utterance functionals of the normalised features (functionals.py fits it with
+    scikit-learn; its weights are buffers): log-probabilities over the emotions it was fitted on, a large
+    negative value for the other outputs (non-speech among them)."""
+
+    def __init__(self, n_features: int, n_classes: int):
+        super().__init__()
+        d = FUNCTIONALS * n_features
+        self.register_buffer("mean", torch.zeros(d))
+        self.register_buffer("scale", torch.ones(d))
+        self.register_buffer("weight", torch.zeros(n_classes, d))
+        self.register_buffer("bias", torch.full((n_classes,), -1e4))
+
+    def forward(self, z: torch.Tensor) -> torch.Tensor:
+        x = (functionals(z) - self.mean) / self.scale
+        return torch.log_softmax(x @ self.weight.T + self.bias, dim=1)
+
+
+class Fused(nn.Module):
+    """Two members in one graph: ResLSTM-SA and a FunctionalHead on the same normalised window. The
+    non-speech probability is ResLSTM-SA's alone, and a window it calls non-speech keeps its probabilities
+    (the gate is the member's); otherwise the emotions share the rest by the normalised geometric mean of
+    both members' emotion probabilities (equal weights). `temperature` (a buffer) then
+    scales the fused log-probabilities; the member keeps its own. Same interface as ResLSTMSA."""
+
+    def __init__(self, lstm: ResLSTMSA, non_speech: int):
+        super().__init__()
+        self.lstm, self.head = lstm, FunctionalHead(lstm.n_features, lstm.n_classes)
+        self.n_features, self.n_classes, self.non_speech = lstm.n_features, lstm.n_classes, non_speech
+        self.register_buffer("temperature", torch.ones(()))
+        self.register_buffer("emotion", torch.arange(lstm.n_classes) != non_speech)
+
+    @property
+    def hidden(self):
+        return self.lstm.hidden
+
+    @property
+    def feat_mean(self):
+        return self.lstm.feat_mean
+
+    @property
+    def feat_std(self):
+        return self.lstm.feat_std
+
+    def normalise(self, x: torch.Tensor) -> torch.Tensor:
+        return self.lstm.normalise(x)
+
+    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        z = self.normalise(x)
+        logits, alpha = self.lstm.forward_normalised(z)
+        lp = torch.log_softmax(logits, dim=1)
+        mixed = torch.where(self.emotion, 0.5 * lp + 0.5 * self.head(z), torch.full_like(lp, -1e4))
+        emotions = torch.log_softmax(mixed, dim=1) + torch.logsumexp(
+            torch.where(self.emotion, lp, torch.full_like(lp, -1e4)), dim=1, keepdim=True)
+        out = torch.where(self.emotion, emotions, lp)
+        # a window ResLSTM-SA calls non-speech stays its own: the gate is the member's, whatever the head says
+        gated = torch.argmax(lp, dim=1, keepdim=True) == self.non_speech
+        return torch.where(gated, lp, out) / self.temperature, alpha
 
 
 class ExportWrapper(nn.Module):

@@ -40,7 +40,7 @@ import torch.nn.functional as F
 
 from . import adapt, common, extract
 from .lengths import first, length_classes, sequence
-from .model import ResLSTMSA, count_parameters
+from .model import Fused, ResLSTMSA, count_parameters
 
 RUNS_DIR = common.CACHE_DIR / "runs"
 # Training versions of each clip: the clean one and one augmented copy, drawn with equal probability
@@ -92,6 +92,9 @@ class Config:
     remove_dc: int = 1
     # 1: the non-speech training clips include the real-score music (extract.NS_SCORES); 0: generated only
     score_music: int = 1
+    # 1: attentive statistics pooling (model.py): the weighted standard deviation of h_t joins the
+    # attention's weighted mean (49,706 parameters); 0: the paper's soft attention alone
+    stats_pool: int = 0
 
     @classmethod
     def load(cls, overrides: list[str] = (), rate: int | None = None) -> "Config":
@@ -329,7 +332,7 @@ def train_run(data: Data, split: dict, cfg: Config, seed: int, desc: str = "") -
     # normalisation: the training clips' frames, one random version per clip
     frames = np.concatenate([data.features(it, data.conditions[int(rng.integers(len(data.conditions)))])
                              for it in tr]).astype(np.float64)
-    model = ResLSTMSA(frames.shape[1], cfg.hidden, common.N_LABELS, cfg.dropout)
+    model = ResLSTMSA(frames.shape[1], cfg.hidden, common.N_LABELS, cfg.dropout, bool(cfg.stats_pool))
     model.set_normalisation(frames.mean(axis=0), frames.std(axis=0))
     del frames
     prior = (adapt.Prior(model.feat_mean.numpy().astype(np.float64), model.feat_std.numpy().astype(np.float64),
@@ -422,7 +425,11 @@ def load_run(tag: str, name: str) -> tuple[ResLSTMSA, dict]:
     record = json.loads((d / f"{name}.json").read_text())
     cfg = record["config"]
     state = torch.load(d / f"{name}.pt", weights_only=True)
-    model = ResLSTMSA(state["feat_mean"].shape[0], cfg["hidden"], common.N_LABELS, cfg["dropout"])
+    fused = "head" in record  # functionals.attach: ResLSTM-SA and a functional head in one graph
+    model = ResLSTMSA(state["lstm.feat_mean" if fused else "feat_mean"].shape[0], cfg["hidden"], common.N_LABELS,
+                      cfg["dropout"], bool(cfg.get("stats_pool", 0)))
+    if fused:
+        model = Fused(model, common.NON_SPEECH)
     model.load_state_dict(state)
     model.eval()
     # the speaker adaptation the model was trained with (None: global normalisation only)

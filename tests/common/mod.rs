@@ -322,6 +322,16 @@ pub fn f64_array(s: &gst::StructureRef, field: &str) -> Vec<f64> {
         .collect()
 }
 
+/// Whether two results carry the same probabilities up to float rounding.
+/// Tests run in parallel and share a model's session; a window batched with
+/// another test's windows can differ in the last digits (as in
+/// tests/concurrency.rs), while any change of the input moves them by far
+/// more.
+pub fn same_probabilities(a: &gst::StructureRef, b: &gst::StructureRef) -> bool {
+    let (a, b) = (f64_array(a, "probabilities"), f64_array(b, "probabilities"));
+    a.len() == b.len() && a.iter().zip(&b).all(|(x, y)| (x - y).abs() < 1e-6)
+}
+
 pub fn string_array(s: &gst::StructureRef, field: &str) -> Vec<String> {
     s.get::<gst::Array>(field)
         .unwrap()

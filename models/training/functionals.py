@@ -9,11 +9,12 @@ statistics of `context` other clips of its speaker plus the clip's own speech
 the frames of every clip outside the test fold (100 frames, as the models). Of the adapted speech
 frames it takes five functionals per feature (mean, standard deviation, 10th
 and 90th percentile, mean absolute frame-to-frame change) and fits a
-logistic regression (C = 0.1, standardised inputs) on the CV fold's training
-speakers: once on both corpora together (the joint label set, as the models
+logistic regression (C = 0.1, standardised inputs) on every speaker outside
+the test fold (the models' validation speakers included: 2 RAVDESS actors and
+2 EmoDB speakers more than the models train on): once on both corpora together (the joint label set, as the models
 train; argmax over the test corpus's own labels, as evaluate.py scores), once
-on the test corpus alone. No validation speakers are used: nothing is
-chosen. Scores are whole clips, UAR per test fold, mean and std over the 5
+on the test corpus alone. Nothing is chosen, so no validation speakers are
+held out. Scores are whole clips, UAR per test fold, mean and std over the 5
 folds (the models' CV figures are element windows).
 
     python3 -m training.functionals --rate 16000    # -> models/results/functionals-16k.json (about 1 min)
@@ -162,6 +163,7 @@ def attach(src_tag: str, name: str, dst_tag: str, c_reg: float = C_REG, conditio
             y.append(np.array([clips[i].label for i in owner]))
     x, y = np.concatenate(x), np.concatenate(y)
     scaler, lr = fit_regression(x, y, c_reg)
+    assert len(lr.classes_) > 2, "two classes: coef_ would have one row"
     fused = Fused(model, common.NON_SPEECH)
     with torch.no_grad():
         fused.head.mean.copy_(torch.from_numpy(scaler.mean_))
@@ -193,6 +195,13 @@ def attach_all(kind: str, rate: int, suffix: str = "-fused", **head) -> None:
         src = dst + "-lstm"
         if not (train.RUNS_DIR / src).exists():
             shutil.copytree(train.RUNS_DIR / dst, train.RUNS_DIR / src)
+        # a run of dst without a head that differs from its copy was trained after the copy was made:
+        # fusing the copy would overwrite it
+        for path in sorted((train.RUNS_DIR / dst).glob("*.json")):
+            kept = train.RUNS_DIR / src / path.name
+            if "head" not in json.loads(path.read_text()) and (not kept.exists()
+                                                               or kept.read_bytes() != path.read_bytes()):
+                raise SystemExit(f"{dst}/{path.stem} is a ResLSTM-SA run newer than {src}: move {src} aside first")
     else:
         src, dst = kind, kind + suffix
     for path in sorted((train.RUNS_DIR / src).glob("*.json")):
@@ -210,6 +219,8 @@ def validation_false_alarms(rate: int, tags: list[str]) -> dict:
         for path in sorted((train.RUNS_DIR / tag).glob("*.json")):
             model, rec = train.load_run(tag, path.stem)
             for corpus, conditions in (("ravdess", ("clean", "white10", "babble10")), ("emodb", ("clean",))):
+                if corpus not in rec["split"]:
+                    continue
                 idx, y = evaluate.idx_of(corpus, rec["split"][corpus]["val"])
                 for condition in conditions:
                     a = evaluate.angry_rate(evaluate.window_probs(model, evaluate.recipe_bank(corpus, condition, rate),
@@ -236,6 +247,7 @@ def fusion(rate: int, tags: list[str], part: str = "val") -> dict:
     clips, adapted with the run's own prior (functionals of speech frames, or of all frames as a graph fed
     the element's windows would see them). Choices rest on part="val"; "test" reports CV runs."""
     from . import evaluate, train
+    from .model import Fused
 
     banks = {c: evaluate.recipe_bank(c, "clean", rate) for c in ("ravdess", "emodb")}
     clips = {c: extract.clips_of(c) for c in banks}
@@ -244,7 +256,8 @@ def fusion(rate: int, tags: list[str], part: str = "val") -> dict:
         rows = []
         for path in sorted((train.RUNS_DIR / tag).glob("*.json")):
             model, rec = train.load_run(tag, path.stem)
-            if model.adaptation is None or model.n_features != banks["ravdess"].feats.shape[1]:
+            if isinstance(model, Fused) or model.adaptation is None \
+                    or model.n_features != banks["ravdess"].feats.shape[1]:
                 raise SystemExit(f"{tag}/{path.stem}: not a run of the rate's recipe with adaptation")
             split = rec["split"]
             row = {"run": path.stem}
@@ -287,6 +300,9 @@ def main() -> None:
     ap.add_argument("--val-false-alarms", nargs="+", metavar="TAG", help="neutral and calm validation windows "
                     "labelled angry, per tag; -> models/results/val-false-alarms-<R>k.json")
     args = ap.parse_args()
+    import torch
+
+    torch.set_num_threads(1)  # as evaluate.py
     if args.val_false_alarms:
         path = common.RESULTS_DIR / f"val-false-alarms-{args.rate // 1000}k.json"
         path.write_text(json.dumps(validation_false_alarms(args.rate, args.val_false_alarms), indent=1) + "\n")

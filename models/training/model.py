@@ -14,6 +14,10 @@ are calibrated; it does not change any argmax.
 
 The feature normalisation lives inside the module (and therefore inside the
 exported ONNX graph), so the element feeds raw extractor features.
+
+Options and a second member, measured and not shipped (MODEL_CARD.md): `stats_pool`
+(the attention-weighted standard deviation of h_t joins c; 49,706 parameters), and
+`Fused` (ResLSTM-SA with a linear `FunctionalHead` on statistics of the window).
 """
 from __future__ import annotations
 
@@ -128,11 +132,14 @@ class FunctionalHead(nn.Module):
 
 
 class Fused(nn.Module):
-    """Two members in one graph: ResLSTM-SA and a FunctionalHead on the same normalised window. The
-    non-speech probability is ResLSTM-SA's alone, and a window it calls non-speech keeps its probabilities
-    (the gate is the member's); otherwise the emotions share the rest by the normalised geometric mean of
-    both members' emotion probabilities (equal weights). `temperature` (a buffer) then
-    scales the fused log-probabilities; the member keeps its own. Same interface as ResLSTMSA."""
+    """Two members in one graph: ResLSTM-SA and a FunctionalHead on the same normalised window. A window
+    ResLSTM-SA calls non-speech keeps ResLSTM-SA's probabilities, so it stays gated; otherwise the
+    non-speech probability is ResLSTM-SA's and the emotions share the rest by the normalised geometric mean
+    of both members' emotion probabilities (equal weights). Fusion can thus only add gating: where the
+    members disagree the best fused emotion can fall below non-speech (rarely: a few windows in
+    thousands). `temperature` (a buffer) then scales the fused log-probabilities (so at a temperature
+    other than 1 the non-speech probability is no longer ResLSTM-SA's, its argmax is); the member keeps
+    its own. Same interface as ResLSTMSA."""
 
     def __init__(self, lstm: ResLSTMSA, non_speech: int):
         super().__init__()
@@ -164,7 +171,7 @@ class Fused(nn.Module):
         emotions = torch.log_softmax(mixed, dim=1) + torch.logsumexp(
             torch.where(self.emotion, lp, torch.full_like(lp, -1e4)), dim=1, keepdim=True)
         out = torch.where(self.emotion, emotions, lp)
-        # a window ResLSTM-SA calls non-speech stays its own: the gate is the member's, whatever the head says
+        # a window ResLSTM-SA calls non-speech keeps its output, so it stays gated whatever the head says
         gated = torch.argmax(lp, dim=1, keepdim=True) == self.non_speech
         return torch.where(gated, lp, out) / self.temperature, alpha
 

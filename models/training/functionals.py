@@ -51,6 +51,22 @@ def functionals(z: np.ndarray) -> np.ndarray:
                            np.abs(np.diff(z, axis=0)).mean(0)])
 
 
+def standardised(f: np.ndarray, sp: np.ndarray, start: int, upto: int, before: adapt.Stats,
+                 prior: adapt.Prior) -> np.ndarray:
+    """Frames start..upto of f (float64), standardised by the statistics the element holds when the window
+    ending before frame `upto` is classified: `before` plus the clip's speech so far, warm-started with
+    `prior` (what the graph's normalisation turns the element's adapted frames into)."""
+    m, s = adapt.mean_std(adapt.streaming_stats(f, sp, upto, before), prior)
+    return (np.asarray(f[start:upto], dtype=np.float64) - m) / s
+
+
+def run_names(tag: str) -> list[str]:
+    """The runs under .cache/runs/TAG."""
+    from . import train
+
+    return [path.stem for path in sorted((train.RUNS_DIR / tag).glob("*.json"))]
+
+
 def clip_rows(bank: extract.Bank, context: int, prior: adapt.Prior, idx=None, speech_only: bool = True) -> np.ndarray:
     """Functionals of clips `idx` (default all), adapted with `context` other clips of the speaker; of their
     speech frames only, or (`speech_only` False) of all their frames, as a graph fed the element's window would."""
@@ -59,9 +75,7 @@ def clip_rows(bank: extract.Bank, context: int, prior: adapt.Prior, idx=None, sp
     rows = []
     for i in range(len(bank)) if idx is None else map(int, idx):
         f, sp = bank.clip(i), bank.clip_speech(i).astype(bool)
-        stats = adapt.streaming_stats(f, sp, f.shape[0], evaluate.context_stats(bank, i, context))
-        m, s = adapt.mean_std(stats, prior)
-        z = (np.asarray(f, dtype=np.float64) - m) / s
+        z = standardised(f, sp, 0, f.shape[0], evaluate.context_stats(bank, i, context), prior)
         rows.append(functionals(z[sp] if speech_only and sp.sum() >= 2 else z))
     return np.stack(rows)
 
@@ -120,8 +134,11 @@ def run(rate: int) -> dict:
 def window_rows(bank: extract.Bank, prior: adapt.Prior, idx) -> tuple[np.ndarray, np.ndarray]:
     """Functionals of the element windows of clips `idx` (all their frames, normalised by the statistics
     the element would hold at each window's end: CONTEXT other clips of the speaker plus the clip's speech
-    so far), and the clip of each row."""
+    so far), computed by the graph's own model.functionals, and the clip of each row."""
+    import torch
+
     from . import evaluate
+    from .model import functionals as graph_functionals
 
     rows, owner = [], []
     for i in map(int, idx):
@@ -130,8 +147,8 @@ def window_rows(bank: extract.Bank, prior: adapt.Prior, idx) -> tuple[np.ndarray
         for _, _, j0, j1, _ in bank.windows(i):
             if j1 - j0 < 2:
                 continue
-            m, s = adapt.mean_std(adapt.streaming_stats(f, sp, j1, before), prior)
-            rows.append(functionals((f[j0:j1] - m) / s))
+            z = torch.from_numpy(standardised(f, sp, j0, j1, before, prior))[None]
+            rows.append(graph_functionals(z)[0].numpy())
             owner.append(i)
     return np.stack(rows), np.array(owner)
 
@@ -175,10 +192,7 @@ def attach(src_tag: str, name: str, dst_tag: str, c_reg: float = C_REG, conditio
                               "functionals": 5, "source": f"{src_tag}/{name}", "lstm_temperature": rec["temperature"]},
               "temperature": 1.0, "temperature_clips": 1.0}
     record.pop("temperature_fit", None)
-    d = train.RUNS_DIR / dst_tag
-    d.mkdir(parents=True, exist_ok=True)
-    torch.save(fused.state_dict(), d / f"{name}.pt")
-    (d / f"{name}.json").write_text(json.dumps(record, separators=(",", ":")))
+    train.save_run(dst_tag, name, record, fused.state_dict())
     return record["head"]
 
 
@@ -197,15 +211,15 @@ def attach_all(kind: str, rate: int, suffix: str = "-fused", **head) -> None:
             shutil.copytree(train.RUNS_DIR / dst, train.RUNS_DIR / src)
         # a run of dst without a head that differs from its copy was trained after the copy was made:
         # fusing the copy would overwrite it
-        for path in sorted((train.RUNS_DIR / dst).glob("*.json")):
-            kept = train.RUNS_DIR / src / path.name
+        for name in run_names(dst):
+            path, kept = (train.RUNS_DIR / t / f"{name}.json" for t in (dst, src))
             if "head" not in json.loads(path.read_text()) and (not kept.exists()
                                                                or kept.read_bytes() != path.read_bytes()):
-                raise SystemExit(f"{dst}/{path.stem} is a ResLSTM-SA run newer than {src}: move {src} aside first")
+                raise SystemExit(f"{dst}/{name} is a ResLSTM-SA run newer than {src}: move {src} aside first")
     else:
         src, dst = kind, kind + suffix
-    for path in sorted((train.RUNS_DIR / src).glob("*.json")):
-        print(dst, path.stem, attach(src, path.stem, dst, **head), flush=True)
+    for name in run_names(src):
+        print(dst, name, attach(src, name, dst, **head), flush=True)
 
 
 def validation_false_alarms(rate: int, tags: list[str]) -> dict:
@@ -216,8 +230,8 @@ def validation_false_alarms(rate: int, tags: list[str]) -> dict:
     out = {}
     for tag in tags:
         counts = {}
-        for path in sorted((train.RUNS_DIR / tag).glob("*.json")):
-            model, rec = train.load_run(tag, path.stem)
+        for name in run_names(tag):
+            model, rec = train.load_run(tag, name)
             for corpus, conditions in (("ravdess", ("clean", "white10", "babble10")), ("emodb", ("clean",))):
                 if corpus not in rec["split"]:
                     continue
@@ -254,13 +268,13 @@ def fusion(rate: int, tags: list[str], part: str = "val") -> dict:
     out = {}
     for tag in tags:
         rows = []
-        for path in sorted((train.RUNS_DIR / tag).glob("*.json")):
-            model, rec = train.load_run(tag, path.stem)
+        for name in run_names(tag):
+            model, rec = train.load_run(tag, name)
             if isinstance(model, Fused) or model.adaptation is None \
                     or model.n_features != banks["ravdess"].feats.shape[1]:
-                raise SystemExit(f"{tag}/{path.stem}: not a run of the rate's recipe with adaptation")
+                raise SystemExit(f"{tag}/{name}: not a run of the rate's recipe with adaptation")
             split = rec["split"]
-            row = {"run": path.stem}
+            row = {"run": name}
             for frames in ("speech", "all"):
                 x, y, idx = {}, {}, {}
                 for c in banks:
@@ -274,9 +288,9 @@ def fusion(rate: int, tags: list[str], part: str = "val") -> dict:
                     lstm = np.stack([evaluate.decide(w)[0]
                                      for w in evaluate.window_probs(model, banks[c], idx[c, part])])
                     h = head(x[c, part])
-                    for name, p in (("lstm", lstm), (f"head {frames}", h), (f"fused {frames}", fuse(lstm, h))):
+                    for member, p in (("lstm", lstm), (f"head {frames}", h), (f"fused {frames}", fuse(lstm, h))):
                         pred = common.restricted_argmax(p, common.EVAL_LABELS[c])
-                        row[f"{c} {name}"] = round(uar(y[c, part], pred), 4)
+                        row[f"{c} {member}"] = round(uar(y[c, part], pred), 4)
             print(tag, row, flush=True)
             rows.append(row)
         out[f"{tag} {part}"] = {"runs": rows, "mean": {k: round(float(np.mean([r[k] for r in rows])), 4)

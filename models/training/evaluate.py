@@ -198,8 +198,8 @@ def idx_of(group: str, speakers) -> tuple[list[int], list[int]]:
     return idx, [clips[i].label for i in idx]
 
 
-def cv_runs(rate: int) -> list[tuple[int, ResLSTMSA, dict]]:
-    tag = train.tag_of("cv", rate)
+def cv_runs(rate: int, tag: str | None = None) -> list[tuple[int, ResLSTMSA, dict]]:
+    tag = tag or train.tag_of("cv", rate)
     out = []
     for seed in SEEDS:
         for f in range(5):
@@ -209,8 +209,8 @@ def cv_runs(rate: int) -> list[tuple[int, ResLSTMSA, dict]]:
     return out
 
 
-def evaluate_cv(rate: int, conditions: list[str], ns_bank: extract.Bank) -> dict:
-    runs = cv_runs(rate)
+def evaluate_cv(rate: int, conditions: list[str], ns_bank: extract.Bank, tag: str | None = None) -> dict:
+    runs = cv_runs(rate, tag)
     res = {"folds": [f for f, _, _ in runs], "seeds": [r["seed"] for _, _, r in runs], "ravdess": {}, "emodb": {}, "robustness": {}, "false_alarms": {}}
     if not runs:
         return res
@@ -311,12 +311,15 @@ def refit_scale(model: ResLSTMSA, rec: dict, rate: int) -> float | None:
     return calibration.fit_scale(np.concatenate([p for p, _ in parts]), np.concatenate([y for _, y in parts]))
 
 
-def refit_temperatures(rate: int, kind: str) -> dict:
-    """Refits the temperature of the final run (kind "final"), of the CV runs of SEEDS (kind "cv") or of the
+def refit_temperatures(rate: int, kind: str, tag: str | None = None) -> dict:
+    """Refits the temperature of the final runs (kind "final": the first seed and a second, final-seed1), of the CV runs of SEEDS (kind "cv") or of the
     cross-corpus runs (kind "xcorpus", 16 kHz) on their validation windows and writes it into the run (checkpoint buffer and record; the temperature fitted on
-    whole clips stays in the record as `temperature_clips`). Labels never change, only confidences."""
-    tag = train.tag_of(kind, rate)
-    names = {"final": ["final"], "xcorpus": ["ravdess-only", "emodb-only", "emodb-only-nobucket"]}.get(
+    whole clips stays in the record as `temperature_clips`). Labels never change, only confidences. `tag`: the runs
+    of that kind under another tag (e.g. cv16k-ens2)."""
+    tag = tag or train.tag_of(kind, rate)
+    names = {"final": ["final", "final-seed1"],
+             "xcorpus": ["ravdess-only", "emodb-only", "emodb-only-nobucket", "ravdess-only-seed1",
+                         "emodb-only-nobucket-seed1"]}.get(
         kind, [f"fold{f}_seed{s}" for s in SEEDS for f in range(5)])
     out = {}
     for name in names:
@@ -413,11 +416,11 @@ def shared6_clips(corpus: str) -> tuple[list[int], list[int]]:
     return idx, [clips[i].label for i in idx]
 
 
-def evaluate_monotone(rate: int) -> dict:
+def evaluate_monotone(rate: int, tag: str | None = None) -> dict:
     """RAVDESS CV test speakers who hold one emotion: each clip's context is k other clips of the same
     speaker and the same emotion (RAVDESS has 7 more of each emotion per actor, 3 of neutral), against
     the mixed context of the headline figures. Pooled per-class recall of element decisions."""
-    runs = cv_runs(rate)
+    runs = cv_runs(rate, tag)
     if not runs or getattr(runs[0][1], "adaptation", None) is None:
         return {}
     bank = recipe_bank("ravdess", "clean", rate)
@@ -735,6 +738,22 @@ def old_model_eval(path: Path, rate: int) -> dict:
     return out
 
 
+def cv_headline(cv: dict) -> dict:
+    """The headline figures of evaluate_cv's result (empty without CV runs)."""
+    head = {}
+    if cv.get("ravdess"):
+        head["ravdess_cv_uar_clip"] = cv["ravdess"]["clip_uar"]["mean"]
+        head["ravdess_cv_uar_element"] = cv["ravdess"]["element_uar"]["mean"]
+        head["emodb_cv_uar_clip"] = cv["emodb"]["clip_uar"]["mean"]
+        head["emodb_cv_uar_element"] = cv["emodb"]["element_uar"]["mean"]
+        head["emodb_cv_uar_element_3s_windows"] = cv["emodb"]["element_uar_joined_3s_windows"]["mean"]
+        head["false_alarms"] = cv["false_alarms"]
+        head["robustness_element_uar"] = {c: v["element_uar"]["mean"] for c, v in cv["robustness"].items()}
+        head["calibration_windows_accuracy_confidence_ece"] = {
+            k: [v["accuracy"], v["mean_confidence"], v["ece"]] for k, v in cv["calibration"].items()}
+    return head
+
+
 def fmt(ms: dict) -> str:
     return f"{ms['mean']:.3f} ± {ms['std']:.3f}"
 
@@ -754,6 +773,11 @@ def main() -> None:
     ap.add_argument("--refit-temperature", choices=("final", "cv", "xcorpus"), help="only refit the temperature of the "
                     "final run or of the CV runs (--seeds) on their validation speakers' element windows (clean and "
                     "two augmented versions) and write it into the runs; writes models/results/temperatures-KIND-<R>k.json")
+    ap.add_argument("--tag", help="--refit-temperature: the runs under this tag instead of <KIND><R>k (writes "
+                    "models/results/temperatures-TAG.json)")
+    ap.add_argument("--cv-tags", nargs="+", metavar="TAG", help="only the CV figures (--seeds) of the runs under "
+                    "each TAG instead of cv<R>k (e.g. cv16k-ens2, model.Ensemble); merged by 'TAG seeds S...' into "
+                    "models/results/ensemble-<R>k.json")
     ap.add_argument("--calibration-refit", action="store_true", help="only compare each CV run's temperature "
                     "with one refitted on its validation speakers' windows, clean and augmented; writes "
                     "models/results/calibration-refit-<R>k.json")
@@ -772,8 +796,9 @@ def main() -> None:
         print(json.dumps(res, indent=1))
         return
     if args.refit_temperature:
-        res = refit_temperatures(rate, args.refit_temperature)
-        path = common.RESULTS_DIR / f"temperatures-{args.refit_temperature}-{rate // 1000}k.json"
+        res = refit_temperatures(rate, args.refit_temperature, args.tag)
+        path = common.RESULTS_DIR / (f"temperatures-{args.tag}.json" if args.tag else
+                                     f"temperatures-{args.refit_temperature}-{rate // 1000}k.json")
         path.write_text(json.dumps(res, indent=1) + "\n")
         return
     if args.calibration_refit:
@@ -805,6 +830,17 @@ def main() -> None:
         return
     ns_bank = recipe_bank("ns-test", "clean", rate)
     conditions = ["clean"] + extract.TEST_CONDITIONS + (["tel16"] if rate == 16000 else [])
+    if args.cv_tags:
+        path = common.RESULTS_DIR / f"ensemble-{rate // 1000}k.json"
+        for tag in args.cv_tags:
+            cv = evaluate_cv(rate, conditions, ns_bank, tag)
+            key = f"{tag} seeds {' '.join(map(str, SEEDS))}"
+            old = json.loads(path.read_text()) if path.exists() else {"rate": rate, "labels": common.LABELS}
+            old[key] = {"headline": cv_headline(cv), "cv": cv, "monotone_calls": evaluate_monotone(rate, tag)}
+            path.write_text(json.dumps(old, indent=1, default=lambda o: o.tolist() if hasattr(o, "tolist") else str(o))
+                            + "\n")
+            print(key, json.dumps(old[key]["headline"], indent=1), flush=True)
+        return
     out = {"rate": rate, "labels": common.LABELS, "silence_dbfs": windows.SILENCE_DBFS}
     if not args.skip_cv:
         out["cv"] = evaluate_cv(rate, conditions, ns_bank)
@@ -826,17 +862,7 @@ def main() -> None:
                                (windows.emotion_probs(q["win"], NS).argmax(1) == ANGRY))) for q in p)
             out["final"]["espeak_mulaw_16k_model_upsampled"] = {"windows": n, "angry": a, "angry_share": round(a / max(n, 1), 4)}
     cv = out.get("cv", {})
-    head = {}
-    if cv.get("ravdess"):
-        head["ravdess_cv_uar_clip"] = cv["ravdess"]["clip_uar"]["mean"]
-        head["ravdess_cv_uar_element"] = cv["ravdess"]["element_uar"]["mean"]
-        head["emodb_cv_uar_clip"] = cv["emodb"]["clip_uar"]["mean"]
-        head["emodb_cv_uar_element"] = cv["emodb"]["element_uar"]["mean"]
-        head["emodb_cv_uar_element_3s_windows"] = cv["emodb"]["element_uar_joined_3s_windows"]["mean"]
-        head["false_alarms"] = cv["false_alarms"]
-        head["robustness_element_uar"] = {c: v["element_uar"]["mean"] for c, v in cv["robustness"].items()}
-        head["calibration_windows_accuracy_confidence_ece"] = {
-            k: [v["accuracy"], v["mean_confidence"], v["ece"]] for k, v in cv["calibration"].items()}
+    head = cv_headline(cv)
     for k, v in out.get("cross_corpus", {}).items():
         if k.startswith("emodb-only ->") and "emodb-only-nobucket -> ravdess" in out["cross_corpus"]:
             continue  # superseded: with length buckets it gated most of its own validation speech

@@ -29,7 +29,7 @@ import onnx
 import torch
 
 from . import adapt, common, extract, train
-from .model import FUNCTIONALS, ExportWrapper, Fused, ResLSTMSA, count_parameters
+from .model import FUNCTIONALS, Ensemble, ExportWrapper, Fused, ResLSTMSA, count_parameters
 
 OPSET = 17
 LICENCE = ("CC BY-NC-SA 4.0 (non-commercial, share-alike, attribution): trained on RAVDESS, Livingstone & "
@@ -180,6 +180,9 @@ def export(rate: int) -> dict:
     evaluation["see"] = "models/MODEL_CARD.md"
     rate_text = "16 kHz" if rate == 16000 else "8 kHz telephone (300-3400 Hz, G.711)"
     members = f"ResLSTM-SA (hidden {model.hidden}, {count_parameters(model)} parameters)"
+    if isinstance(model, Ensemble):
+        members = (f"An ensemble of {len(model.members)} ResLSTM-SA (hidden {model.hidden}, {count_parameters(model)} "
+                   "parameters in all; the mean of their probabilities)")
     if isinstance(model, Fused):
         members += (f" fused with a linear model on {FUNCTIONALS} statistics over time of each normalised feature "
                     f"({int((model.head.bias > -1e3).sum()) * (model.head.weight.shape[1] + 1)} weights)")

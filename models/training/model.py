@@ -15,11 +15,14 @@ are calibrated; it does not change any argmax.
 The feature normalisation lives inside the module (and therefore inside the
 exported ONNX graph), so the element feeds raw extractor features.
 
-Options and a second member, measured and not shipped (MODEL_CARD.md): `stats_pool`
+The shipped models are an `Ensemble`: two seeds of ResLSTM-SA in one graph, the mean of their
+probabilities. Options and a second member, measured and not shipped (MODEL_CARD.md): `stats_pool`
 (the attention-weighted standard deviation of h_t joins c; 49,706 parameters), and
 `Fused` (ResLSTM-SA with a linear `FunctionalHead` on statistics of the window).
 """
 from __future__ import annotations
+
+import math
 
 import torch
 import torch.nn as nn
@@ -174,6 +177,44 @@ class Fused(nn.Module):
         # a window ResLSTM-SA calls non-speech keeps its output, so it stays gated whatever the head says
         gated = torch.argmax(lp, dim=1, keepdim=True) == self.non_speech
         return torch.where(gated, lp, out) / self.temperature, alpha
+
+
+class Ensemble(nn.Module):
+    """Members of one recipe (e.g. two seeds of a fold's ResLSTM-SA) in one graph, same interface as ResLSTMSA.
+    The window is normalised once, by the ensemble's own feat_mean/feat_std, and every member's
+    forward_normalised sees it (the element feeds one adapted stream, so the members share one adaptation
+    prior: the runs store the pooled statistics of the members' normalisation frames, see ensemble.py). Each
+    member keeps its own temperature; the output is the mean of the members' probabilities over all labels
+    (non-speech included, so a window is gated when the mean's argmax is non-speech), as log-probabilities
+    divided by the ensemble's `temperature` (1 until refitted). The attention is the members' mean."""
+
+    def __init__(self, members: list[ResLSTMSA]):
+        super().__init__()
+        first = members[0]
+        if any((m.n_features, m.n_classes) != (first.n_features, first.n_classes) for m in members):
+            raise ValueError("ensemble members differ in their inputs or labels")
+        self.members = nn.ModuleList(members)
+        self.n_features, self.n_classes = first.n_features, first.n_classes
+        self.register_buffer("feat_mean", first.feat_mean.clone())
+        self.register_buffer("feat_std", first.feat_std.clone())
+        self.register_buffer("temperature", torch.ones(()))
+
+    @property
+    def hidden(self):
+        return self.members[0].hidden
+
+    set_normalisation = ResLSTMSA.set_normalisation
+    normalise = ResLSTMSA.normalise
+
+    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        z = self.normalise(x)
+        lps, alphas = [], []
+        for m in self.members:
+            logits, alpha = m.forward_normalised(z)
+            lps.append(torch.log_softmax(logits, dim=1))
+            alphas.append(alpha)
+        mean = torch.logsumexp(torch.stack(lps), dim=0) - math.log(len(self.members))  # log of the mean probability
+        return mean / self.temperature, torch.stack(alphas).mean(dim=0)
 
 
 class ExportWrapper(nn.Module):

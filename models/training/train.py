@@ -40,7 +40,7 @@ import torch.nn.functional as F
 
 from . import adapt, common, extract
 from .lengths import first, length_classes, sequence
-from .model import Fused, ResLSTMSA, count_parameters
+from .model import Ensemble, Fused, ResLSTMSA, count_parameters
 
 RUNS_DIR = common.CACHE_DIR / "runs"
 # Training versions of each clip: the clean one and one augmented copy, drawn with equal probability
@@ -67,6 +67,8 @@ class Config:
     time_mask_max: int = 8
     feat_masks: int = 1
     feat_mask_max: int = 6
+    # > 0: mixup of the normalised features within a batch, lambda ~ Beta(alpha, alpha), each side's loss over
+    # its own corpus's labels (two ablation runs at 0.2 only, not adopted)
     mixup_alpha: float = 0.0
     noise_std: float = 0.0
     # 1: batches hold clips of one length class only (at least `crop` frames, or shorter: EmoDB's 2 s
@@ -95,6 +97,10 @@ class Config:
     # 1: attentive statistics pooling (model.py): the weighted standard deviation of h_t joins the
     # attention's weighted mean (49,706 parameters); 0: the paper's soft attention alone
     stats_pool: int = 0
+    # > 0: the checkpoint is an exponential moving average of the weights and batch-norm statistics, this
+    # decay per optimiser step; validation and the chosen epoch use the average (0: the weights as trained).
+    # Measured at 0.995, not adopted (MODEL_CARD.md)
+    ema: float = 0.0
 
     @classmethod
     def load(cls, overrides: list[str] = (), rate: int | None = None) -> "Config":
@@ -352,6 +358,8 @@ def train_run(data: Data, split: dict, cfg: Config, seed: int, desc: str = "") -
     va_y = torch.tensor([data.label(it) for it in va])
     va_mask = torch.from_numpy(np.stack([data.mask(it) for it in va]))
     best, best_state, history = {"score": -1.0, "loss": math.inf, "epoch": -1}, None, []
+    average = {k: v.detach().clone() for k, v in model.state_dict().items()} if cfg.ema > 0 else None
+    averaged = {k for k, _ in model.named_parameters()} | {k for k in model.state_dict() if ".running_" in k}
     t_start = time.time()
     for epoch in range(cfg.epochs):
         model.train()
@@ -371,15 +379,33 @@ def train_run(data: Data, split: dict, cfg: Config, seed: int, desc: str = "") -
                 continue
             x, y, m = make_batch(data, sel, cfg.crop, rng, cfg, prior, speakers)
             z = spec_augment(model.normalise(x), cfg, rng)
+            if cfg.mixup_alpha > 0:
+                # mixup of normalised features within the batch (one length); each side's loss over its own
+                # corpus's labels
+                lam, other = float(rng.beta(cfg.mixup_alpha, cfg.mixup_alpha)), torch.from_numpy(rng.permutation(len(sel)))
+                z = lam * z + (1.0 - lam) * z[other]
             logits, _ = model.forward_normalised(z)
             loss = F.cross_entropy(masked_logits(logits, m), y, label_smoothing=cfg.label_smoothing)
+            if cfg.mixup_alpha > 0:
+                loss = lam * loss + (1.0 - lam) * F.cross_entropy(masked_logits(logits, m[other]), y[other],
+                                                                  label_smoothing=cfg.label_smoothing)
             opt.zero_grad(set_to_none=True)
             loss.backward()
             if cfg.grad_clip > 0:
                 torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
             opt.step()
             sched.step(epoch + (step + 1) / len(order))
+            if average is not None:
+                with torch.no_grad():
+                    for k, v in model.state_dict().items():
+                        if k in averaged:
+                            average[k].mul_(cfg.ema).add_(v, alpha=1.0 - cfg.ema)
+                        else:  # fixed buffers (normalisation, temperature) and counters stay exact
+                            average[k].copy_(v)
             tot += float(loss.detach()) * len(sel)
+        if average is not None:
+            trained = copy.deepcopy(model.state_dict())
+            model.load_state_dict(average)
         logits_va = torch.from_numpy(predict(model, va_seqs, logits_out=True))
         v_loss = float(F.cross_entropy(masked_logits(logits_va, va_mask), va_y))
         v = validation_score(data, va, torch.softmax(logits_va, 1).numpy())
@@ -388,6 +414,8 @@ def train_run(data: Data, split: dict, cfg: Config, seed: int, desc: str = "") -
         if v["score"] > best["score"] or (v["score"] == best["score"] and v_loss < best["loss"]):
             best = {"score": v["score"], "loss": v_loss, "epoch": epoch + 1, **v}
             best_state = copy.deepcopy(model.state_dict())
+        if average is not None:
+            model.load_state_dict(trained)
         if (epoch + 1) % 10 == 0 or epoch == 0:
             print(f"  {desc} epoch {epoch + 1}: loss {tot / len(tr):.3f} val {json.dumps(history[-1])} "
                   f"({time.time() - t_start:.0f} s)", flush=True)
@@ -426,8 +454,12 @@ def load_run(tag: str, name: str) -> tuple[ResLSTMSA, dict]:
     cfg = record["config"]
     state = torch.load(d / f"{name}.pt", weights_only=True)
     fused = "head" in record  # functionals.attach: ResLSTM-SA and a functional head in one graph
-    model = ResLSTMSA(state["lstm.feat_mean" if fused else "feat_mean"].shape[0], cfg["hidden"], common.N_LABELS,
-                      cfg["dropout"], bool(cfg.get("stats_pool", 0)))
+    if "ensemble" in record:  # ensemble.py: several ResLSTM-SA runs of one recipe in one graph
+        model = Ensemble([ResLSTMSA(state["feat_mean"].shape[0], cfg["hidden"], common.N_LABELS, cfg["dropout"],
+                                    bool(cfg.get("stats_pool", 0))) for _ in record["ensemble"]["members"]])
+    else:
+        model = ResLSTMSA(state["lstm.feat_mean" if fused else "feat_mean"].shape[0], cfg["hidden"], common.N_LABELS,
+                          cfg["dropout"], bool(cfg.get("stats_pool", 0)))
     if fused:
         model = Fused(model, common.NON_SPEECH)
     model.load_state_dict(state)
@@ -444,7 +476,7 @@ def run_and_save(data: Data, tag: str, name: str, split: dict, cfg: Config, seed
         # a key missing from an older record has its default (Config's), as the run had; except the keys
         # added with their feature, which runs before them did without
         before = {"pitch": 0, "remove_dc": 0, "score_music": 0}
-        if (Config(**{**before, **r["config"]}) == cfg and r["conditions"] == data.conditions
+        if (Config(**{**before, **r["config"]}) == cfg and r.get("seed") == seed and r["conditions"] == data.conditions
                 and r.get("extractor_sha256") == data.extractor_sha256 and r.get("features_params") == json.loads(data.params_json)):
             print(f"{tag}/{name}: cached")
             return r
@@ -469,7 +501,8 @@ def main() -> None:
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--set", nargs="*", default=[], metavar="KEY=VALUE")
     ap.add_argument("--conditions", nargs="+", default=DEFAULT_CONDITIONS)
-    ap.add_argument("--name", default="", help="ablation name; xcorpus: suffix of the run names")
+    ap.add_argument("--name", default="", help="ablation name; xcorpus and final: suffix of the run names "
+                    "(e.g. -seed1 for a second seed)")
     ap.add_argument("--only", choices=("ravdess", "emodb"), help="xcorpus: train only the model of this corpus")
     ap.add_argument("--force", action="store_true")
     args = ap.parse_args()
@@ -496,7 +529,8 @@ def main() -> None:
                 run_and_save(data, tag_of("xcorpus", args.rate), f"{corpus}-only{args.name}", {corpus: fin[corpus]},
                              cfg, args.seed, args.force)
     else:
-        run_and_save(data, tag_of("final", args.rate), "final", common.final_split(), cfg, args.seed, args.force)
+        run_and_save(data, tag_of("final", args.rate), f"final{args.name}", common.final_split(), cfg, args.seed,
+                     args.force)
 
 
 if __name__ == "__main__":

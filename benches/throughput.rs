@@ -3,6 +3,7 @@
 //!
 //!     cargo bench --bench throughput                      # both parts, defaults
 //!     cargo bench --bench throughput -- single --minutes 60 --runs 5
+//!     cargo bench --bench throughput -- single --model-file other.onnx   # another 16 kHz model (single, many)
 //!     cargo bench --bench throughput -- many --streams 1000 --seconds 30
 //!
 //! `single`: one hour of 16 kHz mono speech (the bundled demo looped)
@@ -95,8 +96,14 @@ fn looped_wav(seconds: u64) -> PathBuf {
     path
 }
 
-fn pipeline(path: &Path, with_element: bool) -> gst::Element {
-    let middle = if with_element { "emotiondetect ! " } else { "" };
+/// `filesrc ! wavparse ! [emotiondetect !] fakesink`; the element reads
+/// `model` instead of its built-in model when given.
+fn pipeline(path: &Path, with_element: bool, model: Option<&str>) -> gst::Element {
+    let middle = match (with_element, model) {
+        (false, _) => String::new(),
+        (true, None) => "emotiondetect ! ".into(),
+        (true, Some(m)) => format!("emotiondetect model-file=\"{m}\" ! "),
+    };
     gst::parse::launch(&format!(
         "filesrc location={} ! wavparse ! {middle}fakesink",
         path.display()
@@ -124,8 +131,9 @@ fn run_to_eos(p: &gst::Element) {
 
 /// Batch counters of the built-in 16 kHz model on the CPU, the instance
 /// every default pipeline of this process shares (while one holds it).
-fn batch_stats() -> BatchStats {
-    SharedModel::get(ModelSource::DEFAULT, Provider::Cpu, None)
+fn batch_stats(model: Option<&str>) -> BatchStats {
+    let source = model.map_or(ModelSource::DEFAULT, |m| ModelSource::File(Path::new(m)));
+    SharedModel::get(source, Provider::Cpu, None)
         .unwrap()
         .batch_stats()
 }
@@ -147,13 +155,13 @@ fn median(mut v: Vec<f64>) -> f64 {
 }
 
 /// Returns the element's CPU seconds for the audio.
-fn single(minutes: u64, runs: usize) -> f64 {
+fn single(minutes: u64, runs: usize, model: Option<&str>) -> f64 {
     let path = looped_wav(minutes * 60);
     let audio = (minutes * 60) as f64;
     let (mut with, mut without) = (Vec::new(), Vec::new());
     for _ in 0..runs {
         for (with_element, out) in [(true, &mut with), (false, &mut without)] {
-            let p = pipeline(&path, with_element);
+            let p = pipeline(&path, with_element, model);
             let before = cpu_seconds();
             run_to_eos(&p);
             out.push(cpu_seconds() - before);
@@ -161,7 +169,10 @@ fn single(minutes: u64, runs: usize) -> f64 {
     }
     let (w, wo) = (median(with), median(without));
     let element = w - wo;
-    println!("single stream: {minutes} min of 16 kHz speech, {runs} runs, medians");
+    println!(
+        "single stream: {minutes} min of 16 kHz speech, {runs} runs, medians; model {}",
+        model.unwrap_or("built-in")
+    );
     println!("  pipeline CPU with element    {w:.3} s");
     println!("  pipeline CPU without element {wo:.3} s");
     println!(
@@ -174,7 +185,7 @@ fn single(minutes: u64, runs: usize) -> f64 {
 /// The same hour through `benches/python_baseline.py` (librosa +
 /// onnxruntime), in the same run.
 fn versus_python(minutes: u64, runs: usize) {
-    let ours = single(minutes, runs);
+    let ours = single(minutes, runs, None);
     let path = looped_wav(minutes * 60);
     let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
     let out =
@@ -214,9 +225,11 @@ struct ManyRun {
     batches: (BatchStats, BatchStats),
 }
 
-fn run_many(path: &Path, streams: usize, with_element: bool) -> ManyRun {
+fn run_many(path: &Path, streams: usize, with_element: bool, model: Option<&str>) -> ManyRun {
     let rss_before = rss_mib();
-    let pipelines: Vec<gst::Element> = (0..streams).map(|_| pipeline(path, with_element)).collect();
+    let pipelines: Vec<gst::Element> = (0..streams)
+        .map(|_| pipeline(path, with_element, model))
+        .collect();
     for p in &pipelines {
         p.set_state(gst::State::Paused).unwrap();
     }
@@ -225,7 +238,13 @@ fn run_many(path: &Path, streams: usize, with_element: bool) -> ManyRun {
         r.unwrap();
     }
     let rss_ready = rss_mib();
-    let stats = || with_element.then(batch_stats).unwrap_or_default();
+    let stats = || {
+        if with_element {
+            batch_stats(model)
+        } else {
+            BatchStats::default()
+        }
+    };
     let batches_before = stats();
     let cpu_before = cpu_seconds();
     let wall = Instant::now();
@@ -249,14 +268,17 @@ fn run_many(path: &Path, streams: usize, with_element: bool) -> ManyRun {
     }
 }
 
-fn many(streams: usize, seconds: u64) {
+fn many(streams: usize, seconds: u64, model: Option<&str>) {
     let path = looped_wav(seconds);
     // The same pipelines without the element first: what reading, parsing
     // and sinking the audio costs by itself.
-    let bare = run_many(&path, streams, false);
-    let full = run_many(&path, streams, true);
+    let bare = run_many(&path, streams, false, model);
+    let full = run_many(&path, streams, true, model);
     let audio = (streams as u64 * seconds) as f64;
-    println!("many streams: {streams} pipelines x {seconds} s of speech in one process");
+    println!(
+        "many streams: {streams} pipelines x {seconds} s of speech in one process; model {}",
+        model.unwrap_or("built-in")
+    );
     println!(
         "  CPU {:.2} s, wall {:.2} s; without the element CPU {:.2} s, wall {:.2} s",
         full.cpu, full.wall, bare.cpu, bare.wall
@@ -434,7 +456,13 @@ fn run_live(streams: usize, seconds: u64, buffer_ms: u64, aligned: bool, element
         std::thread::sleep(stagger);
     }
     let with_model = element.starts_with("emotiondetect");
-    let stats = || with_model.then(batch_stats).unwrap_or_default();
+    let stats = || {
+        if with_model {
+            batch_stats(None)
+        } else {
+            BatchStats::default()
+        }
+    };
     std::thread::sleep(std::time::Duration::from_secs(1));
     let batches_before = stats();
     std::thread::sleep(std::time::Duration::from_secs(seconds.saturating_sub(1)));
@@ -518,6 +546,11 @@ fn main() {
         .map(String::as_str)
         .filter(|a| ["single", "many", "soak", "versus-python", "live"].contains(a))
         .collect();
+    let model = args
+        .iter()
+        .position(|a| a == "--model-file")
+        .and_then(|i| args.get(i + 1))
+        .map(String::as_str);
     if which.contains(&"live") {
         live(
             arg(&args, "--streams", 1) as usize,
@@ -539,12 +572,14 @@ fn main() {
         single(
             arg(&args, "--minutes", 60),
             arg(&args, "--runs", 5) as usize,
+            model,
         );
     }
     if which.is_empty() || which.contains(&"many") {
         many(
             arg(&args, "--streams", 100) as usize,
             arg(&args, "--seconds", 30),
+            model,
         );
     }
 }

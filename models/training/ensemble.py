@@ -49,6 +49,8 @@ def config(rec: dict) -> train.Config:
 
 def build(src: str, names: list[str], dst: str, name: str, data: train.Data | None = None) -> dict:
     """Writes the ensemble of src/names as dst/name (train.save_run) and returns its record."""
+    if dst == src:
+        raise SystemExit("the ensemble would replace its own members: give another --dst")
     members, recs = zip(*(train.load_run(src, n) for n in names))
     if any(not hasattr(m, "forward_normalised") for m in members):
         raise SystemExit(f"{src}: ensemble members must be ResLSTM-SA runs")

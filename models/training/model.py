@@ -207,7 +207,10 @@ class Ensemble(nn.Module):
     normalise = ResLSTMSA.normalise
 
     def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        z = self.normalise(x)
+        return self.forward_normalised(self.normalise(x))
+
+    def forward_normalised(self, z: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Log-probabilities (B,n_labels), scaled by the temperature, and attention of normalised features."""
         lps, alphas = [], []
         for m in self.members:
             logits, alpha = m.forward_normalised(z)

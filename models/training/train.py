@@ -30,6 +30,7 @@ import argparse
 import copy
 import json
 import math
+import re
 import time
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
@@ -101,6 +102,14 @@ class Config:
     # decay per optimiser step; validation and the chosen epoch use the average (0: the weights as trained).
     # Measured at 0.995, not adopted (MODEL_CARD.md)
     ema: float = 0.0
+    # knowledge distillation: a run tag whose runs (an ensemble, ensemble.py) teach this one; the teacher of
+    # run NAME is <teacher>/NAME with its seed suffix made 0 (fold2_seed1 -> fold2_seed0, final-seed1 ->
+    # final), trained on the same split. Loss: (1 - distill_weight) * cross-entropy + distill_weight *
+    # distill_t^2 * KL(teacher || student), both at temperature distill_t over the example's labels; the
+    # teacher sees the crop before SpecAugment. Off when empty.
+    teacher: str = ""
+    distill_weight: float = 0.5
+    distill_t: float = 2.0
 
     @classmethod
     def load(cls, overrides: list[str] = (), rate: int | None = None) -> "Config":
@@ -330,8 +339,19 @@ def fit_temperature(model: ResLSTMSA, data: Data, items, seqs: list[np.ndarray])
     return t
 
 
-def train_run(data: Data, split: dict, cfg: Config, seed: int, desc: str = "") -> tuple[dict, dict]:
-    """Train one model on split[*]['train'] speakers (+ non-speech), choose its epoch on split[*]['val']."""
+def teacher_of(cfg: Config, name: str, split: dict):
+    """The teacher of run `name` (cfg.teacher), checked to have been trained on the same split; None without."""
+    if not cfg.teacher:
+        return None
+    model, rec = load_run(cfg.teacher, re.sub(r"-seed\d+$", "", re.sub(r"_seed\d+$", "_seed0", name)))
+    if rec["split"] != split:
+        raise SystemExit(f"teacher {cfg.teacher} of {name} was trained on another split")
+    return model
+
+
+def train_run(data: Data, split: dict, cfg: Config, seed: int, desc: str = "", teacher=None) -> tuple[dict, dict]:
+    """Train one model on split[*]['train'] speakers (+ non-speech), choose its epoch on split[*]['val'];
+    `teacher` (a model, cfg.teacher's run) adds the distillation loss."""
     common_seed(seed)
     rng = np.random.default_rng(seed)
     tr, va = data.items(split, "train"), data.items(split, "val")
@@ -347,6 +367,8 @@ def train_run(data: Data, split: dict, cfg: Config, seed: int, desc: str = "") -
     opt = torch.optim.Adam(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
     sched = torch.optim.lr_scheduler.CosineAnnealingWarmRestarts(opt, T_0=cfg.t0, T_mult=cfg.t_mult,
                                                                  eta_min=cfg.eta_min)
+    if teacher is not None and cfg.mixup_alpha > 0:
+        raise SystemExit("distillation reads the unmixed crop: not with mixup")
     if cfg.mix_lengths and not cfg.bucket:
         raise SystemExit("mix_lengths moves clips between the length classes of bucket=1")
     long = np.array([data.features(it).shape[0] >= cfg.crop for it in tr])
@@ -378,7 +400,8 @@ def train_run(data: Data, split: dict, cfg: Config, seed: int, desc: str = "") -
             if len(sel) < 2:
                 continue
             x, y, m = make_batch(data, sel, cfg.crop, rng, cfg, prior, speakers)
-            z = spec_augment(model.normalise(x), cfg, rng)
+            clean = model.normalise(x)
+            z = spec_augment(clean, cfg, rng)
             if cfg.mixup_alpha > 0:
                 # mixup of normalised features within the batch (one length); each side's loss over its own
                 # corpus's labels
@@ -389,6 +412,14 @@ def train_run(data: Data, split: dict, cfg: Config, seed: int, desc: str = "") -
             if cfg.mixup_alpha > 0:
                 loss = lam * loss + (1.0 - lam) * F.cross_entropy(masked_logits(logits, m[other]), y[other],
                                                                   label_smoothing=cfg.label_smoothing)
+            if teacher is not None:
+                # the adapted crop normalised by the student's prior is (x - m) / s, as the teacher's own
+                # prior would give it (ensemble.py), so the teacher reads the same normalised frames
+                with torch.no_grad():
+                    target = torch.softmax(masked_logits(teacher.forward_normalised(clean)[0], m) / cfg.distill_t, 1)
+                kd = F.kl_div(torch.log_softmax(masked_logits(logits, m) / cfg.distill_t, 1), target,
+                              reduction="batchmean") * cfg.distill_t ** 2
+                loss = (1.0 - cfg.distill_weight) * loss + cfg.distill_weight * kd
             opt.zero_grad(set_to_none=True)
             loss.backward()
             if cfg.grad_clip > 0:
@@ -473,6 +504,9 @@ def run_and_save(data: Data, tag: str, name: str, split: dict, cfg: Config, seed
     path = RUNS_DIR / tag / f"{name}.json"
     if path.exists() and (RUNS_DIR / tag / f"{name}.pt").exists() and not force:
         r = json.loads(path.read_text())
+        if "ensemble" in r or "head" in r:
+            raise SystemExit(f"{tag}/{name} is a composite run (ensemble.py, functionals.py), not this recipe's: "
+                             "train under another --tag, or --force to replace it")
         # a key missing from an older record has its default (Config's), as the run had; except the keys
         # added with their feature, which runs before them did without
         before = {"pitch": 0, "remove_dc": 0, "score_music": 0}
@@ -480,7 +514,7 @@ def run_and_save(data: Data, tag: str, name: str, split: dict, cfg: Config, seed
                 and r.get("extractor_sha256") == data.extractor_sha256 and r.get("features_params") == json.loads(data.params_json)):
             print(f"{tag}/{name}: cached")
             return r
-    r, state = train_run(data, split, cfg, seed, desc=f"{tag}/{name}")
+    r, state = train_run(data, split, cfg, seed, desc=f"{tag}/{name}", teacher=teacher_of(cfg, name, split))
     save_run(tag, name, r, state)
     b = r["best"]
     print(f"{tag}/{name}: epoch {b['epoch']} val score {b['score']:.4f} "
@@ -504,6 +538,8 @@ def main() -> None:
     ap.add_argument("--name", default="", help="ablation name; xcorpus and final: suffix of the run names "
                     "(e.g. -seed1 for a second seed)")
     ap.add_argument("--only", choices=("ravdess", "emodb"), help="xcorpus: train only the model of this corpus")
+    ap.add_argument("--tag", help="cv, xcorpus, final: save the runs under this tag instead of <cmd><R>k (e.g. "
+                    "students of the ensembles under <cmd><R>k, --set teacher=<cmd><R>k)")
     ap.add_argument("--force", action="store_true")
     args = ap.parse_args()
     torch.set_num_threads(1)
@@ -513,9 +549,11 @@ def main() -> None:
     print(f"config {json.dumps(asdict(cfg))}; conditions {data.conditions}; rate {args.rate}")
     if args.cmd == "cv":
         for f in args.folds:
-            run_and_save(data, tag_of("cv", args.rate), f"fold{f}_seed{args.seed}", common.cv_split(f), cfg,
+            run_and_save(data, args.tag or tag_of("cv", args.rate), f"fold{f}_seed{args.seed}", common.cv_split(f), cfg,
                          args.seed, args.force)
     elif args.cmd == "ablate":
+        if args.tag:
+            raise SystemExit("ablate names its tag ablate<R>k-<name>")
         for f in args.folds:
             split = common.cv_split(f)
             for c in split.values():
@@ -526,10 +564,10 @@ def main() -> None:
         fin = common.final_split()
         for corpus in ("ravdess", "emodb"):
             if args.only in (None, corpus):
-                run_and_save(data, tag_of("xcorpus", args.rate), f"{corpus}-only{args.name}", {corpus: fin[corpus]},
+                run_and_save(data, args.tag or tag_of("xcorpus", args.rate), f"{corpus}-only{args.name}", {corpus: fin[corpus]},
                              cfg, args.seed, args.force)
     else:
-        run_and_save(data, tag_of("final", args.rate), f"final{args.name}", common.final_split(), cfg, args.seed,
+        run_and_save(data, args.tag or tag_of("final", args.rate), f"final{args.name}", common.final_split(), cfg, args.seed,
                      args.force)
 
 

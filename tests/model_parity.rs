@@ -1,16 +1,26 @@
 // SPDX-License-Identifier: MPL-2.0
 //! The shipped ONNX models, run by ONNX Runtime from Rust, give the
 //! probabilities PyTorch gave at export (`tests/fixtures/model_parity*.json`,
-//! written by the export scripts), within 1e-5.
+//! written by the export scripts), within 1e-5: the built-in ensembles, and
+//! the single-network models shipped beside them for `model-file`
+//! (`models/reslstm-sa-*-single.onnx`, the previous built-in models, with
+//! the fixtures their export wrote).
 
 mod json_fixtures;
 
-use emotiondetect_core::model::{Model, ModelSource, Provider, BUILTIN_MODELS};
+use std::path::PathBuf;
+
+use emotiondetect_core::model::{Model, ModelSource, Provider};
 use json_fixtures::f32_rows;
 
 fn check(builtin: usize, fixture: &str, sample_rate: u32) {
+    check_source(ModelSource::Builtin(builtin), fixture, sample_rate);
+}
+
+fn check_source(source: ModelSource<'_>, fixture: &str, sample_rate: u32) {
+    let name = source.name();
     let fixture = json_fixtures::fixture(fixture);
-    let mut model = Model::load(ModelSource::Builtin(builtin), Provider::Cpu, None).unwrap();
+    let mut model = Model::load(source, Provider::Cpu, None).unwrap();
     assert_eq!(model.contract().features.sample_rate, sample_rate);
     let n_features = model.contract().features.n_features();
     let inputs = fixture["inputs"].as_array().unwrap();
@@ -36,10 +46,13 @@ fn check(builtin: usize, fixture: &str, sample_rate: u32) {
             );
         }
     }
-    println!(
-        "{}: max |onnx - pytorch| = {worst:.2e}",
-        BUILTIN_MODELS[builtin].name
-    );
+    println!("{name}: max |onnx - pytorch| = {worst:.2e}");
+}
+
+fn single_network(file: &str) -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("models")
+        .join(file)
 }
 
 #[test]
@@ -50,4 +63,24 @@ fn the_16k_model_matches_pytorch_on_fixture_inputs() {
 #[test]
 fn the_8k_model_matches_pytorch_on_fixture_inputs() {
     check(1, "model_parity_8k.json", 8000);
+}
+
+#[test]
+fn the_16k_single_network_matches_pytorch_on_fixture_inputs() {
+    let path = single_network("reslstm-sa-16k-single.onnx");
+    check_source(
+        ModelSource::File(&path),
+        "model_parity_16k_single.json",
+        16000,
+    );
+}
+
+#[test]
+fn the_8k_single_network_matches_pytorch_on_fixture_inputs() {
+    let path = single_network("reslstm-sa-8k-single.onnx");
+    check_source(
+        ModelSource::File(&path),
+        "model_parity_8k_single.json",
+        8000,
+    );
 }

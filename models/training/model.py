@@ -186,7 +186,8 @@ class Ensemble(nn.Module):
     prior: the runs store the pooled statistics of the members' normalisation frames, see ensemble.py). Each
     member keeps its own temperature; the output is the mean of the members' probabilities over all labels
     (non-speech included, so a window is gated when the mean's argmax is non-speech), as log-probabilities
-    divided by the ensemble's `temperature` (1 until refitted). The attention is the members' mean."""
+    divided by the ensemble's `temperature` (fitted by ensemble.py on whole validation clips, then refitted on
+    validation windows by evaluate.py). The attention is the members' mean."""
 
     def __init__(self, members: list[ResLSTMSA]):
         super().__init__()

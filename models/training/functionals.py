@@ -161,10 +161,10 @@ def attach(src_tag: str, name: str, dst_tag: str, c_reg: float = C_REG, conditio
     import torch
 
     from . import evaluate, train
-    from .model import Fused
+    from .model import Ensemble, Fused
 
     model, rec = train.load_run(src_tag, name)
-    if isinstance(model, Fused) or model.adaptation is None:
+    if isinstance(model, (Fused, Ensemble)) or model.adaptation is None:
         raise SystemExit(f"{src_tag}/{name}: attach needs a ResLSTM-SA run with speaker adaptation")
     rate = rec["rate"]
     x, y = [], []

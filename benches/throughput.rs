@@ -21,10 +21,11 @@
 //! resident memory per instance (RSS after all are playing, minus before,
 //! divided by N), and how the windows were batched.
 //!
-//! `live`: N `audiotestsrc is-live=true` pipelines (a square wave, cheap to
-//! make; `--buffer-ms`, default 20), started one after the other over one
-//! second (`--aligned`: all at once): how long the element holds buffers,
-//! and the result latency.
+//! `live`: N live `appsrc` pipelines fed the demo speech in real time by one
+//! thread (`--buffer-ms`, default 20), their starts spread over one second
+//! (`--aligned`: all at once): how long the element holds buffers, and the
+//! result latency of the windows it classifies. (Until this version the
+//! sources were square waves, which the models now gate as non-speech.)
 
 use std::path::{Path, PathBuf};
 use std::time::Instant;
@@ -398,21 +399,39 @@ struct LiveRun {
     batches: (BatchStats, BatchStats),
 }
 
-/// `streams` live pipelines through `element` (named `d`) for `seconds`.
-fn run_live(streams: usize, seconds: u64, buffer_ms: u64, aligned: bool, element: &str) -> LiveRun {
+/// `streams` live pipelines through `element` (named `d`) for `seconds`:
+/// `appsrc is-live=true` fed the demo speech in real time, `buffer_ms` per
+/// buffer, each stream from its own offset into the speech.
+fn run_live(
+    streams: usize,
+    seconds: u64,
+    buffer_ms: u64,
+    aligned: bool,
+    element: &str,
+    model: Option<&str>,
+) -> LiveRun {
+    use std::cmp::Reverse;
+    use std::collections::BinaryHeap;
     use std::sync::{Arc, Mutex};
     type Times = Arc<Mutex<(Vec<u64>, Vec<u64>)>>;
     let times: Times = Arc::new(Mutex::new((Vec::new(), Vec::new())));
+    let mut sources = Vec::with_capacity(streams);
     let pipelines: Vec<gst::Element> = (0..streams)
         .map(|_| {
             let p = gst::parse::launch(&format!(
-                "audiotestsrc is-live=true wave=square volume=0.3 samplesperbuffer={} ! \
-                     audio/x-raw,rate=16000,channels=1,format=S16LE ! \
-                     {element} name=d ! fakesink sync=false",
-                buffer_ms * 16,
+                "appsrc name=src is-live=true format=time do-timestamp=true \
+                     caps=audio/x-raw,rate=16000,channels=1,format=S16LE,layout=interleaved ! \
+                     {element} name=d ! fakesink sync=false"
             ))
             .unwrap();
-            let d = p.downcast_ref::<gst::Bin>().unwrap().by_name("d").unwrap();
+            let bin = p.downcast_ref::<gst::Bin>().unwrap();
+            sources.push(
+                bin.by_name("src")
+                    .unwrap()
+                    .downcast::<gst_app::AppSrc>()
+                    .unwrap(),
+            );
+            let d = bin.by_name("d").unwrap();
             let entered = Arc::new(Mutex::new(std::collections::VecDeque::<Instant>::new()));
             let e = Arc::clone(&entered);
             d.static_pad("sink")
@@ -442,23 +461,63 @@ fn run_live(streams: usize, seconds: u64, buffer_ms: u64, aligned: bool, element
             p
         })
         .collect();
+    for p in &pipelines {
+        p.set_state(gst::State::Playing).unwrap();
+    }
+    let demo =
+        std::fs::read(PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("assets/demo-speech.wav"))
+            .unwrap();
+    let pcm = demo[demo.windows(4).position(|w| w == b"data").unwrap() + 8..].to_vec();
+    let chunk = (RATE as u64 * 2 * buffer_ms / 1000) as usize;
     let cpu = cpu_seconds();
     // Calls start at different moments, so their windows end at different
     // moments of each second: starts are spread over one second, unless
-    // `aligned`, where every stream's windows end together.
+    // `aligned`, where every stream's windows end together. One thread
+    // feeds every source in real time, earliest due buffer first.
     let stagger = if aligned {
-        std::time::Duration::ZERO
+        0
     } else {
-        std::time::Duration::from_secs(1) / streams as u32
+        1_000_000_000 / streams as u64
     };
-    for p in &pipelines {
-        p.set_state(gst::State::Playing).unwrap();
-        std::thread::sleep(stagger);
-    }
+    let feeder = std::thread::spawn(move || {
+        let begin = Instant::now();
+        let end = seconds * 1_000_000_000;
+        let mut due: BinaryHeap<Reverse<(u64, usize)>> = (0..streams)
+            .map(|i| Reverse((i as u64 * stagger, i)))
+            .collect();
+        let mut offset: Vec<usize> = (0..streams)
+            .map(|i| ((i * 7 * RATE as usize * 2) % pcm.len()) & !1)
+            .collect();
+        while let Some(Reverse((at, i))) = due.pop() {
+            if at >= end {
+                break;
+            }
+            let now = begin.elapsed().as_nanos() as u64;
+            if at > now {
+                std::thread::sleep(std::time::Duration::from_nanos(at - now));
+            }
+            let mut bytes = Vec::with_capacity(chunk);
+            while bytes.len() < chunk {
+                let from = offset[i];
+                let n = (chunk - bytes.len()).min(pcm.len() - from);
+                bytes.extend_from_slice(&pcm[from..from + n]);
+                offset[i] = (from + n) % pcm.len();
+            }
+            let mut buf = gst::Buffer::from_mut_slice(bytes);
+            buf.get_mut()
+                .unwrap()
+                .set_duration(gst::ClockTime::from_mseconds(buffer_ms));
+            // A source whose pipeline has stopped refuses: the run is over.
+            if sources[i].push_buffer(buf).is_err() {
+                break;
+            }
+            due.push(Reverse((at + buffer_ms * 1_000_000, i)));
+        }
+    });
     let with_model = element.starts_with("emotiondetect");
     let stats = || {
         if with_model {
-            batch_stats(None)
+            batch_stats(model)
         } else {
             BatchStats::default()
         }
@@ -467,6 +526,7 @@ fn run_live(streams: usize, seconds: u64, buffer_ms: u64, aligned: bool, element
     let batches_before = stats();
     std::thread::sleep(std::time::Duration::from_secs(seconds.saturating_sub(1)));
     let batches = (batches_before, stats());
+    feeder.join().unwrap();
     for p in &pipelines {
         p.set_state(gst::State::Null).unwrap();
     }
@@ -484,28 +544,32 @@ fn run_live(streams: usize, seconds: u64, buffer_ms: u64, aligned: bool, element
 /// pad), and for buffers that complete a window, which is when the result
 /// is posted, the result latency; the CPU of the same pipelines with
 /// `identity` in place of the element first.
-fn live(streams: usize, seconds: u64, buffer_ms: u64, aligned: bool) {
-    let bare = run_live(streams, seconds, buffer_ms, aligned, "identity");
-    let element = "emotiondetect min-speech-ratio=0";
+fn live(streams: usize, seconds: u64, buffer_ms: u64, aligned: bool, model: Option<&str>) {
+    let bare = run_live(streams, seconds, buffer_ms, aligned, "identity", None);
+    let element = match model {
+        Some(m) => format!("emotiondetect model-file=\"{m}\""),
+        None => "emotiondetect".to_owned(),
+    };
     let LiveRun {
         cpu,
         mut held,
         mut results,
         batches,
-    } = run_live(streams, seconds, buffer_ms, aligned, element);
+    } = run_live(streams, seconds, buffer_ms, aligned, &element, model);
     let pct = |v: &mut Vec<u64>, q: f64| -> f64 {
         v.sort_unstable();
         v.get(((v.len() as f64 - 1.0) * q) as usize)
             .map_or(f64::NAN, |&ns| ns as f64 / 1e6)
     };
     println!(
-        "live: {streams} live streams for {seconds} s ({buffer_ms} ms buffers, {}), CPU {cpu:.1} s; \
-         with identity instead of the element {:.1} s",
+        "live: {streams} live streams of speech for {seconds} s ({buffer_ms} ms buffers, {}; model {}), \
+         CPU {cpu:.1} s; with identity instead of the element {:.1} s",
         if aligned {
             "all started at once"
         } else {
             "starts spread over 1 s"
         },
+        model.unwrap_or("built-in"),
         bare.cpu
     );
     print_batches(batches.0, batches.1);
@@ -557,6 +621,7 @@ fn main() {
             arg(&args, "--seconds", 10),
             arg(&args, "--buffer-ms", 20),
             args.iter().any(|a| a == "--aligned"),
+            model,
         );
     }
     if which.contains(&"versus-python") {

@@ -3,7 +3,7 @@
 //!
 //!     cargo bench --bench throughput                      # both parts, defaults
 //!     cargo bench --bench throughput -- single --minutes 60 --runs 5
-//!     cargo bench --bench throughput -- single --model-file other.onnx   # another 16 kHz model (single, many)
+//!     cargo bench --bench throughput -- single --model-file other.onnx   # another 16 kHz model (single, many, live)
 //!     cargo bench --bench throughput -- many --streams 1000 --seconds 30
 //!
 //! `single`: one hour of 16 kHz mono speech (the bundled demo looped)
@@ -130,7 +130,7 @@ fn run_to_eos(p: &gst::Element) {
     p.set_state(gst::State::Null).unwrap();
 }
 
-/// Batch counters of the built-in 16 kHz model on the CPU, the instance
+/// Batch counters of the 16 kHz model (built-in, or the file `model`) on the CPU, the instance
 /// every default pipeline of this process shares (while one holds it).
 fn batch_stats(model: Option<&str>) -> BatchStats {
     let source = model.map_or(ModelSource::DEFAULT, |m| ModelSource::File(Path::new(m)));
@@ -412,14 +412,26 @@ fn run_live(
 ) -> LiveRun {
     use std::cmp::Reverse;
     use std::collections::BinaryHeap;
-    use std::sync::{Arc, Mutex};
+    use std::sync::{Arc, Mutex, OnceLock};
     type Times = Arc<Mutex<(Vec<u64>, Vec<u64>)>>;
     let times: Times = Arc::new(Mutex::new((Vec::new(), Vec::new())));
+    let streams = streams.max(1);
+    // Calls start at different moments, so their windows end at different
+    // moments of each second: starts are spread over one second, unless
+    // `aligned`, where every stream's windows end together.
+    let stagger = if aligned {
+        0
+    } else {
+        1_000_000_000 / streams as u64
+    };
+    // When feeding starts: stream i's buffer with timestamp t is due, in real
+    // time, at begin + i * stagger + t.
+    let begin: Arc<OnceLock<Instant>> = Arc::new(OnceLock::new());
     let mut sources = Vec::with_capacity(streams);
     let pipelines: Vec<gst::Element> = (0..streams)
-        .map(|_| {
+        .map(|i| {
             let p = gst::parse::launch(&format!(
-                "appsrc name=src is-live=true format=time do-timestamp=true \
+                "appsrc name=src is-live=true format=time \
                      caps=audio/x-raw,rate=16000,channels=1,format=S16LE,layout=interleaved ! \
                      {element} name=d ! fakesink sync=false"
             ))
@@ -441,6 +453,8 @@ fn run_live(
                     gst::PadProbeReturn::Ok
                 });
             let t = Arc::clone(&times);
+            let begin = Arc::clone(&begin);
+            let offset = std::time::Duration::from_nanos(i as u64 * stagger);
             d.static_pad("src")
                 .unwrap()
                 .add_probe(gst::PadProbeType::BUFFER, move |_, info| {
@@ -448,13 +462,20 @@ fn run_live(
                         return gst::PadProbeReturn::Ok;
                     };
                     let held = start.elapsed().as_nanos() as u64;
-                    let has_result = info.buffer().is_some_and(|b| {
-                        gst::meta::CustomMeta::from_buffer(b, "EmotionMeta").is_ok()
+                    // A buffer carrying a result completed its window: from
+                    // the moment the window's last sample was due in real
+                    // time (feeding and queueing included) to now.
+                    let latency = info.buffer().and_then(|b| {
+                        gst::meta::CustomMeta::from_buffer(b, "EmotionMeta").ok()?;
+                        let end =
+                            std::time::Duration::from_nanos((b.pts()? + b.duration()?).nseconds());
+                        let due = *begin.get()? + offset + end;
+                        Some(Instant::now().saturating_duration_since(due).as_nanos() as u64)
                     });
                     let mut t = t.lock().unwrap();
                     t.0.push(held);
-                    if has_result {
-                        t.1.push(held);
+                    if let Some(latency) = latency {
+                        t.1.push(latency);
                     }
                     gst::PadProbeReturn::Ok
                 });
@@ -470,20 +491,17 @@ fn run_live(
     let pcm = demo[demo.windows(4).position(|w| w == b"data").unwrap() + 8..].to_vec();
     let chunk = (RATE as u64 * 2 * buffer_ms / 1000) as usize;
     let cpu = cpu_seconds();
-    // Calls start at different moments, so their windows end at different
-    // moments of each second: starts are spread over one second, unless
-    // `aligned`, where every stream's windows end together. One thread
-    // feeds every source in real time, earliest due buffer first.
-    let stagger = if aligned {
-        0
-    } else {
-        1_000_000_000 / streams as u64
-    };
+    // One thread feeds every source in real time, earliest due buffer first:
+    // a buffer is due when its last sample has been captured, and is
+    // timestamped by its samples (as a capture device would), so a late push
+    // shows as latency, never as a gap in the stream.
+    let feed_begin = Arc::clone(&begin);
     let feeder = std::thread::spawn(move || {
-        let begin = Instant::now();
+        let begin = *feed_begin.get_or_init(Instant::now);
         let end = seconds * 1_000_000_000;
+        let mut pushed = vec![0u64; streams];
         let mut due: BinaryHeap<Reverse<(u64, usize)>> = (0..streams)
-            .map(|i| Reverse((i as u64 * stagger, i)))
+            .map(|i| Reverse((i as u64 * stagger + buffer_ms * 1_000_000, i)))
             .collect();
         let mut offset: Vec<usize> = (0..streams)
             .map(|i| ((i * 7 * RATE as usize * 2) % pcm.len()) & !1)
@@ -492,6 +510,8 @@ fn run_live(
             if at >= end {
                 break;
             }
+            let pts = pushed[i] * buffer_ms * 1_000_000;
+            pushed[i] += 1;
             let now = begin.elapsed().as_nanos() as u64;
             if at > now {
                 std::thread::sleep(std::time::Duration::from_nanos(at - now));
@@ -504,12 +524,15 @@ fn run_live(
                 offset[i] = (from + n) % pcm.len();
             }
             let mut buf = gst::Buffer::from_mut_slice(bytes);
-            buf.get_mut()
-                .unwrap()
-                .set_duration(gst::ClockTime::from_mseconds(buffer_ms));
-            // A source whose pipeline has stopped refuses: the run is over.
-            if sources[i].push_buffer(buf).is_err() {
-                break;
+            {
+                let b = buf.get_mut().unwrap();
+                b.set_pts(gst::ClockTime::from_nseconds(pts));
+                b.set_duration(gst::ClockTime::from_mseconds(buffer_ms));
+            }
+            // A source that refuses (its pipeline failed) is fed no more.
+            if let Err(e) = sources[i].push_buffer(buf) {
+                eprintln!("live: stream {i} refused a buffer ({e:?}); no longer fed");
+                continue;
             }
             due.push(Reverse((at + buffer_ms * 1_000_000, i)));
         }
@@ -581,7 +604,8 @@ fn live(streams: usize, seconds: u64, buffer_ms: u64, aligned: bool, model: Opti
         held.len()
     );
     println!(
-        "  result latency (window end to message): p50 {:.3} ms, p99 {:.3} ms, max {:.3} ms ({} results)",
+        "  result latency (the window's last sample due in real time -> result leaves the element): \
+         p50 {:.3} ms, p99 {:.3} ms, max {:.3} ms ({} results)",
         pct(&mut results, 0.5),
         pct(&mut results, 0.99),
         pct(&mut results, 1.0),

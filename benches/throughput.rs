@@ -14,7 +14,9 @@
 //! `soak`: hours of speech (the demo looped) through one
 //! `appsrc ! emotiondetect ! fakesink` at full speed: resident memory after
 //! the first minute and at the end, and the last window's result against a
-//! fresh element fed only that window's audio.
+//! fresh element fed only that window's audio. Both run without speaker
+//! adaptation (`adapt-to-speaker=false`): its statistics of a day of speech
+//! and of 3 s rightly differ, and would hide any other state carried over.
 //!
 //! `many`: N pipelines `filesrc ! wavparse ! emotiondetect ! fakesink` in
 //! one process, all started at once; aggregate audio per CPU-second, and
@@ -315,7 +317,8 @@ fn soak(hours: u64) {
     let run = |seconds: u64, offset: usize, rss_at: u64| -> (Vec<f64>, f64, f64) {
         let p = gst::parse::launch(
             "appsrc name=src format=time block=true max-bytes=320000 \
-             caps=audio/x-raw,format=S16LE,rate=16000,channels=1,layout=interleaved ! emotiondetect ! fakesink",
+             caps=audio/x-raw,format=S16LE,rate=16000,channels=1,layout=interleaved ! \
+             emotiondetect adapt-to-speaker=false ! fakesink",
         )
         .unwrap();
         let last = Arc::new(Mutex::new(Vec::new()));

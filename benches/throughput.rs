@@ -63,6 +63,25 @@ fn rss_mib() -> f64 {
     kb / 1024.0
 }
 
+/// The bundled demo speech: its 16 kHz mono S16LE samples, as bytes.
+fn demo_pcm() -> Vec<u8> {
+    let demo =
+        std::fs::read(PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("assets/demo-speech.wav"))
+            .unwrap();
+    demo[demo.windows(4).position(|w| w == b"data").unwrap() + 8..].to_vec()
+}
+
+/// `len` bytes of `pcm` from byte `from`, wrapping around its end.
+fn looped(pcm: &[u8], from: usize, len: usize) -> Vec<u8> {
+    let mut out = Vec::with_capacity(len);
+    while out.len() < len {
+        let at = (from + out.len()) % pcm.len();
+        let n = (len - out.len()).min(pcm.len() - at);
+        out.extend_from_slice(&pcm[at..at + n]);
+    }
+    out
+}
+
 /// Writes `seconds` of the demo speech, looped, as a 16 kHz mono WAV.
 fn looped_wav(seconds: u64) -> PathBuf {
     let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("target/bench-audio");
@@ -71,16 +90,8 @@ fn looped_wav(seconds: u64) -> PathBuf {
     if path.exists() {
         return path;
     }
-    let demo =
-        std::fs::read(PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("assets/demo-speech.wav"))
-            .unwrap();
-    let data = &demo[demo.windows(4).position(|w| w == b"data").unwrap() + 8..];
     let total = (seconds * RATE as u64 * 2) as usize;
-    let mut pcm = Vec::with_capacity(total);
-    while pcm.len() < total {
-        let n = (total - pcm.len()).min(data.len());
-        pcm.extend_from_slice(&data[..n]);
-    }
+    let pcm = looped(&demo_pcm(), 0, total);
     let mut wav = Vec::with_capacity(total + 44);
     wav.extend_from_slice(b"RIFF");
     wav.extend_from_slice(&(36 + total as u32).to_le_bytes());
@@ -133,8 +144,12 @@ fn run_to_eos(p: &gst::Element) {
 }
 
 /// Batch counters of the 16 kHz model (built-in, or the file `model`) on the CPU, the instance
-/// every default pipeline of this process shares (while one holds it).
-fn batch_stats(model: Option<&str>) -> BatchStats {
+/// every pipeline of this process with that model shares (while one holds it); zero when the
+/// pipelines run without the element.
+fn batch_stats(with_element: bool, model: Option<&str>) -> BatchStats {
+    if !with_element {
+        return BatchStats::default();
+    }
     let source = model.map_or(ModelSource::DEFAULT, |m| ModelSource::File(Path::new(m)));
     SharedModel::get(source, Provider::Cpu, None)
         .unwrap()
@@ -241,13 +256,7 @@ fn run_many(path: &Path, streams: usize, with_element: bool, model: Option<&str>
         r.unwrap();
     }
     let rss_ready = rss_mib();
-    let stats = || {
-        if with_element {
-            batch_stats(model)
-        } else {
-            BatchStats::default()
-        }
-    };
+    let stats = || batch_stats(with_element, model);
     let batches_before = stats();
     let cpu_before = cpu_seconds();
     let wall = Instant::now();
@@ -306,10 +315,7 @@ fn many(streams: usize, seconds: u64, model: Option<&str>) {
 fn soak(hours: u64) {
     use std::sync::{Arc, Mutex};
 
-    let demo =
-        std::fs::read(PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("assets/demo-speech.wav"))
-            .unwrap();
-    let pcm = demo[demo.windows(4).position(|w| w == b"data").unwrap() + 8..].to_vec();
+    let pcm = demo_pcm();
     let one_second = RATE as usize * 2;
     let total_seconds = hours * 3600;
 
@@ -343,13 +349,7 @@ fn soak(hours: u64) {
         p.set_state(gst::State::Playing).unwrap();
         let mut rss_early = 0.0;
         for k in 0..seconds {
-            let start = (offset + k as usize * one_second) % pcm.len();
-            let mut chunk = Vec::with_capacity(one_second);
-            while chunk.len() < one_second {
-                let from = (start + chunk.len()) % pcm.len();
-                let n = (one_second - chunk.len()).min(pcm.len() - from);
-                chunk.extend_from_slice(&pcm[from..from + n]);
-            }
+            let chunk = looped(&pcm, offset + k as usize * one_second, one_second);
             let mut buf = gst::Buffer::from_mut_slice(chunk);
             {
                 let b = buf.get_mut().unwrap();
@@ -488,10 +488,7 @@ fn run_live(
     for p in &pipelines {
         p.set_state(gst::State::Playing).unwrap();
     }
-    let demo =
-        std::fs::read(PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("assets/demo-speech.wav"))
-            .unwrap();
-    let pcm = demo[demo.windows(4).position(|w| w == b"data").unwrap() + 8..].to_vec();
+    let pcm = demo_pcm();
     let chunk = (RATE as u64 * 2 * buffer_ms / 1000) as usize;
     let cpu = cpu_seconds();
     // One thread feeds every source in real time, earliest due buffer first:
@@ -506,25 +503,18 @@ fn run_live(
         let mut due: BinaryHeap<Reverse<(u64, usize)>> = (0..streams)
             .map(|i| Reverse((i as u64 * stagger + buffer_ms * 1_000_000, i)))
             .collect();
-        let mut offset: Vec<usize> = (0..streams)
-            .map(|i| ((i * 7 * RATE as usize * 2) % pcm.len()) & !1)
-            .collect();
+        // Each stream from its own point in the speech, 7 s apart.
+        let start = |i: usize| i * 7 * RATE as usize * 2;
         while let Some(Reverse((at, i))) = due.pop() {
             if at >= end {
                 break;
             }
             let pts = pushed[i] * buffer_ms * 1_000_000;
+            let bytes = looped(&pcm, start(i) + pushed[i] as usize * chunk, chunk);
             pushed[i] += 1;
             let now = begin.elapsed().as_nanos() as u64;
             if at > now {
                 std::thread::sleep(std::time::Duration::from_nanos(at - now));
-            }
-            let mut bytes = Vec::with_capacity(chunk);
-            while bytes.len() < chunk {
-                let from = offset[i];
-                let n = (chunk - bytes.len()).min(pcm.len() - from);
-                bytes.extend_from_slice(&pcm[from..from + n]);
-                offset[i] = (from + n) % pcm.len();
             }
             let mut buf = gst::Buffer::from_mut_slice(bytes);
             {
@@ -540,14 +530,7 @@ fn run_live(
             due.push(Reverse((at + buffer_ms * 1_000_000, i)));
         }
     });
-    let with_model = element.starts_with("emotiondetect");
-    let stats = || {
-        if with_model {
-            batch_stats(model)
-        } else {
-            BatchStats::default()
-        }
-    };
+    let stats = || batch_stats(element.starts_with("emotiondetect"), model);
     std::thread::sleep(std::time::Duration::from_secs(1));
     let batches_before = stats();
     std::thread::sleep(std::time::Duration::from_secs(seconds.saturating_sub(1)));

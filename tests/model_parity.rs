@@ -49,10 +49,12 @@ fn check_source(source: ModelSource<'_>, fixture: &str, sample_rate: u32) {
     println!("{name}: max |onnx - pytorch| = {worst:.2e}");
 }
 
-fn single_network(file: &str) -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+/// A single-network model shipped in `models/` beside the built-in ones.
+fn check_single_network(file: &str, fixture: &str, sample_rate: u32) {
+    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
         .join("models")
-        .join(file)
+        .join(file);
+    check_source(ModelSource::File(&path), fixture, sample_rate);
 }
 
 #[test]
@@ -67,9 +69,8 @@ fn the_8k_model_matches_pytorch_on_fixture_inputs() {
 
 #[test]
 fn the_16k_single_network_matches_pytorch_on_fixture_inputs() {
-    let path = single_network("reslstm-sa-16k-single.onnx");
-    check_source(
-        ModelSource::File(&path),
+    check_single_network(
+        "reslstm-sa-16k-single.onnx",
         "model_parity_16k_single.json",
         16000,
     );
@@ -77,9 +78,8 @@ fn the_16k_single_network_matches_pytorch_on_fixture_inputs() {
 
 #[test]
 fn the_8k_single_network_matches_pytorch_on_fixture_inputs() {
-    let path = single_network("reslstm-sa-8k-single.onnx");
-    check_source(
-        ModelSource::File(&path),
+    check_single_network(
+        "reslstm-sa-8k-single.onnx",
         "model_parity_8k_single.json",
         8000,
     );

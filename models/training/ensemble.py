@@ -47,6 +47,12 @@ def config(rec: dict) -> train.Config:
     return train.Config(**rec["config"])
 
 
+def clean_data(rec: dict) -> train.Data:
+    """The clean banks of a run's recipe, for its validation clips."""
+    cfg = config(rec)
+    return train.Data(rec["rate"], ["clean"], **cfg.front_end(), score_music=bool(cfg.score_music))
+
+
 def build(src: str, names: list[str], dst: str, name: str, data: train.Data | None = None) -> dict:
     """Writes the ensemble of src/names as dst/name (train.save_run) and returns its record."""
     if dst == src:
@@ -77,8 +83,7 @@ def build(src: str, names: list[str], dst: str, name: str, data: train.Data | No
     model.eval()
     rec0 = recs[0]
     cfg = config(rec0)
-    if data is None:
-        data = train.Data(rec0["rate"], ["clean"], **cfg.front_end(), score_music=bool(cfg.score_music))
+    data = data if data is not None else clean_data(rec0)
     # what the checkpoint record of a run holds, for the ensemble: its validation score on whole validation
     # clips (train.eval_seqs, the run's own prior) and the temperature fitted on them
     va = data.items(rec0["split"], "val")
@@ -89,7 +94,7 @@ def build(src: str, names: list[str], dst: str, name: str, data: train.Data | No
               "seed": [r["seed"] for r in recs], "best": best, "temperature": temperature,
               "n_parameters": sum(r["n_parameters"] for r in recs),
               "train_seconds": round(sum(r["train_seconds"] for r in recs), 1),
-              "adaptation": prior.to_json() if prior is not None else None,
+              "adaptation": prior.to_json(),
               "ensemble": {"members": [f"{src}/{n}" for n in names], "combine": "mean of the members' probabilities",
                            "member_temperatures": [r["temperature"] for r in recs],
                            "member_best": [r["best"] for r in recs],
@@ -128,9 +133,7 @@ def main() -> None:
         rec = json.loads((train.RUNS_DIR / args.src / f"{names[0]}.json").read_text())
         if rec["rate"] != args.rate:
             raise SystemExit(f"{args.src} is a {rec['rate']} Hz tag")
-        if data is None:
-            cfg = config(rec)
-            data = train.Data(rec["rate"], ["clean"], **cfg.front_end(), score_music=bool(cfg.score_music))
+        data = data if data is not None else clean_data(rec)
         build(args.src, names, args.dst, names[0], data)
 
 

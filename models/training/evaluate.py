@@ -754,6 +754,11 @@ def cv_headline(cv: dict) -> dict:
     return head
 
 
+def write_json(path: Path, obj: dict) -> None:
+    """A results file: numpy values as lists, anything else unknown as its string."""
+    path.write_text(json.dumps(obj, indent=1, default=lambda o: o.tolist() if hasattr(o, "tolist") else str(o)) + "\n")
+
+
 def fmt(ms: dict) -> str:
     return f"{ms['mean']:.3f} ± {ms['std']:.3f}"
 
@@ -837,8 +842,7 @@ def main() -> None:
             key = f"{tag} seeds {' '.join(map(str, SEEDS))}"
             old = json.loads(path.read_text()) if path.exists() else {"rate": rate, "labels": common.LABELS}
             old[key] = {"headline": cv_headline(cv), "cv": cv, "monotone_calls": evaluate_monotone(rate, tag)}
-            path.write_text(json.dumps(old, indent=1, default=lambda o: o.tolist() if hasattr(o, "tolist") else str(o))
-                            + "\n")
+            write_json(path, old)
             print(key, json.dumps(old[key]["headline"], indent=1), flush=True)
         return
     out = {"rate": rate, "labels": common.LABELS, "silence_dbfs": windows.SILENCE_DBFS}
@@ -875,7 +879,7 @@ def main() -> None:
     if cv.get("ravdess") and rate == 16000:
         plot_confusions(cv, common.MODELS_DIR / "confusion_matrix.png")
     path = common.RESULTS_DIR / f"summary-{rate // 1000}k.json"
-    path.write_text(json.dumps(out, indent=1, default=lambda o: o.tolist() if hasattr(o, "tolist") else str(o)) + "\n")
+    write_json(path, out)
     print(json.dumps(head, indent=1))
     print(f"wrote {path}")
 

@@ -401,9 +401,9 @@ async fn begin(
         })
         .collect();
     let (tx, reports) = mpsc::unbounded_channel();
-    let settings = ctx.config.element;
+    let settings = ctx.config.element.clone();
     let sp = speakers.clone();
-    let pipeline = tokio::task::spawn_blocking(move || CallPipeline::start(&sp, settings, tx))
+    let pipeline = tokio::task::spawn_blocking(move || CallPipeline::start(&sp, &settings, tx))
         .await
         .map_err(|e| e.to_string())
         .and_then(|r| r)
@@ -633,6 +633,7 @@ mod tests {
     const ELEMENT: ElementSettings = ElementSettings {
         window: Duration::from_secs(3),
         interval: Duration::from_secs(1),
+        model_file: None,
     };
 
     #[test]

@@ -71,6 +71,11 @@ struct Args {
     /// Time between results, in ms (the element's interval).
     #[arg(long, default_value_t = 1000)]
     interval_ms: u64,
+    /// An 8 kHz ONNX model to use instead of the built-in one, e.g.
+    /// models/reslstm-sa-8k-single.onnx (one network: about a quarter less
+    /// CPU per call than the built-in two-network ensemble).
+    #[arg(long, env = "EMOTIONDETECT_MODEL_FILE")]
+    model_file: Option<std::path::PathBuf>,
 }
 
 fn parse_speaker(s: &str) -> Result<(String, String), String> {
@@ -111,9 +116,23 @@ async fn run(args: Args) -> Result<(), String> {
     if args.interval_ms == 0 || args.interval_ms > args.window_ms {
         return Err("--interval-ms must be more than 0 and at most --window-ms".into());
     }
-    let model = tokio::task::spawn_blocking(pipeline::init)
+    // One spelling of the path, so every call's elements share the session
+    // loaded here.
+    let model_file = args
+        .model_file
+        .as_deref()
+        .map(|p| std::fs::canonicalize(p).map_err(|e| format!("--model-file {}: {e}", p.display())))
+        .transpose()?;
+    let file = model_file.clone();
+    let model = tokio::task::spawn_blocking(move || pipeline::init(file.as_deref()))
         .await
         .map_err(|e| e.to_string())??;
+    tracing::info!(
+        "model: {}",
+        model_file
+            .as_deref()
+            .map_or("built-in 8 kHz".into(), |p| p.display().to_string())
+    );
     let metrics = Arc::new(Metrics::default());
     let (host, port, tls) = MqttConfig::parse_url(&args.mqtt)?;
     let client_id = args.mqtt_client_id.clone().unwrap_or_else(|| {
@@ -147,6 +166,10 @@ async fn run(args: Args) -> Result<(), String> {
                 element: ElementSettings {
                     window: Duration::from_millis(args.window_ms),
                     interval: Duration::from_millis(args.interval_ms),
+                    model_file: model_file
+                        .as_deref()
+                        .and_then(|p| p.to_str())
+                        .map(Arc::from),
                 },
                 max_buffer: Duration::from_millis(args.buffer_ms.max(20)),
                 end_timeout: Duration::from_secs(10),

@@ -4,6 +4,7 @@
 //! and the element's messages turned into JSON on the streaming thread and
 //! handed to the call's task.
 
+use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -19,8 +20,10 @@ pub const RATE: u64 = 8000;
 
 /// Registers the element and loads the 8 kHz model once, through the
 /// element itself (so its ONNX Runtime log goes where the element routes
-/// it), and keeps the shared session for its batch counters.
-pub fn init() -> Result<Arc<SharedModel>, String> {
+/// it), and keeps the shared session for its batch counters. `model_file`
+/// is an ONNX file to use instead of the built-in 8 kHz model; every call's
+/// elements then load the same file and share this session.
+pub fn init(model_file: Option<&Path>) -> Result<Arc<SharedModel>, String> {
     gst::init().map_err(|e| format!("GStreamer: {e}"))?;
     gstemotiondetect::plugin_register_static().map_err(|e| format!("emotiondetect: {e}"))?;
     for f in ["appsrc", "mulawdec", "fakesink"] {
@@ -30,16 +33,39 @@ pub fn init() -> Result<Arc<SharedModel>, String> {
             ));
         }
     }
-    let warm = gst::ElementFactory::make("emotiondetect")
-        .property("sample-rate", RATE as u32)
-        .build()
-        .map_err(|e| format!("emotiondetect: {e}"))?;
+    let mut warm = gst::ElementFactory::make("emotiondetect").property("sample-rate", RATE as u32);
+    if let Some(path) = model_file {
+        let utf8 = path
+            .to_str()
+            .ok_or_else(|| format!("--model-file {}: not a UTF-8 path", path.display()))?;
+        warm = warm.property("model-file", utf8);
+    }
+    let warm = warm.build().map_err(|e| format!("emotiondetect: {e}"))?;
     let started = warm.set_state(gst::State::Paused);
-    let model = (0..BUILTIN_MODELS.len())
-        .map(ModelSource::Builtin)
-        .filter_map(|s| SharedModel::get(s, Provider::Cpu, None).ok())
-        .find(|m| m.contract().features.sample_rate as u64 == RATE);
+    // Taken while the element still holds the session, so it is not loaded
+    // twice. A file is checked here too: its error (missing, unreadable,
+    // another rate) says more than "failed to start".
+    let model = match model_file {
+        Some(path) => SharedModel::get(ModelSource::File(path), Provider::Cpu, None)
+            .map_err(|e| format!("--model-file: {e}"))
+            .and_then(|m| {
+                let rate = m.contract().features.sample_rate as u64;
+                if rate == RATE {
+                    Ok(Some(m))
+                } else {
+                    Err(format!(
+                        "--model-file {}: a {rate} Hz model; calls are {RATE} Hz",
+                        path.display()
+                    ))
+                }
+            }),
+        None => Ok((0..BUILTIN_MODELS.len())
+            .map(ModelSource::Builtin)
+            .filter_map(|s| SharedModel::get(s, Provider::Cpu, None).ok())
+            .find(|m| m.contract().features.sample_rate as u64 == RATE)),
+    };
     let _ = warm.set_state(gst::State::Null);
+    let model = model?;
     started.map_err(|_| {
         "the emotiondetect element failed to start (is ONNX Runtime installed? see scripts/setup.sh)"
             .to_owned()
@@ -70,10 +96,12 @@ pub enum ResultKind {
 }
 
 /// Settings the element gets on every track.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 pub struct ElementSettings {
     pub window: Duration,
     pub interval: Duration,
+    /// The element's `model-file`, or the built-in 8 kHz model.
+    pub model_file: Option<Arc<str>>,
 }
 
 /// A running call pipeline.
@@ -87,7 +115,7 @@ impl CallPipeline {
     /// named after the track's speaker.
     pub fn start(
         speakers: &[String],
-        settings: ElementSettings,
+        settings: &ElementSettings,
         reports: mpsc::UnboundedSender<Report>,
     ) -> Result<Self, String> {
         let pipeline = gst::Pipeline::new();
@@ -105,15 +133,17 @@ impl CallPipeline {
                 .do_timestamp(false)
                 .build();
             let dec = make("mulawdec")?;
-            let detect = gst::ElementFactory::make("emotiondetect")
+            let mut detect = gst::ElementFactory::make("emotiondetect")
                 .name(format!("detect{i}"))
                 .property("sample-rate", RATE as u32)
                 .property("window-duration", settings.window.as_nanos() as u64)
                 .property("interval", settings.interval.as_nanos() as u64)
                 .property_from_str("channel-mode", "independent")
-                .property("channel-names", speaker.as_str())
-                .build()
-                .map_err(|e| format!("emotiondetect: {e}"))?;
+                .property("channel-names", speaker.as_str());
+            if let Some(file) = &settings.model_file {
+                detect = detect.property("model-file", file.as_ref());
+            }
+            let detect = detect.build().map_err(|e| format!("emotiondetect: {e}"))?;
             let sink = gst::ElementFactory::make("fakesink")
                 .property("sync", false)
                 .property("async", false)

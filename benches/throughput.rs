@@ -4,6 +4,7 @@
 //!     cargo bench --bench throughput                      # both parts, defaults
 //!     cargo bench --bench throughput -- single --minutes 60 --runs 5
 //!     cargo bench --bench throughput -- single --model-file other.onnx   # another 16 kHz model (single, many, live)
+//!     cargo bench --bench throughput -- single --rate 8000   # the 8 kHz model (resampled in both pipelines)
 //!     cargo bench --bench throughput -- many --streams 1000 --seconds 30
 //!
 //! `single`: one hour of 16 kHz mono speech (the bundled demo looped)
@@ -110,16 +111,22 @@ fn looped_wav(seconds: u64) -> PathBuf {
     path
 }
 
-/// `filesrc ! wavparse ! [emotiondetect !] fakesink`; the element reads
-/// `model` instead of its built-in model when given.
-fn pipeline(path: &Path, with_element: bool, model: Option<&str>) -> gst::Element {
+/// `filesrc ! wavparse ! [emotiondetect !] fakesink`, with
+/// `audioresample` to `rate` after `wavparse` when it is not the file's;
+/// the element reads `model` instead of its built-in model when given.
+fn pipeline(path: &Path, with_element: bool, model: Option<&str>, rate: u32) -> gst::Element {
+    let resample = if rate == RATE {
+        String::new()
+    } else {
+        format!("audioresample ! audio/x-raw,rate={rate} ! ")
+    };
     let middle = match (with_element, model) {
         (false, _) => String::new(),
         (true, None) => "emotiondetect ! ".into(),
         (true, Some(m)) => format!("emotiondetect model-file=\"{m}\" ! "),
     };
     gst::parse::launch(&format!(
-        "filesrc location={} ! wavparse ! {middle}fakesink",
+        "filesrc location={} ! wavparse ! {resample}{middle}fakesink",
         path.display()
     ))
     .unwrap()
@@ -173,13 +180,13 @@ fn median(mut v: Vec<f64>) -> f64 {
 }
 
 /// Returns the element's CPU seconds for the audio.
-fn single(minutes: u64, runs: usize, model: Option<&str>) -> f64 {
+fn single(minutes: u64, runs: usize, model: Option<&str>, rate: u32) -> f64 {
     let path = looped_wav(minutes * 60);
     let audio = (minutes * 60) as f64;
     let (mut with, mut without) = (Vec::new(), Vec::new());
     for _ in 0..runs {
         for (with_element, out) in [(true, &mut with), (false, &mut without)] {
-            let p = pipeline(&path, with_element, model);
+            let p = pipeline(&path, with_element, model, rate);
             let before = cpu_seconds();
             run_to_eos(&p);
             out.push(cpu_seconds() - before);
@@ -188,7 +195,7 @@ fn single(minutes: u64, runs: usize, model: Option<&str>) -> f64 {
     let (w, wo) = (median(with), median(without));
     let element = w - wo;
     println!(
-        "single stream: {minutes} min of 16 kHz speech, {runs} runs, medians; model {}",
+        "single stream: {minutes} min of speech at {rate} Hz, {runs} runs, medians; model {}",
         model.unwrap_or("built-in")
     );
     println!("  pipeline CPU with element    {w:.3} s");
@@ -203,7 +210,7 @@ fn single(minutes: u64, runs: usize, model: Option<&str>) -> f64 {
 /// The same hour through `benches/python_baseline.py` (librosa +
 /// onnxruntime), in the same run.
 fn versus_python(minutes: u64, runs: usize) {
-    let ours = single(minutes, runs, None);
+    let ours = single(minutes, runs, None, RATE);
     let path = looped_wav(minutes * 60);
     let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
     let out =
@@ -246,7 +253,7 @@ struct ManyRun {
 fn run_many(path: &Path, streams: usize, with_element: bool, model: Option<&str>) -> ManyRun {
     let rss_before = rss_mib();
     let pipelines: Vec<gst::Element> = (0..streams)
-        .map(|_| pipeline(path, with_element, model))
+        .map(|_| pipeline(path, with_element, model, RATE))
         .collect();
     for p in &pipelines {
         p.set_state(gst::State::Paused).unwrap();
@@ -648,6 +655,7 @@ fn main() {
             arg(&args, "--minutes", 60),
             arg(&args, "--runs", 5) as usize,
             model,
+            arg(&args, "--rate", RATE as u64) as u32,
         );
     }
     if which.is_empty() || which.contains(&"many") {

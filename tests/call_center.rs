@@ -49,18 +49,84 @@ fn independent_channels_give_results_only_where_there_is_speech() {
     assert_eq!(summaries[1].get::<u32>("windows").unwrap(), 0);
 }
 
-#[test]
-fn steady_tones_and_noise_get_no_emotion() {
-    let n = RATE as usize * 4;
-    let mut seed = 7u64;
-    let noise: Vec<f32> = (0..n)
+/// `n` samples of uniform white noise of RMS `rms`, the same for a seed.
+fn white_noise(n: usize, mut seed: u64, rms: f32) -> Vec<f32> {
+    // Uniform on [-0.5, 0.5) has RMS 1/sqrt(12).
+    let scale = rms * 12f32.sqrt();
+    (0..n)
         .map(|_| {
             seed = seed
                 .wrapping_mul(6364136223846793005)
                 .wrapping_add(1442695040888963407);
-            ((seed >> 40) as f32 / (1u64 << 24) as f32 - 0.5) * 0.2
+            ((seed >> 40) as f32 / (1u64 << 24) as f32 - 0.5) * scale
         })
+        .collect()
+}
+
+/// The RMS of the speech in `x`: over its 20 ms blocks within 40 dB of the
+/// loudest.
+fn active_rms(x: &[f32]) -> f32 {
+    let blocks: Vec<f32> = x
+        .chunks_exact(320)
+        .map(|b| b.iter().map(|v| v * v).sum::<f32>() / 320.0)
         .collect();
+    let loudest = blocks.iter().copied().fold(0.0, f32::max);
+    let active: Vec<f32> = blocks.into_iter().filter(|&e| e > loudest * 1e-4).collect();
+    (active.iter().sum::<f32>() / active.len() as f32).sqrt()
+}
+
+#[test]
+fn speech_on_a_noisy_line_still_gets_results() {
+    // The demo speech with white noise 10 dB below it: the frame detector
+    // calls most of its frames noise, but the built-in models' own gate
+    // hears speech, and by default decides (min-speech-ratio automatic).
+    let speech = demo_speech();
+    let noise = white_noise(
+        speech.len(),
+        3,
+        active_rms(&speech) / 10f32.powf(10.0 / 20.0),
+    );
+    let noisy: Vec<f32> = speech.iter().zip(&noise).map(|(s, n)| s + n).collect();
+    let classified = |props: &[(&str, &str)]| {
+        let (mut h, bus) = harness(props, Format::F32, 1);
+        Audio::new(&noisy).format(Format::F32).push(&mut h);
+        assert!(h.push_event(gst::event::Eos::new()));
+        messages(&bus, "emotion").len()
+    };
+    let by_default = classified(&[]);
+    assert!(by_default >= 9, "{by_default} of 12 windows classified");
+    // The previous default leaves most of them out.
+    let gated = classified(&[("min-speech-ratio", "0.2")]);
+    assert!(gated <= 6, "{gated} of 12 windows classified at 0.2");
+}
+
+#[test]
+fn without_a_non_speech_output_the_frame_detector_gates_by_default() {
+    // The contract test model has no `non-speech` output and classifies
+    // every window it is given: noise gets through only when the speech
+    // ratio is turned off.
+    let model = repo_path("tests/fixtures/models/tiny-valid.onnx");
+    let noise = white_noise(RATE as usize * 4, 11, 0.05);
+    let classified = |ratio: Option<&str>| {
+        let mut props = vec![("model-file", model.to_str().unwrap())];
+        props.extend(ratio.map(|r| ("min-speech-ratio", r)));
+        let (mut h, bus) = harness(&props, Format::F32, 1);
+        assert_eq!(
+            h.element().unwrap().property::<f64>("min-speech-ratio"),
+            ratio.map_or(-1.0, |r| r.parse().unwrap())
+        );
+        Audio::new(&noise).format(Format::F32).push(&mut h);
+        assert!(h.push_event(gst::event::Eos::new()));
+        messages(&bus, "emotion").len()
+    };
+    assert_eq!(classified(None), 0);
+    assert_eq!(classified(Some("0")), 2);
+}
+
+#[test]
+fn steady_tones_and_noise_get_no_emotion() {
+    let n = RATE as usize * 4;
+    let noise = white_noise(n, 7, 0.2 / 12f32.sqrt());
     let hold: Vec<f32> = (0..n)
         .map(|i| {
             // A melody of pure tones, a note every half second.

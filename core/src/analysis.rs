@@ -33,9 +33,17 @@ pub struct WindowConfig {
     pub min_tail: u64,
     /// Windows whose RMS is below this (dBFS) are not classified.
     pub silence_threshold_db: f64,
-    /// Windows with a smaller share of speech frames are not classified.
+    /// Windows with a smaller share of speech frames are not classified;
+    /// negative: [`AUTO_MIN_SPEECH_RATIO`] for a model without a
+    /// `non-speech` output, none for a model with one (its learned gate
+    /// decides).
     pub min_speech_ratio: f64,
 }
+
+/// The speech ratio a negative (automatic) `min_speech_ratio` asks of a
+/// model without a `non-speech` output: a 3 s window of conversational
+/// speech has 30–80 % speech frames, one with a short word or a cough fewer.
+pub const AUTO_MIN_SPEECH_RATIO: f64 = 0.2;
 
 #[derive(Debug, thiserror::Error, PartialEq)]
 pub enum AnalysisError {
@@ -183,6 +191,19 @@ impl Analyzer {
 
     pub fn set_min_speech_ratio(&mut self, ratio: f64) {
         self.config.min_speech_ratio = ratio;
+    }
+
+    /// The speech ratio a window needs: the configured one, or when that is
+    /// negative, none if the model has a `non-speech` output (the models
+    /// are evaluated that way: their gate rejects non-speech, and the
+    /// rule-based detector would drop most speech in white noise at 10 dB
+    /// SNR), [`AUTO_MIN_SPEECH_RATIO`] if it has not.
+    pub fn min_speech_ratio(&self) -> f64 {
+        match (self.config.min_speech_ratio, self.non_speech) {
+            (r, _) if r >= 0.0 => r,
+            (_, Some(_)) => 0.0,
+            (_, None) => AUTO_MIN_SPEECH_RATIO,
+        }
     }
 
     /// Voice activity known from outside for the samples pushed next, or
@@ -374,7 +395,7 @@ impl Analyzer {
         };
         let mut classified = rms_dbfs >= self.config.silence_threshold_db
             && frames > 0
-            && speech_ratio >= self.config.min_speech_ratio;
+            && speech_ratio >= self.min_speech_ratio();
         if classified {
             let nf = self.n_features;
             for (k, index) in (first..last_exclusive).enumerate() {

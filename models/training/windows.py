@@ -13,9 +13,10 @@ is `non-speech` is not classified. The stream's summary is the
 duration-weighted mean of the classified windows' probabilities with
 `non-speech` removed and the rest renormalised.
 
-The element also runs a rule-based voice activity detector (src/vad.rs,
-`min-speech-ratio`) in front of the model; it is NOT replicated here, so
-these figures are for the model's own gate.
+The element can also gate windows by the share of frames its rule-based
+voice activity detector (core/src/vad.rs) calls speech (`min-speech-ratio`);
+with models that have a `non-speech` output its default (automatic) sets no
+ratio, as here. speech_gate.py measures the ratio rule.
 """
 from __future__ import annotations
 

@@ -43,9 +43,9 @@ const DEFAULT_INTERVAL: gst::ClockTime = gst::ClockTime::from_seconds(1);
 /// RAVDESS clips near -50 dBFS; whether a louder window is speech is the
 /// voice activity detector's call (`min-speech-ratio`).
 const DEFAULT_SILENCE_THRESHOLD: f64 = -60.0;
-/// A 3 s window of conversational speech has 30–80 % speech frames; one
-/// with a short word or a cough has fewer.
-const DEFAULT_MIN_SPEECH_RATIO: f64 = 0.2;
+/// Automatic: no speech-ratio gate for a model with a `non-speech` output,
+/// `AUTO_MIN_SPEECH_RATIO` for one without.
+const DEFAULT_MIN_SPEECH_RATIO: f64 = -1.0;
 const DEFAULT_POST_MESSAGES: bool = true;
 const DEFAULT_ADAPT_TO_SPEAKER: bool = true;
 const DEFAULT_PROVIDER: ExecutionProvider = ExecutionProvider::Cpu;
@@ -699,8 +699,8 @@ impl ObjectImpl for EmotionDetect {
                     .build(),
                 glib::ParamSpecDouble::builder("min-speech-ratio")
                     .nick("Minimum speech ratio")
-                    .blurb("Windows with a smaller share of speech frames are not classified (0: no speech gating)")
-                    .minimum(0.0)
+                    .blurb("Windows with a smaller share of speech frames are not classified (0: no speech gating; -1: automatic, none for a model with a non-speech output, 0.2 otherwise)")
+                    .minimum(-1.0)
                     .maximum(1.0)
                     .default_value(DEFAULT_MIN_SPEECH_RATIO)
                     .mutable_playing()

@@ -1,0 +1,63 @@
+# SPDX-License-Identifier: MPL-2.0
+"""The element's speech-ratio rule replayed in Python (speech_gate.py)."""
+import unittest
+
+import numpy as np
+
+from training import common, speech_gate
+
+
+class FakeBank:
+    """One clip of 10 frames: flags and the windows' frame ranges, as extract.Bank gives them."""
+
+    def __init__(self, flags, spans):
+        self.flags, self.spans = np.asarray(flags, dtype=bool), spans
+
+    def clip_speech(self, i):
+        return self.flags
+
+    def windows(self, i):
+        return [(0, 0, j0, j1, -20.0) for j0, j1 in self.spans]
+
+
+def probs(label):
+    p = np.full(common.N_LABELS, 0.01)
+    p[label] = 1.0
+    return p / p.sum()
+
+
+class SpeechRatio(unittest.TestCase):
+    def test_ratio_is_the_share_of_the_windows_frames_flagged(self):
+        bank = FakeBank([1, 1, 0, 0, 0, 0, 0, 0, 1, 0], [(0, 4), (2, 10), (5, 5)])
+        np.testing.assert_allclose(speech_gate.speech_ratios(bank, 0), [0.5, 1 / 8, 0.0])
+
+    def test_a_window_needs_the_ratio_loudness_and_a_speech_label(self):
+        angry = common.LABELS.index("angry")
+        clip = {"win": np.stack([probs(angry), probs(angry), probs(common.NON_SPEECH), probs(angry)]),
+                "db": np.array([-20.0, -20.0, -20.0, -70.0]),
+                "ratio": np.array([0.3, 0.05, 0.9, 0.9])}
+        self.assertEqual(speech_gate.classified(clip, 0.2).tolist(), [True, False, False, False])
+        self.assertEqual(speech_gate.classified(clip, 0.0).tolist(), [True, True, False, False])
+
+
+class Choice(unittest.TestCase):
+    @staticmethod
+    def val(nonspeech, angry, clean_uar):
+        return {str(r): {"nonspeech": {"classified_share": nonspeech.get(r, 0.0)},
+                         "neutral_calm_angry_share": angry.get(r, 0.0),
+                         "sets": {"ravdess clean": {"window_uar": clean_uar.get(r, 0.5)},
+                                  "emodb clean": {"window_uar": clean_uar.get(r, 0.5)}}}
+                for r in speech_gate.RATIOS}
+
+    def test_the_smallest_ratio_that_passes_every_check(self):
+        self.assertEqual(speech_gate.choose(self.val({}, {}, {}))["chosen"], 0.0)
+        self.assertEqual(speech_gate.choose(self.val({0.0: 0.02}, {}, {}))["chosen"], 0.05)
+        self.assertEqual(speech_gate.choose(self.val({}, {0.0: 0.03, 0.05: 0.03}, {}))["chosen"], 0.1)
+        self.assertEqual(speech_gate.choose(self.val({}, {}, {0.0: 0.47, 0.05: 0.47, 0.1: 0.47}))["chosen"], 0.2)
+
+    def test_nothing_passing_keeps_the_previous_default(self):
+        self.assertEqual(speech_gate.choose(self.val({r: 0.05 for r in speech_gate.RATIOS}, {}, {}))["chosen"], 0.2)
+
+
+if __name__ == "__main__":
+    unittest.main()

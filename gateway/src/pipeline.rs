@@ -34,11 +34,8 @@ pub fn init(model_file: Option<&Path>) -> Result<Arc<SharedModel>, String> {
         }
     }
     let mut warm = gst::ElementFactory::make("emotiondetect").property("sample-rate", RATE as u32);
-    if let Some(path) = model_file {
-        let utf8 = path
-            .to_str()
-            .ok_or_else(|| format!("--model-file {}: not a UTF-8 path", path.display()))?;
-        warm = warm.property("model-file", utf8);
+    if let Some(path) = model_file.and_then(Path::to_str) {
+        warm = warm.property("model-file", path);
     }
     let warm = warm.build().map_err(|e| format!("emotiondetect: {e}"))?;
     let started = warm.set_state(gst::State::Paused);
@@ -47,7 +44,7 @@ pub fn init(model_file: Option<&Path>) -> Result<Arc<SharedModel>, String> {
     // another rate) says more than "failed to start".
     let model = match model_file {
         Some(path) => SharedModel::get(ModelSource::File(path), Provider::Cpu, None)
-            .map_err(|e| format!("--model-file: {e}"))
+            .map_err(|e| format!("--model-file {}: {e}", path.display()))
             .and_then(|m| {
                 let rate = m.contract().features.sample_rate as u64;
                 if rate == RATE {

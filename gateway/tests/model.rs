@@ -44,11 +44,10 @@ async fn a_model_file_serves_every_call_from_the_session_loaded_at_start() {
     let single = shipped("reslstm-sa-8k-single.onnx");
     let builtin = Gateway::start(&broker.url(), &[]);
     let chosen = Gateway::start(&broker.url(), &["--model-file", single.to_str().unwrap()]);
-    let canonical = single.canonicalize().unwrap();
     assert!(
         chosen
             .log()
-            .contains(&format!("model: {}", canonical.display())),
+            .contains(&format!("model: {}", single.display())),
         "{}",
         chosen.log()
     );
@@ -111,6 +110,6 @@ fn a_model_file_that_cannot_serve_calls_stops_the_gateway_with_the_reason() {
     let not_onnx = shipped("MODEL_CARD.md");
     let (ok, log) = start_failing(&["--model-file", not_onnx.to_str().unwrap()]);
     assert!(!ok);
-    assert!(log.contains("--model-file: "), "{log}");
+    assert!(log.contains("not a loadable ONNX model"), "{log}");
     assert!(log.contains("MODEL_CARD.md"), "{log}");
 }

@@ -4,7 +4,8 @@
 //!     cargo bench --bench throughput                      # both parts, defaults
 //!     cargo bench --bench throughput -- single --minutes 60 --runs 5
 //!     cargo bench --bench throughput -- single --model-file other.onnx   # another 16 kHz model (single, many, live)
-//!     cargo bench --bench throughput -- single --rate 8000   # the 8 kHz model (resampled in both pipelines)
+//!     cargo bench --bench throughput -- single --rate 8000   # the 8 kHz model (resampled in both pipelines; `single` only,
+//!                                                            # with --model-file an 8 kHz model)
 //!     cargo bench --bench throughput -- many --streams 1000 --seconds 30
 //!
 //! `single`: one hour of 16 kHz mono speech (the bundled demo looped)

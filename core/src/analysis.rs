@@ -34,16 +34,22 @@ pub struct WindowConfig {
     /// Windows whose RMS is below this (dBFS) are not classified.
     pub silence_threshold_db: f64,
     /// Windows with a smaller share of speech frames are not classified;
-    /// negative: [`AUTO_MIN_SPEECH_RATIO`] for a model without a
-    /// `non-speech` output, none for a model with one (its learned gate
-    /// decides).
+    /// negative: automatic, [`AUTO_MIN_SPEECH_RATIO`] for a model without a
+    /// `non-speech` output, [`AUTO_MIN_SPEECH_RATIO_WITH_GATE`] for one with.
     pub min_speech_ratio: f64,
 }
 
-/// The speech ratio a negative (automatic) `min_speech_ratio` asks of a
-/// model without a `non-speech` output: a 3 s window of conversational
-/// speech has 30–80 % speech frames, one with a short word or a cough fewer.
+/// The speech ratio an automatic `min_speech_ratio` asks of a model
+/// without a `non-speech` output: a 3 s window of conversational speech
+/// has 30–80 % speech frames, one with a short word or a cough fewer.
 pub const AUTO_MIN_SPEECH_RATIO: f64 = 0.2;
+
+/// The same for a model with a `non-speech` output, whose gate judges the
+/// rest: 4 speech frames of a 3 s window's 74. Enough to keep out sounds
+/// the frame detector never calls speech and the models were never shown
+/// alone (a constant offset, mains hum), low enough to keep most speech in
+/// white noise (the model card, *Speech gating*).
+pub const AUTO_MIN_SPEECH_RATIO_WITH_GATE: f64 = 0.05;
 
 #[derive(Debug, thiserror::Error, PartialEq)]
 pub enum AnalysisError {
@@ -194,14 +200,14 @@ impl Analyzer {
     }
 
     /// The speech ratio a window needs: the configured one, or when that is
-    /// negative, none if the model has a `non-speech` output (the models
-    /// are evaluated that way: their gate rejects non-speech, and the
-    /// rule-based detector would drop most speech in white noise at 10 dB
-    /// SNR), [`AUTO_MIN_SPEECH_RATIO`] if it has not.
+    /// negative (automatic), [`AUTO_MIN_SPEECH_RATIO_WITH_GATE`] if the
+    /// model has a `non-speech` output (its gate rejects noise, tones and
+    /// music; a higher ratio would drop much speech in white noise),
+    /// [`AUTO_MIN_SPEECH_RATIO`] if it has not.
     pub fn min_speech_ratio(&self) -> f64 {
         match (self.config.min_speech_ratio, self.non_speech) {
             (r, _) if r >= 0.0 => r,
-            (_, Some(_)) => 0.0,
+            (_, Some(_)) => AUTO_MIN_SPEECH_RATIO_WITH_GATE,
             (_, None) => AUTO_MIN_SPEECH_RATIO,
         }
     }
@@ -1077,5 +1083,29 @@ mod tests {
             Analyzer::new(&p, 2, None, Some(&prior), config(16000, 16000)),
             Err(AnalysisError::PriorWidth { .. })
         ));
+    }
+
+    #[test]
+    fn an_automatic_speech_ratio_depends_on_the_models_non_speech_output() {
+        let p = FeatureParams::default();
+        for (set, with_gate, without) in [
+            (-1.0, AUTO_MIN_SPEECH_RATIO_WITH_GATE, AUTO_MIN_SPEECH_RATIO),
+            (-0.5, AUTO_MIN_SPEECH_RATIO_WITH_GATE, AUTO_MIN_SPEECH_RATIO),
+            (0.0, 0.0, 0.0),
+            (0.3, 0.3, 0.3),
+        ] {
+            let cfg = WindowConfig {
+                min_speech_ratio: set,
+                ..config(16000, 16000)
+            };
+            let gated = Analyzer::new(&p, 3, Some(2), None, cfg).unwrap();
+            assert_eq!(gated.min_speech_ratio(), with_gate, "{set}");
+            let plain = Analyzer::new(&p, 3, None, None, cfg).unwrap();
+            assert_eq!(plain.min_speech_ratio(), without, "{set}");
+        }
+        // Set while running, as the element does on a property change.
+        let mut a = Analyzer::new(&p, 3, Some(2), None, config(16000, 16000)).unwrap();
+        a.set_min_speech_ratio(-1.0);
+        assert_eq!(a.min_speech_ratio(), AUTO_MIN_SPEECH_RATIO_WITH_GATE);
     }
 }

@@ -38,14 +38,16 @@ def rescaled(p: np.ndarray, scale: float) -> np.ndarray:
     return e / e.sum(axis=-1, keepdims=True)
 
 
-def classified_windows(preds: list[dict], labels: list[int], six: bool = False) -> tuple[np.ndarray, np.ndarray]:
-    """(probabilities of every classified window, truth per window) of clips with element window probabilities."""
+def classified_windows(preds: list[dict], labels: list[int], six: bool = False,
+                       keep=None) -> tuple[np.ndarray, np.ndarray]:
+    """(probabilities of every classified window, truth per window) of clips with element window probabilities;
+    `keep` gives a clip's classified windows (default: the element's gate)."""
     ps, ys = [], []
     for c, label in zip(preds, labels):
-        keep = windows.gate(c["win"], c["db"], NS)
-        if np.any(keep):
-            ps.append(np.asarray(c["win"])[keep])
-            ys.extend([common.to_shared6(label) if six else label] * int(keep.sum()))
+        keep_c = windows.gate(c["win"], c["db"], NS) if keep is None else keep(c)
+        if np.any(keep_c):
+            ps.append(np.asarray(c["win"])[keep_c])
+            ys.extend([common.to_shared6(label) if six else label] * int(keep_c.sum()))
     if not ps:
         return np.zeros((0, common.N_LABELS)), np.zeros(0, dtype=int)
     return np.concatenate(ps), np.asarray(ys, dtype=int)

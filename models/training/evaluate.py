@@ -133,9 +133,15 @@ def joined_window_probs(model: ResLSTMSA, bank: extract.Bank, idx, frames: int =
     return out
 
 
-def decide(c: dict) -> tuple[np.ndarray, bool]:
-    """(summary probabilities without non-speech, whether any window was classified) of one clip."""
-    cls = windows.gate(c["win"], c["db"], NS)
+def gated(c: dict) -> np.ndarray:
+    """The windows of one clip the element classifies by default (loud, argmax not non-speech)."""
+    return windows.gate(c["win"], c["db"], NS)
+
+
+def decide(c: dict, keep=gated) -> tuple[np.ndarray, bool]:
+    """(summary probabilities without non-speech, whether any window was classified) of one clip; `keep` gives
+    the classified windows of a clip."""
+    cls = keep(c)
     s = windows.summary(c["win"], c["lens"], cls, NS)
     if s is not None:
         return s, True
@@ -162,27 +168,26 @@ def corpus_scores(preds: list[dict], labels: list[int], eval_labels: list[int], 
             "clip": m_clip, "element": m_elem, "n": len(labels)}
 
 
-def angry_rate(preds: list[dict], labels: list[int], which=("neutral", "calm")) -> dict:
-    """Share of loud windows of neutral (and calm) clips that the element labels `angry`."""
+def angry_rate(preds: list[dict], labels: list[int], which=("neutral", "calm"), keep=gated) -> dict:
+    """Share of loud windows of neutral (and calm) clips that the element labels `angry` (classified by `keep`)."""
     target = {common.LABELS.index(w) for w in which}
-    n = ang = gated = 0
+    n = ang = non_speech = 0
     for c, l in zip(preds, labels):
         if l not in target:
             continue
         loud = c["db"] >= windows.SILENCE_DBFS
         p = c["win"][loud]
         n += len(p)
-        gated += int(np.sum(p.argmax(1) == NS))
-        ang += int(np.sum((p.argmax(1) != NS) & (windows.emotion_probs(p, NS).argmax(1) == ANGRY)))
-    return {"windows": n, "angry": ang, "angry_share": ang / max(n, 1), "gated_non_speech": gated / max(n, 1)}
+        non_speech += int(np.sum(p.argmax(1) == NS))
+        ang += int(np.sum(keep(c)[loud] & (windows.emotion_probs(p, NS).argmax(1) == ANGRY)))
+    return {"windows": n, "angry": ang, "angry_share": ang / max(n, 1), "gated_non_speech": non_speech / max(n, 1)}
 
 
-def classified_rate(preds: list[dict]) -> dict:
+def classified_rate(preds: list[dict], keep=gated) -> dict:
     n = cls = 0
     for c in preds:
-        g = windows.gate(c["win"], c["db"], NS)
         n += int(np.sum(c["db"] >= windows.SILENCE_DBFS))
-        cls += int(np.sum(g))
+        cls += int(np.sum(keep(c)))
     return {"windows": n, "classified": cls, "classified_share": cls / max(n, 1)}
 
 

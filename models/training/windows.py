@@ -14,9 +14,9 @@ duration-weighted mean of the classified windows' probabilities with
 `non-speech` removed and the rest renormalised.
 
 The element can also gate windows by the share of frames its rule-based
-voice activity detector (core/src/vad.rs) calls speech (`min-speech-ratio`);
-with models that have a `non-speech` output its default (automatic) sets no
-ratio, as here. speech_gate.py measures the ratio rule.
+voice activity detector (core/src/vad.rs) calls speech (`min-speech-ratio`;
+automatic: 0.05 for models with a `non-speech` output, 0.2 without). It is
+not replicated here; speech_gate.py measures it.
 """
 from __future__ import annotations
 

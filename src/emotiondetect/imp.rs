@@ -12,7 +12,10 @@ use gst::subclass::prelude::*;
 use gst_audio::subclass::prelude::*;
 use gst_base::prelude::*;
 
-use emotiondetect_core::analysis::{Analyzer, SegmentTracker, Window, WindowConfig};
+use emotiondetect_core::analysis::{
+    Analyzer, SegmentTracker, Window, WindowConfig, AUTO_MIN_SPEECH_RATIO,
+    AUTO_MIN_SPEECH_RATIO_WITH_GATE,
+};
 use emotiondetect_core::model::{
     self, LogLevel, Logger, ModelError, ModelSource, Provider, SharedModel,
 };
@@ -41,10 +44,11 @@ const DEFAULT_WINDOW: gst::ClockTime = gst::ClockTime::from_seconds(3);
 const DEFAULT_INTERVAL: gst::ClockTime = gst::ClockTime::from_seconds(1);
 /// Speech at a normal level sits around -30 to -20 dBFS, softly spoken
 /// RAVDESS clips near -50 dBFS; whether a louder window is speech is the
-/// voice activity detector's call (`min-speech-ratio`).
+/// model's `non-speech` output and the voice activity detector's
+/// (`min-speech-ratio`).
 const DEFAULT_SILENCE_THRESHOLD: f64 = -60.0;
-/// Automatic: no speech-ratio gate for a model with a `non-speech` output,
-/// `AUTO_MIN_SPEECH_RATIO` for one without.
+/// Automatic (any negative value): `AUTO_MIN_SPEECH_RATIO_WITH_GATE` for a
+/// model with a `non-speech` output, `AUTO_MIN_SPEECH_RATIO` for one without.
 const DEFAULT_MIN_SPEECH_RATIO: f64 = -1.0;
 const DEFAULT_POST_MESSAGES: bool = true;
 const DEFAULT_ADAPT_TO_SPEAKER: bool = true;
@@ -699,7 +703,7 @@ impl ObjectImpl for EmotionDetect {
                     .build(),
                 glib::ParamSpecDouble::builder("min-speech-ratio")
                     .nick("Minimum speech ratio")
-                    .blurb("Windows with a smaller share of speech frames are not classified (0: no speech gating; -1: automatic, none for a model with a non-speech output, 0.2 otherwise)")
+                    .blurb(&format!("Windows with a smaller share of speech frames are not classified (0: no speech gating; negative: automatic, {AUTO_MIN_SPEECH_RATIO_WITH_GATE} for a model with a non-speech output, {AUTO_MIN_SPEECH_RATIO} otherwise)"))
                     .minimum(-1.0)
                     .maximum(1.0)
                     .default_value(DEFAULT_MIN_SPEECH_RATIO)

@@ -29,15 +29,19 @@ def probs(label):
 class SpeechRatio(unittest.TestCase):
     def test_ratio_is_the_share_of_the_windows_frames_flagged(self):
         bank = FakeBank([1, 1, 0, 0, 0, 0, 0, 0, 1, 0], [(0, 4), (2, 10), (5, 5)])
-        np.testing.assert_allclose(speech_gate.speech_ratios(bank, 0), [0.5, 1 / 8, 0.0])
+        ratio, framed = speech_gate.speech_ratios(bank, 0)
+        np.testing.assert_allclose(ratio, [0.5, 1 / 8, 0.0])
+        self.assertEqual(framed.tolist(), [True, True, False])
 
     def test_a_window_needs_the_ratio_loudness_and_a_speech_label(self):
         angry = common.LABELS.index("angry")
-        clip = {"win": np.stack([probs(angry), probs(angry), probs(common.NON_SPEECH), probs(angry)]),
-                "db": np.array([-20.0, -20.0, -20.0, -70.0]),
-                "ratio": np.array([0.3, 0.05, 0.9, 0.9])}
-        self.assertEqual(speech_gate.classified(clip, 0.2).tolist(), [True, False, False, False])
-        self.assertEqual(speech_gate.classified(clip, 0.0).tolist(), [True, True, False, False])
+        clip = {"win": np.stack([probs(angry), probs(angry), probs(common.NON_SPEECH), probs(angry), probs(angry)]),
+                "db": np.array([-20.0, -20.0, -20.0, -70.0, -20.0]),
+                "ratio": np.array([0.3, 0.05, 0.9, 0.9, 0.0]),
+                "framed": np.array([True, True, True, True, False])}
+        self.assertEqual(speech_gate.classified(clip, 0.2).tolist(), [True, False, False, False, False])
+        # no ratio: still loud, speech, and at least one frame
+        self.assertEqual(speech_gate.classified(clip, 0.0).tolist(), [True, True, False, False, False])
 
 
 class Choice(unittest.TestCase):

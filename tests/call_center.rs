@@ -37,7 +37,7 @@ fn independent_channels_give_results_only_where_there_is_speech() {
         assert_eq!(s.get::<i32>("channel").unwrap(), 0);
         assert_eq!(s.get::<&str>("speaker").unwrap(), "agent");
         let ratio = s.get::<f64>("speech-ratio").unwrap();
-        assert!(ratio > 0.0 && ratio <= 1.0, "{ratio}");
+        assert!((0.05..=1.0).contains(&ratio), "{ratio}");
     }
     // One summary per channel; the tone channel has none classified.
     let summaries = only(&all, "emotion-summary");
@@ -110,47 +110,65 @@ fn speech_on_a_noisy_line_still_gets_results() {
 }
 
 #[test]
-fn a_constant_offset_or_mains_hum_alone_gets_no_emotion() {
-    // Never speech to the frame detector, and never heard alone in
-    // training: the automatic speech ratio keeps them from the model.
-    for rate in [16000u32, 8000] {
-        let n = rate as usize * 6;
-        let offset = vec![0.05f32; n];
-        let hum: Vec<f32> = (0..n)
+fn a_constant_offset_or_a_pure_hum_tone_gets_no_emotion() {
+    // Steady sounds the frame detector never calls speech and the models'
+    // non-speech training lacks (its hum has harmonics and noise, never an
+    // offset): the automatic speech ratio keeps them from the model.
+    let wave = |rate: u32, offset: f32, partials: &[(f32, f32)]| -> Vec<f32> {
+        (0..rate as usize * 6)
             .map(|i| {
                 let t = i as f32 / rate as f32;
-                0.05 + 0.1 * (2.0 * std::f32::consts::PI * 50.0 * t).sin()
-                    + 0.03 * (2.0 * std::f32::consts::PI * 150.0 * t).sin()
+                offset
+                    + partials
+                        .iter()
+                        .map(|(hz, a)| a * (2.0 * std::f32::consts::PI * hz * t).sin())
+                        .sum::<f32>()
             })
-            .collect();
-        for (name, signal) in [("offset", offset), ("hum", hum)] {
-            init();
-            let pipeline =
-                gst::parse::launch("appsrc name=src format=time ! emotiondetect ! fakesink")
-                    .unwrap();
-            let src = pipeline
-                .downcast_ref::<gst::Bin>()
-                .unwrap()
-                .by_name("src")
-                .unwrap()
-                .downcast::<gst_app::AppSrc>()
-                .unwrap();
-            src.set_caps(Some(&Format::F32.caps_at(rate, 1)));
-            let bytes: Vec<u8> = signal.iter().flat_map(|v| v.to_le_bytes()).collect();
-            let mut buf = gst::Buffer::from_mut_slice(bytes);
-            buf.get_mut().unwrap().set_pts(gst::ClockTime::ZERO);
-            src.push_buffer(buf).unwrap();
-            src.end_of_stream().unwrap();
-            let all = play(&pipeline, |_| false);
-            pipeline.set_state(gst::State::Null).unwrap();
-            assert_eq!(
-                only(&all, "emotion-summary").len(),
-                1,
-                "{name} at {rate} Hz"
-            );
-            let results = only(&all, "emotion");
-            assert!(results.is_empty(), "{name} at {rate} Hz: {results:?}");
-        }
+            .collect()
+    };
+    let cases = [
+        ("offset", 16000, wave(16000, 0.05, &[])),
+        ("50 Hz tone", 16000, wave(16000, 0.0, &[(50.0, 0.1)])),
+        (
+            "hum on an offset",
+            8000,
+            wave(8000, 0.05, &[(50.0, 0.1), (150.0, 0.03)]),
+        ),
+    ];
+    let results = |rate: u32, signal: &[f32], ratio: Option<&str>| {
+        init();
+        let ratio = ratio.map_or(String::new(), |r| format!("min-speech-ratio={r}"));
+        let pipeline = gst::parse::launch(&format!(
+            "appsrc name=src format=time ! emotiondetect {ratio} ! fakesink"
+        ))
+        .unwrap();
+        let src = pipeline
+            .downcast_ref::<gst::Bin>()
+            .unwrap()
+            .by_name("src")
+            .unwrap()
+            .downcast::<gst_app::AppSrc>()
+            .unwrap();
+        src.set_caps(Some(&Format::F32.caps_at(rate, 1)));
+        let bytes: Vec<u8> = signal.iter().flat_map(|v| v.to_le_bytes()).collect();
+        let mut buf = gst::Buffer::from_mut_slice(bytes);
+        buf.get_mut().unwrap().set_pts(gst::ClockTime::ZERO);
+        src.push_buffer(buf).unwrap();
+        src.end_of_stream().unwrap();
+        let all = play(&pipeline, |_| false);
+        pipeline.set_state(gst::State::Null).unwrap();
+        assert_eq!(only(&all, "emotion-summary").len(), 1);
+        only(&all, "emotion").len()
+    };
+    for (name, rate, signal) in &cases {
+        assert_eq!(results(*rate, signal, None), 0, "{name} at {rate} Hz");
+        // The control: without a speech ratio the model does classify it, so
+        // this test checks the ratio (if a model stops doing so, pick
+        // another sound).
+        assert!(
+            results(*rate, signal, Some("0")) > 0,
+            "{name} at {rate} Hz is no longer classified without a speech ratio"
+        );
     }
 }
 

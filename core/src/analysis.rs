@@ -45,10 +45,10 @@ pub struct WindowConfig {
 pub const AUTO_MIN_SPEECH_RATIO: f64 = 0.2;
 
 /// The same for a model with a `non-speech` output, whose gate judges the
-/// rest: 4 speech frames of a 3 s window's 74. Enough to keep out sounds
-/// the frame detector never calls speech and the models were never shown
-/// alone (a constant offset, mains hum), low enough to keep most speech in
-/// white noise (the model card, *Speech gating*).
+/// rest: 4 speech frames of a 3 s window's 74. Enough to keep out steady
+/// sounds the frame detector never calls speech and the models' non-speech
+/// training lacks (a constant offset, a pure 50 Hz tone), low enough to
+/// keep most speech in white noise (the model card, *Speech gating*).
 pub const AUTO_MIN_SPEECH_RATIO_WITH_GATE: f64 = 0.05;
 
 #[derive(Debug, thiserror::Error, PartialEq)]
@@ -1107,5 +1107,46 @@ mod tests {
         let mut a = Analyzer::new(&p, 3, Some(2), None, config(16000, 16000)).unwrap();
         a.set_min_speech_ratio(-1.0);
         assert_eq!(a.min_speech_ratio(), AUTO_MIN_SPEECH_RATIO_WITH_GATE);
+    }
+
+    /// Answers "speech" (label 0) for every window, `non-speech` (label 2)
+    /// least likely.
+    struct Speech;
+
+    impl Classifier for Speech {
+        fn classify(&mut self, _: &[f32], _: usize, out: &mut [f32]) -> Result<(), ModelError> {
+            out.copy_from_slice(&[0.6, 0.3, 0.1]);
+            Ok(())
+        }
+    }
+
+    #[test]
+    fn a_model_with_non_speech_needs_four_speech_frames_of_a_window_by_default() {
+        // A 3 s window of 74 frames, its first k frames speech (an external
+        // flag for the samples that complete them): 3 are too few for the
+        // automatic ratio, 4 are enough.
+        let p = FeatureParams::default();
+        let cfg = WindowConfig {
+            min_speech_ratio: -1.0,
+            ..config(48000, 48000)
+        };
+        let samples = noise(48000);
+        let classified = |k: usize| {
+            let mut a = Analyzer::new(&p, 3, Some(2), None, cfg).unwrap();
+            let split = p.n_fft + (k - 1) * p.hop_length;
+            let mut out = vec![];
+            a.set_external_voice_activity(Some(true));
+            a.push(&samples[..split], &mut Speech, |_| {}).unwrap();
+            a.set_external_voice_activity(Some(false));
+            a.push(&samples[split..], &mut Speech, |w| {
+                out.push((w.speech_ratio, w.probabilities.is_some()))
+            })
+            .unwrap();
+            assert_eq!(out.len(), 1);
+            assert!((out[0].0 - k as f64 / 74.0).abs() < 1e-9, "{out:?}");
+            out[0].1
+        };
+        assert!(!classified(3));
+        assert!(classified(4));
     }
 }

@@ -4,7 +4,6 @@
 use std::collections::BTreeMap;
 use std::future::IntoFuture;
 use std::net::SocketAddr;
-use std::path::Path;
 use std::sync::atomic::Ordering::Relaxed;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -73,9 +72,10 @@ struct Args {
     #[arg(long, default_value_t = 1000)]
     interval_ms: u64,
     /// An 8 kHz ONNX model to use instead of the built-in one, e.g.
-    /// models/reslstm-sa-8k-single.onnx (one network: about 15 % less
-    /// gateway CPU per call than the built-in two-network ensemble). Read
-    /// at start; restart the gateway to change it.
+    /// models/reslstm-sa-8k-single.onnx (one network: up to about 15 % less
+    /// gateway CPU per call than the built-in two-network ensemble). Checked
+    /// at start; restart the gateway after changing the file (calls started
+    /// after a change would load the new file unchecked).
     #[arg(long, env = "EMOTIONDETECT_MODEL_FILE")]
     model_file: Option<std::path::PathBuf>,
 }
@@ -120,7 +120,7 @@ async fn run(args: Args) -> Result<(), String> {
     }
     // The path as given (not resolved: a mounted ConfigMap's symlinks stay
     // valid across its updates); the elements get the same string, so they
-    // share the session loaded here.
+    // share the session loaded here while the file does not change.
     let model_file: Option<Arc<str>> = args
         .model_file
         .as_deref()
@@ -131,7 +131,7 @@ async fn run(args: Args) -> Result<(), String> {
         })
         .transpose()?;
     let file = model_file.clone();
-    let model = tokio::task::spawn_blocking(move || pipeline::init(file.as_deref().map(Path::new)))
+    let model = tokio::task::spawn_blocking(move || pipeline::init(file.as_deref()))
         .await
         .map_err(|e| e.to_string())??;
     tracing::info!(

@@ -23,7 +23,7 @@ pub const RATE: u64 = 8000;
 /// it), and keeps the shared session for its batch counters. `model_file`
 /// is an ONNX file to use instead of the built-in 8 kHz model; every call's
 /// elements then load the same file and share this session.
-pub fn init(model_file: Option<&Path>) -> Result<Arc<SharedModel>, String> {
+pub fn init(model_file: Option<&str>) -> Result<Arc<SharedModel>, String> {
     gst::init().map_err(|e| format!("GStreamer: {e}"))?;
     gstemotiondetect::plugin_register_static().map_err(|e| format!("emotiondetect: {e}"))?;
     for f in ["appsrc", "mulawdec", "fakesink"] {
@@ -34,7 +34,7 @@ pub fn init(model_file: Option<&Path>) -> Result<Arc<SharedModel>, String> {
         }
     }
     let mut warm = gst::ElementFactory::make("emotiondetect").property("sample-rate", RATE as u32);
-    if let Some(path) = model_file.and_then(Path::to_str) {
+    if let Some(path) = model_file {
         warm = warm.property("model-file", path);
     }
     let warm = warm.build().map_err(|e| format!("emotiondetect: {e}"))?;
@@ -43,16 +43,15 @@ pub fn init(model_file: Option<&Path>) -> Result<Arc<SharedModel>, String> {
     // twice. A file is checked here too: its error (missing, unreadable,
     // another rate) says more than "failed to start".
     let model = match model_file {
-        Some(path) => SharedModel::get(ModelSource::File(path), Provider::Cpu, None)
-            .map_err(|e| format!("--model-file {}: {e}", path.display()))
+        Some(path) => SharedModel::get(ModelSource::File(Path::new(path)), Provider::Cpu, None)
+            .map_err(|e| format!("--model-file {path}: {e}"))
             .and_then(|m| {
                 let rate = m.contract().features.sample_rate as u64;
                 if rate == RATE {
                     Ok(Some(m))
                 } else {
                     Err(format!(
-                        "--model-file {}: a {rate} Hz model; calls are {RATE} Hz",
-                        path.display()
+                        "--model-file {path}: a {rate} Hz model; calls are {RATE} Hz"
                     ))
                 }
             }),

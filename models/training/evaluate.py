@@ -134,7 +134,8 @@ def joined_window_probs(model: ResLSTMSA, bank: extract.Bank, idx, frames: int =
 
 
 def gated(c: dict) -> np.ndarray:
-    """The windows of one clip the element classifies by default (loud, argmax not non-speech)."""
+    """The windows of one clip the model's gate classifies (loud, argmax not non-speech), without the element's
+    speech ratio (speech_gate.py adds it)."""
     return windows.gate(c["win"], c["db"], NS)
 
 

@@ -1,7 +1,7 @@
 # SPDX-License-Identifier: MPL-2.0
 """The element's `min-speech-ratio` gate, measured with the element's own voice-activity flags.
 
-With `min-speech-ratio` set (or by default for a model without `non-speech`), the element classifies a
+With `min-speech-ratio` (by default 0.05 for a model with `non-speech`, 0.2 without), the element classifies a
 window only if at least that share of its frames are speech by the rule-based VAD (core/src/vad.rs),
 before the model's non-speech gate. The other evaluations leave that rule out (windows.py); this one
 adds it back: every bank holds the extractor's per-frame VAD flags (`--speech`, the flags the element
@@ -33,12 +33,14 @@ from . import calibration, common, evaluate, extract, train
 
 RATIOS = (0.2, 0.1, 0.05, 0.0)
 # What ships (core/src/analysis.rs, AUTO_MIN_SPEECH_RATIO_WITH_GATE). The rule below chose 0; a check made
-# afterwards, outside the rule, found the models classifying a constant offset and mains hum heard alone at 0
-# (every window, 16 kHz), sounds the frame detector never calls speech and no training set holds alone. So the
-# element asks a few speech frames of a window: the next ratio in the rule's order, which passed it too.
+# afterwards, outside the rule, found the models classifying at 0 steady sounds unlike their non-speech training
+# (whose hum always has harmonics and noise) that the frame detector never calls speech: a constant offset and a
+# pure 50 Hz tone (every window, 16 kHz), such a tone with harmonics on an offset at 8 kHz. So the element asks a
+# few speech frames of a window: the next ratio in the rule's order, which passed it too.
 SHIPPED = 0.05
-SHIPPED_WHY = ("the rule's choice (0) let a constant offset and mains hum alone through the model's gate "
-               "(checked after the choice); 0.05, the next ratio that passed the rule, keeps them out")
+SHIPPED_WHY = ("the rule's choice (0) let a constant offset and a pure 50 Hz tone (16 kHz), and such a tone on an "
+               "offset (8 kHz), through the model's gate (checked after the choice); 0.05, the next ratio that "
+               "passed the rule, keeps them out")
 FALSE_ALARM_CONDITIONS = ("clean", "white10", "babble10")
 
 

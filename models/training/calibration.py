@@ -38,13 +38,19 @@ def rescaled(p: np.ndarray, scale: float) -> np.ndarray:
     return e / e.sum(axis=-1, keepdims=True)
 
 
+def gated(c: dict) -> np.ndarray:
+    """The windows of one clip the model's gate classifies (loud, argmax not non-speech), without the element's
+    speech ratio (speech_gate.py adds it)."""
+    return windows.gate(c["win"], c["db"], NS)
+
+
 def classified_windows(preds: list[dict], labels: list[int], six: bool = False,
-                       keep=None) -> tuple[np.ndarray, np.ndarray]:
+                       keep=gated) -> tuple[np.ndarray, np.ndarray]:
     """(probabilities of every classified window, truth per window) of clips with element window probabilities;
-    `keep` gives a clip's classified windows (default: the element's gate)."""
+    `keep` gives a clip's classified windows."""
     ps, ys = [], []
     for c, label in zip(preds, labels):
-        keep_c = windows.gate(c["win"], c["db"], NS) if keep is None else keep(c)
+        keep_c = keep(c)
         if np.any(keep_c):
             ps.append(np.asarray(c["win"])[keep_c])
             ys.extend([common.to_shared6(label) if six else label] * int(keep_c.sum()))

@@ -133,10 +133,7 @@ def joined_window_probs(model: ResLSTMSA, bank: extract.Bank, idx, frames: int =
     return out
 
 
-def gated(c: dict) -> np.ndarray:
-    """The windows of one clip the model's gate classifies (loud, argmax not non-speech), without the element's
-    speech ratio (speech_gate.py adds it)."""
-    return windows.gate(c["win"], c["db"], NS)
+gated = calibration.gated
 
 
 def decide(c: dict, keep=gated) -> tuple[np.ndarray, bool]:

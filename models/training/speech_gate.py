@@ -108,7 +108,7 @@ def measure(runs: list[tuple[str, object, dict]], part: str, rate: int) -> dict:
     tallies = {r: {} for r in RATIOS}
     ns_group = "ns-val" if part == "val" else "ns-test"
     ns_bank = evaluate.recipe_bank(ns_group, "clean", rate)
-    ns = {r: [] for r in RATIOS}
+    ns = []  # every run's non-speech windows (the ratio only gates them)
     for name, model, rec in runs:
         print(part, name, flush=True)
         sets = [("emodb", "clean")] + [("ravdess", c) for c in conditions]
@@ -117,9 +117,7 @@ def measure(runs: list[tuple[str, object, dict]], part: str, rate: int) -> dict:
             preds = with_ratios(model, evaluate.recipe_bank(corpus, cond, rate), idx)
             for r in RATIOS:
                 tallies[r].setdefault(f"{corpus} {cond}", Tally()).add(preds, y, common.EVAL_LABELS[corpus], r)
-        preds = with_ratios(model, ns_bank, range(len(ns_bank)))
-        for r in RATIOS:
-            ns[r].append(preds)
+        ns.extend(with_ratios(model, ns_bank, range(len(ns_bank))))
     out = {}
     for r in RATIOS:
         rep = {k: t.report() for k, t in tallies[r].items()}
@@ -129,7 +127,7 @@ def measure(runs: list[tuple[str, object, dict]], part: str, rate: int) -> dict:
         out[str(r)] = {"sets": rep,
                        "neutral_calm_angry_share": round(sum(t.angry for t in fa) / max(neutral, 1), 4),
                        "neutral_calm_windows": neutral,
-                       "nonspeech": nonspeech_share([c for p in ns[r] for c in p], r)}
+                       "nonspeech": nonspeech_share(ns, r)}
     return out
 
 

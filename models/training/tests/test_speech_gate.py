@@ -1,5 +1,6 @@
 # SPDX-License-Identifier: MPL-2.0
 """The element's speech-ratio rule replayed in Python (speech_gate.py)."""
+import re
 import unittest
 
 import numpy as np
@@ -61,6 +62,16 @@ class Choice(unittest.TestCase):
 
     def test_nothing_passing_keeps_the_previous_default(self):
         self.assertEqual(speech_gate.choose(self.val({r: 0.05 for r in speech_gate.RATIOS}, {}, {}))["chosen"], 0.2)
+
+
+class Shipped(unittest.TestCase):
+    def test_the_recorded_ratio_is_the_elements(self):
+        # speech_gate records what ships; the element's constant decides it
+        src = (common.MODELS_DIR.parent / "core/src/analysis.rs").read_text()
+        m = re.search(r"pub const AUTO_MIN_SPEECH_RATIO_WITH_GATE: f64 = ([0-9.]+);", src)
+        self.assertIsNotNone(m)
+        self.assertEqual(float(m.group(1)), speech_gate.SHIPPED)
+        self.assertIn(speech_gate.SHIPPED, speech_gate.RATIOS)
 
 
 if __name__ == "__main__":

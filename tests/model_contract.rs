@@ -6,7 +6,9 @@ mod common;
 use std::path::PathBuf;
 
 use common::{best_available_provider, runtime_has};
-use emotiondetect_core::model::{Model, ModelError, ModelSource, Provider};
+use emotiondetect_core::model::{
+    BuiltinModel, Model, ModelError, ModelSource, Provider, BUILTIN_MODELS,
+};
 
 fn fixture(name: &str) -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
@@ -48,6 +50,30 @@ fn builtin_model_loads_and_declares_its_contract() {
         emotiondetect_core::features::FeatureParams::default().with_pitch()
     );
     assert_eq!(model.provider(), Provider::Cpu);
+}
+
+/// An element with `sample-rate` set loads only the built-in models that
+/// declare that rate, so the declaration must be the contract's.
+#[test]
+fn each_builtin_model_is_of_the_rate_the_plugin_declares() {
+    for (i, builtin) in BUILTIN_MODELS.iter().enumerate() {
+        let model = Model::load(ModelSource::Builtin(i), Provider::Cpu, None).unwrap();
+        assert_eq!(
+            model.contract().features.sample_rate,
+            builtin.sample_rate,
+            "{}",
+            builtin.name
+        );
+    }
+    let only = |rate| {
+        BuiltinModel::sources_for(rate)
+            .map(|s| s.name())
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(only(8000), ["built-in model reslstm-sa-8k"]);
+    assert_eq!(only(16000), ["built-in model reslstm-sa-16k"]);
+    assert_eq!(only(0).len(), BUILTIN_MODELS.len());
+    assert!(only(44100).is_empty());
 }
 
 #[test]

@@ -13,7 +13,7 @@ use gst::prelude::*;
 use serde_json::{Map, Value};
 use tokio::sync::mpsc;
 
-use emotiondetect_core::model::{ModelSource, Provider, SharedModel, BUILTIN_MODELS};
+use emotiondetect_core::model::{BuiltinModel, ModelSource, Provider, SharedModel};
 
 /// The telephone rate: Twilio Media Streams are 8 kHz μ-law.
 pub const RATE: u64 = 8000;
@@ -55,10 +55,8 @@ pub fn init(model_file: Option<&str>) -> Result<Arc<SharedModel>, String> {
                     ))
                 }
             }),
-        None => Ok((0..BUILTIN_MODELS.len())
-            .map(ModelSource::Builtin)
-            .filter_map(|s| SharedModel::get(s, Provider::Cpu, None).ok())
-            .find(|m| m.contract().features.sample_rate as u64 == RATE)),
+        None => Ok(BuiltinModel::sources_for(RATE as u32)
+            .find_map(|s| SharedModel::get(s, Provider::Cpu, None).ok())),
     };
     let _ = warm.set_state(gst::State::Null);
     let model = model?;

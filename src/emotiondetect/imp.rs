@@ -878,9 +878,9 @@ impl BaseTransformImpl for EmotionDetect {
         let path = settings.model_file.as_deref().map(std::path::Path::new);
         let sources: Vec<ModelSource> = match path {
             Some(p) => vec![ModelSource::File(p)],
-            None => (0..model::BUILTIN_MODELS.len())
-                .map(ModelSource::Builtin)
-                .collect(),
+            // Only the built-in models of a set rate: loading the others
+            // (to find their rate) would cost every stream a session.
+            None => model::BuiltinModel::sources_for(settings.sample_rate).collect(),
         };
         let mut models = Vec::new();
         for source in sources {

@@ -44,7 +44,22 @@ pub trait Classifier {
 #[derive(Debug)]
 pub struct BuiltinModel {
     pub name: &'static str,
+    /// The rate its contract declares, known without loading it: an
+    /// element whose `sample-rate` is set loads only the model it can use
+    /// (a test checks that every built-in model's contract agrees).
+    pub sample_rate: u32,
     pub bytes: &'static [u8],
+}
+
+impl BuiltinModel {
+    /// The built-in models for a sample rate (0: all), as sources to load.
+    pub fn sources_for(rate: u32) -> impl Iterator<Item = ModelSource<'static>> {
+        BUILTIN_MODELS
+            .iter()
+            .enumerate()
+            .filter(move |(_, m)| rate == 0 || m.sample_rate == rate)
+            .map(|(i, _)| ModelSource::Builtin(i))
+    }
 }
 
 /// The models built into the plugin, the default first: ResLSTM-SA for
@@ -52,6 +67,7 @@ pub struct BuiltinModel {
 pub static BUILTIN_MODELS: &[BuiltinModel] = &[
     BuiltinModel {
         name: "reslstm-sa-16k",
+        sample_rate: 16000,
         bytes: include_bytes!(concat!(
             env!("CARGO_MANIFEST_DIR"),
             "/../models/reslstm-sa-16k.onnx"
@@ -59,6 +75,7 @@ pub static BUILTIN_MODELS: &[BuiltinModel] = &[
     },
     BuiltinModel {
         name: "reslstm-sa-8k",
+        sample_rate: 8000,
         bytes: include_bytes!(concat!(
             env!("CARGO_MANIFEST_DIR"),
             "/../models/reslstm-sa-8k.onnx"
@@ -310,6 +327,18 @@ impl Model {
             source_name: source_name.clone(),
             reason,
         })?;
+        if let ModelSource::Builtin(i) = source {
+            let declared = BUILTIN_MODELS[i].sample_rate;
+            if contract.features.sample_rate != declared {
+                return Err(ModelError::Contract {
+                    source_name,
+                    reason: format!(
+                        "a {} Hz model where the plugin declares {declared} Hz (a build error)",
+                        contract.features.sample_rate
+                    ),
+                });
+            }
+        }
         Ok(Model {
             session,
             contract,

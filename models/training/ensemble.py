@@ -41,6 +41,28 @@ def pooled(means: list[np.ndarray], stds: list[np.ndarray]) -> tuple[np.ndarray,
     return mean, np.sqrt(np.maximum(second - mean ** 2, 0.0))
 
 
+def normalisation(members: list, adaptations: list[str | None]) -> tuple[adapt.Prior | None, np.ndarray, np.ndarray, str]:
+    """The ensemble's adaptation prior (None without adaptation), its graph normalisation (mean, std) and how
+    they were made, from its members and their records' `adaptation` entries."""
+    priors = [m.adaptation for m in members]
+    if all(p is None for p in priors):
+        # global normalisation (adapt=0): the pooled statistics of the members' own normalisation
+        mean, std = pooled([m.feat_mean.numpy().astype(np.float64) for m in members],
+                           [m.feat_std.numpy().astype(np.float64) for m in members])
+        return None, mean, std, "none: global normalisation by the pooled statistics of the members'"
+    if any(p is None for p in priors):
+        raise SystemExit("members with and without speaker adaptation")
+    if all(a == adaptations[0] for a in adaptations):
+        prior, how = priors[0], "shared by the members"
+    else:
+        if len({(p.frames, p.min_std_ratio) for p in priors}) != 1:
+            raise SystemExit("members with different prior_frames or min_std_ratio")
+        mean, std = pooled([p.mean for p in priors], [p.std for p in priors])
+        prior = adapt.Prior(mean, std, priors[0].frames, priors[0].min_std_ratio).rounded()
+        how = "pooled statistics of the members' priors"
+    return prior, prior.mean, prior.std, how
+
+
 def config(rec: dict) -> train.Config:
     """A run's recipe; a key missing from an older record has Config's default, as the run had (members
     trained before `mix_lengths` existed lack it)."""
@@ -66,19 +88,9 @@ def build(src: str, names: list[str], dst: str, name: str, data: train.Data | No
         if differ:
             raise SystemExit(f"{src}: {names} differ in {differ}")
     model = Ensemble(list(members))
-    priors = [m.adaptation for m in members]
-    if any(p is None for p in priors):
-        raise SystemExit(f"{src}: members without speaker adaptation (not needed so far)")
-    shared = all(r["adaptation"] == recs[0]["adaptation"] for r in recs)
-    if shared:
-        prior = priors[0]
-    else:
-        if len({(p.frames, p.min_std_ratio) for p in priors}) != 1:
-            raise SystemExit(f"{src}: members with different prior_frames or min_std_ratio")
-        mean, std = pooled([p.mean for p in priors], [p.std for p in priors])
-        prior = adapt.Prior(mean, std, priors[0].frames, priors[0].min_std_ratio).rounded()
-    # the graph's normalisation is the prior (as a ResLSTM-SA run's: its feat_mean/feat_std, float32)
-    model.set_normalisation(prior.mean, prior.std, floor=0.0)
+    prior, mean, std, how = normalisation(members, [r["adaptation"] for r in recs])
+    # the graph's normalisation (as a ResLSTM-SA run's: its feat_mean/feat_std, float32)
+    model.set_normalisation(mean, std, floor=0.0)
     model.adaptation = prior
     model.eval()
     rec0 = recs[0]
@@ -94,11 +106,11 @@ def build(src: str, names: list[str], dst: str, name: str, data: train.Data | No
               "seed": [r["seed"] for r in recs], "best": best, "temperature": temperature,
               "n_parameters": sum(r["n_parameters"] for r in recs),
               "train_seconds": round(sum(r["train_seconds"] for r in recs), 1),
-              "adaptation": prior.to_json(),
+              "adaptation": prior.to_json() if prior is not None else None,
               "ensemble": {"members": [f"{src}/{n}" for n in names], "combine": "mean of the members' probabilities",
                            "member_temperatures": [r["temperature"] for r in recs],
                            "member_best": [r["best"] for r in recs],
-                           "prior": "shared by the members" if shared else "pooled statistics of the members' priors"}}
+                           "prior": how}}
     train.save_run(dst, name, record, model.state_dict())
     print(f"{dst}/{name}: {record['ensemble']['members']}, prior {record['ensemble']['prior']}, "
           f"val score {best['score']:.4f} (members {[round(r['best']['score'], 4) for r in recs]}), "

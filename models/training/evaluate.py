@@ -462,6 +462,16 @@ def evaluate_xcorpus(rate: int, tag: str | None = None) -> dict:
         s = corpus_scores(p, y, [], six=True)
         # the training corpus's own validation speakers, for reference
         own = "ravdess" if test == "emodb" else "emodb"
+        # the test corpus split by speaker: its final-split validation speakers (held out to choose between recipes
+        # across corpora) and the rest (reported after such a choice)
+        held = set(common.FINAL_VAL[test])
+        speaker = [extract.clips_of(test)[i].speaker for i in idx]
+        split = {}
+        for part, keep in (("val_speakers", True), ("other_speakers", False)):
+            k = [j for j, sp in enumerate(speaker) if (sp in held) == keep]
+            sk = corpus_scores([p[j] for j in k], [y[j] for j in k], [], six=True)
+            split[part] = {"speakers": sorted({speaker[j] for j in k}), "n": sk["n"],
+                           "element_uar": round(sk["element_uar"], 4), "clip_uar": round(sk["clip_uar"], 4)}
         vi, vy = idx_of(own, rec["split"][own]["val"])
         out[f"{name} -> {test}"] = {"clip_uar": round(s["clip_uar"], 4), "element_uar": round(s["element_uar"], 4),
                                     "coverage": round(s["coverage"], 4), "n": s["n"],
@@ -470,7 +480,7 @@ def evaluate_xcorpus(rate: int, tag: str | None = None) -> dict:
                                                                       six=True),
                                     "val_uar_own_corpus": round(rec["best"][own], 4),
                                     "val_own_corpus_gated_non_speech": round(rec["best"][f"{own}_gated"], 4),
-                                    "best_epoch": rec["best"]["epoch"]}
+                                    "best_epoch": rec["best"]["epoch"], "by_speaker": split}
     return out
 
 
@@ -792,6 +802,9 @@ def main() -> None:
     ap.add_argument("--final-runs", nargs="+", metavar="TAG", help="only compare the final runs in "
                     ".cache/runs/TAG/final (e.g. a retrain beside the shipped one) on the shipped model's validation "
                     "speakers; writes models/results/final-validation-<R>k.json")
+    ap.add_argument("--xcorpus-tags", nargs="+", metavar="TAG", help="only the cross-corpus figures of the runs under "
+                    "each TAG (e.g. a recipe variant trained with train xcorpus --tag TAG); merged by tag into "
+                    "models/results/xcorpus-variants-<R>k.json")
     ap.add_argument("--old-model", type=Path, help="only score this previous ONNX model on the new tests; "
                     "writes models/results/old-model-<R>k.json")
     args = ap.parse_args()
@@ -821,6 +834,15 @@ def main() -> None:
         old = json.loads(path.read_text()) if path.exists() else {}
         path.write_text(json.dumps({**old, **res}, indent=1) + "\n")
         print(json.dumps(res, indent=1))
+        return
+    if args.xcorpus_tags:
+        path = common.RESULTS_DIR / f"xcorpus-variants-{rate // 1000}k.json"
+        for tag in args.xcorpus_tags:
+            old = json.loads(path.read_text()) if path.exists() else {"rate": rate}
+            old[tag] = evaluate_xcorpus(rate, tag)
+            write_json(path, old)
+            print(tag, json.dumps({k: {"all": v["element_uar"], **{p: q["element_uar"] for p, q in v["by_speaker"].items()}}
+                                   for k, v in old[tag].items()}), flush=True)
         return
     if args.gate_sweep:
         res = gate_bias_sweep(rate)

@@ -34,9 +34,11 @@ probabilities (as the summary), scored as above. The UAR is also given by the
 clip's position in the call (1, 2-5, 6-20, >20), pooled over folds and
 speakers, with the mean `speaker-frames` of those clips' windows.
 
-    python3 -m training.element --rate 16000 --calls [--folds 0]
+    python3 -m training.element --rate 16000 --calls [--folds 0] [--condition babble10]
 
-Writes models/results/element-calls-<R>k.json.
+Writes models/results/element-calls-<R>k.json. `--condition` plays the RAVDESS test speakers' calls under
+one of the card's robustness conditions instead (the clips as extract.audio_for degrades them: the same
+audio as the card's robustness table; models/results/element-calls-<R>k-conditions.json, by condition).
 """
 from __future__ import annotations
 
@@ -220,14 +222,17 @@ def score(y: list[int], pred: list[int], pred_r: list[int]) -> tuple[float, floa
 
 def calls_main(args) -> None:
     rate = args.rate
+    degraded = args.condition != "clean"
+    # a degraded condition is one of the card's robustness conditions (RAVDESS test folds only, as there)
+    corpora = ("ravdess",) if degraded else ("ravdess", "emodb")
     res = {"how": "each CV test speaker's clips in a seeded random order (np.random.default_rng([fold, speaker])) "
                   "as one stream: concat (filesrc ! wavparse per clip, float WAV at the model's rate; 8 kHz: the "
                   "telephone versions, mu-law for even, A-law for odd test-clip index) ! audioconvert ! "
                   "audioresample ! emotiondetect (defaults) ! fakesink, STREAM_STARTs after the first dropped; "
                   "each emotion message goes to a clip by running time; decision = duration-weighted mean of "
                   "the clip's windows; no classified window = wrong",
-           "folds": {}}
-    per_corpus = {"ravdess": [], "emodb": []}
+           "condition": args.condition, "folds": {}}
+    per_corpus = {c: [] for c in corpora}
     records = []  # one per clip, over all folds
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
@@ -238,10 +243,22 @@ def calls_main(args) -> None:
             onnx_path = tmp / f"{name}.onnx"
             export_run(model, rec, onnx_path)
             fold = {"adaptation": model.adaptation is not None}
-            for corpus in ("ravdess", "emodb"):
-                clips = [c for c in extract.clips_of(corpus) if c.speaker in rec["split"][corpus]["test"]]
+            for corpus in corpora:
+                every = extract.clips_of(corpus)
+                test = [i for i, c in enumerate(every) if c.speaker in rec["split"][corpus]["test"]]
+                clips = [every[i] for i in test]
+                audio = extract.Audio(corpus) if degraded else None
                 files, lengths = [], []
                 for k, c in enumerate(clips):
+                    if degraded:
+                        # the card's robustness condition of the clip (extract.audio_for: its seed, and at 8 kHz
+                        # the telephone channel after the noise)
+                        x, _ = extract.audio_for(audio, test[k], args.condition, rate)
+                        p = tmp / f"{corpus}-{c.path.stem}.wav"
+                        sf.write(p, x.astype(np.float32), rate, subtype="FLOAT")
+                        files.append(p)
+                        lengths.append(x.shape[0])
+                        continue
                     x, sr = sf.read(str(c.path), dtype="float64")
                     if rate == 16000:
                         assert sr == 16000, c.path
@@ -309,7 +326,7 @@ def calls_main(args) -> None:
         res[corpus] = fold_summary(rows, element_label_std=True)
     # by position in the call, pooled over folds and speakers
     res["by_position"] = {}
-    for corpus in ("ravdess", "emodb"):
+    for corpus in corpora:
         table = {}
         for label, lo, hi in POSITION_BINS:
             rs = [r for r in records if r["corpus"] == corpus and lo <= r["position"] <= hi]
@@ -321,8 +338,14 @@ def calls_main(args) -> None:
                             "coverage": round(float(np.mean([r["windows"] > 0 for r in rs])), 4), "n": len(rs),
                             "mean_speaker_frames": round(float(np.mean(sfr)), 1) if sfr else None}
         res["by_position"][corpus] = table
-    path = common.RESULTS_DIR / f"element-calls-{rate // 1000}k.json"
-    path.write_text(json.dumps(res, indent=1) + "\n")
+    if degraded:
+        # every condition in one file, by condition
+        path = common.RESULTS_DIR / f"element-calls-{rate // 1000}k-conditions.json"
+        old = json.loads(path.read_text()) if path.exists() else {}
+        path.write_text(json.dumps({**old, args.condition: res}, indent=1) + "\n")
+    else:
+        path = common.RESULTS_DIR / f"element-calls-{rate // 1000}k.json"
+        path.write_text(json.dumps(res, indent=1) + "\n")
     pos = "; ".join(f"{c} " + ", ".join(f"{k}: {v['uar_corpus_labels']:.3f} ({v['mean_speaker_frames']} fr)"
                                         for k, v in t.items()) for c, t in res["by_position"].items())
     print(f"calls {rate // 1000}k folds {args.folds}: " + "; ".join(
@@ -357,8 +380,13 @@ def main() -> None:
     ap.add_argument("--folds", type=int, nargs="+", default=[0, 1, 2, 3, 4])
     ap.add_argument("--calls", action="store_true",
                     help="each test speaker's clips as one stream (element-calls-<R>k.json)")
+    ap.add_argument("--condition", default="clean", choices=["clean"] + extract.TEST_CONDITIONS,
+                    help="--calls: the RAVDESS test speakers' calls under one of the card's robustness conditions "
+                         "(element-calls-<R>k-conditions.json)")
     args = ap.parse_args()
     torch.set_num_threads(1)
+    if args.condition != "clean" and not args.calls:
+        ap.error("--condition needs --calls")
     if args.calls:
         calls_main(args)
         return

@@ -110,6 +110,9 @@ class Config:
     teacher: str = ""
     distill_weight: float = 0.5
     distill_t: float = 2.0
+    # 1: each example's loss weighted by the inverse frequency of its label among its corpus's training
+    # examples (every corpus's labels then weigh alike, as UAR counts them; non-speech examples weigh 1)
+    class_balance: int = 0
 
     @classmethod
     def load(cls, overrides: list[str] = (), rate: int | None = None) -> "Config":
@@ -226,6 +229,20 @@ class Speakers:
         if data.corpus(first(item)) == "nonspeech":
             return self.by[self.keys[int(rng.integers(len(self.keys)))]]
         return [o for o in self.by[data.speaker(first(item))] if o not in own]
+
+
+def class_weights(data: Data, items) -> dict[tuple[str, int], float]:
+    """(corpus, label) -> n_corpus / (labels of the corpus * n_label) over the training items: the mean weight of
+    a corpus's examples is 1, and each of its labels weighs alike in total."""
+    count: dict[tuple[str, int], int] = {}
+    for it in items:
+        key = (data.corpus(first(it)), data.label(first(it)))
+        count[key] = count.get(key, 0) + 1
+    out = {}
+    for (corpus, label), n in count.items():
+        same = [v for (c, _), v in count.items() if c == corpus]
+        out[(corpus, label)] = sum(same) / (len(same) * n)
+    return out
 
 
 def make_batch(data: Data, items, crop: int, rng: np.random.Generator, cfg: Config | None = None,
@@ -369,6 +386,9 @@ def train_run(data: Data, split: dict, cfg: Config, seed: int, desc: str = "", t
                                                                  eta_min=cfg.eta_min)
     if teacher is not None and cfg.mixup_alpha > 0:
         raise SystemExit("distillation reads the unmixed crop: not with mixup")
+    if cfg.class_balance and (teacher is not None or cfg.mixup_alpha > 0):
+        raise SystemExit("class_balance weighs the plain cross-entropy: not with distillation or mixup")
+    weights = class_weights(data, tr) if cfg.class_balance else None
     if cfg.mix_lengths and not cfg.bucket:
         raise SystemExit("mix_lengths moves clips between the length classes of bucket=1")
     long = np.array([data.features(it).shape[0] >= cfg.crop for it in tr])
@@ -408,7 +428,12 @@ def train_run(data: Data, split: dict, cfg: Config, seed: int, desc: str = "", t
                 lam, other = float(rng.beta(cfg.mixup_alpha, cfg.mixup_alpha)), torch.from_numpy(rng.permutation(len(sel)))
                 z = lam * z + (1.0 - lam) * z[other]
             logits, _ = model.forward_normalised(z)
-            loss = F.cross_entropy(masked_logits(logits, m), y, label_smoothing=cfg.label_smoothing)
+            if weights is not None:
+                w = torch.tensor([weights[(data.corpus(first(it)), data.label(first(it)))] for it in sel])
+                loss = (w * F.cross_entropy(masked_logits(logits, m), y, reduction="none",
+                                            label_smoothing=cfg.label_smoothing)).mean()
+            else:
+                loss = F.cross_entropy(masked_logits(logits, m), y, label_smoothing=cfg.label_smoothing)
             if cfg.mixup_alpha > 0:
                 loss = lam * loss + (1.0 - lam) * F.cross_entropy(masked_logits(logits, m[other]), y[other],
                                                                   label_smoothing=cfg.label_smoothing)

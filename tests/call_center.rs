@@ -4,6 +4,7 @@
 mod common;
 
 use common::*;
+use emotiondetect_core::analysis::AUTO_MIN_SPEECH_RATIO;
 use gst::prelude::*;
 
 fn tone(n: usize, hz: f32) -> Vec<f32> {
@@ -189,6 +190,14 @@ fn without_a_non_speech_output_the_frame_detector_gates_by_default() {
         );
         Audio::new(&noise).format(Format::F32).push(&mut h);
         assert!(h.push_event(gst::event::Eos::new()));
+        // What is in force, now that the model is chosen: the automatic
+        // ratio of a model without non-speech, or the one set.
+        assert_eq!(
+            h.element()
+                .unwrap()
+                .property::<f64>("min-speech-ratio-in-use"),
+            ratio.map_or(AUTO_MIN_SPEECH_RATIO, |r| r.parse().unwrap())
+        );
         messages(&bus, "emotion").len()
     };
     assert_eq!(classified(None), 0);

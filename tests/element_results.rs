@@ -5,6 +5,7 @@
 mod common;
 
 use common::*;
+use emotiondetect_core::analysis::AUTO_MIN_SPEECH_RATIO_WITH_GATE;
 use gst::prelude::*;
 
 /// Speech, `gap` seconds of digital silence, speech again.
@@ -299,6 +300,15 @@ fn an_unsupported_rate_says_to_resample() {
 }
 
 #[test]
+fn the_speech_ratio_in_use_is_unknown_until_a_model_is_chosen_unless_set() {
+    init();
+    let e = gst::ElementFactory::make("emotiondetect").build().unwrap();
+    assert_eq!(e.property::<f64>("min-speech-ratio-in-use"), -1.0);
+    e.set_property("min-speech-ratio", 0.3);
+    assert_eq!(e.property::<f64>("min-speech-ratio-in-use"), 0.3);
+}
+
+#[test]
 fn sample_rate_pins_the_model() {
     init();
     for (pin, model) in [(0, "reslstm-sa-8k"), (16000, "reslstm-sa-16k")] {
@@ -318,6 +328,12 @@ fn sample_rate_pins_the_model() {
         assert_eq!(
             e.property::<Option<String>>("model-in-use").as_deref(),
             Some(model)
+        );
+        // Both built-in models have a non-speech output: the automatic
+        // speech ratio is theirs.
+        assert_eq!(
+            e.property::<f64>("min-speech-ratio-in-use"),
+            AUTO_MIN_SPEECH_RATIO_WITH_GATE
         );
         pipeline.set_state(gst::State::Null).unwrap();
     }

@@ -57,7 +57,9 @@ fn builtin_model_loads_and_declares_its_contract() {
 #[test]
 fn each_builtin_model_is_of_the_rate_the_plugin_declares() {
     for (i, builtin) in BUILTIN_MODELS.iter().enumerate() {
-        let model = Model::load(ModelSource::Builtin(i), Provider::Cpu, None).unwrap();
+        // Loading checks the declaration itself (a mismatch is an error).
+        let model = Model::load(ModelSource::Builtin(i), Provider::Cpu, None)
+            .unwrap_or_else(|e| panic!("{}: {e}", builtin.name));
         assert_eq!(
             model.contract().features.sample_rate,
             builtin.sample_rate,

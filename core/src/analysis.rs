@@ -51,6 +51,16 @@ pub const AUTO_MIN_SPEECH_RATIO: f64 = 0.2;
 /// keep most speech in white noise (the model card, *Speech gating*).
 pub const AUTO_MIN_SPEECH_RATIO_WITH_GATE: f64 = 0.05;
 
+/// The window speech ratio in force for a set `min-speech-ratio` (negative:
+/// automatic) and a model with or without a `non-speech` output.
+pub fn effective_min_speech_ratio(set: f64, has_non_speech: bool) -> f64 {
+    match (set, has_non_speech) {
+        (r, _) if r >= 0.0 => r,
+        (_, true) => AUTO_MIN_SPEECH_RATIO_WITH_GATE,
+        (_, false) => AUTO_MIN_SPEECH_RATIO,
+    }
+}
+
 #[derive(Debug, thiserror::Error, PartialEq)]
 pub enum AnalysisError {
     #[error(transparent)]
@@ -205,11 +215,7 @@ impl Analyzer {
     /// music; a higher ratio would drop much speech in white noise),
     /// [`AUTO_MIN_SPEECH_RATIO`] if it has not.
     pub fn min_speech_ratio(&self) -> f64 {
-        match (self.config.min_speech_ratio, self.non_speech) {
-            (r, _) if r >= 0.0 => r,
-            (_, Some(_)) => AUTO_MIN_SPEECH_RATIO_WITH_GATE,
-            (_, None) => AUTO_MIN_SPEECH_RATIO,
-        }
+        effective_min_speech_ratio(self.config.min_speech_ratio, self.non_speech.is_some())
     }
 
     /// Voice activity known from outside for the samples pushed next, or

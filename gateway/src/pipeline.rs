@@ -55,8 +55,14 @@ pub fn init(model_file: Option<&str>) -> Result<Arc<SharedModel>, String> {
                     ))
                 }
             }),
-        None => Ok(BuiltinModel::sources_for(RATE as u32)
-            .find_map(|s| SharedModel::get(s, Provider::Cpu, None).ok())),
+        // The element has just loaded it too; its error, if any, says why.
+        None => BuiltinModel::sources_for(RATE as u32)
+            .next()
+            .map(|s| {
+                SharedModel::get(s, Provider::Cpu, None)
+                    .map_err(|e| format!("the built-in {RATE} Hz model: {e}"))
+            })
+            .transpose(),
     };
     let _ = warm.set_state(gst::State::Null);
     let model = model?;

@@ -13,8 +13,8 @@ use gst_audio::subclass::prelude::*;
 use gst_base::prelude::*;
 
 use emotiondetect_core::analysis::{
-    Analyzer, SegmentTracker, Window, WindowConfig, AUTO_MIN_SPEECH_RATIO,
-    AUTO_MIN_SPEECH_RATIO_WITH_GATE,
+    effective_min_speech_ratio, Analyzer, SegmentTracker, Window, WindowConfig,
+    AUTO_MIN_SPEECH_RATIO, AUTO_MIN_SPEECH_RATIO_WITH_GATE,
 };
 use emotiondetect_core::model::{
     self, LogLevel, Logger, ModelError, ModelSource, Provider, SharedModel,
@@ -328,6 +328,9 @@ pub struct EmotionDetect {
 struct InUse {
     provider: Option<Provider>,
     model: Option<String>,
+    /// Whether the model in use has a `non-speech` output (what the
+    /// automatic `min-speech-ratio` depends on), once caps are set.
+    non_speech: Option<bool>,
 }
 
 impl EmotionDetect {
@@ -709,6 +712,14 @@ impl ObjectImpl for EmotionDetect {
                     .default_value(DEFAULT_MIN_SPEECH_RATIO)
                     .mutable_playing()
                     .build(),
+                glib::ParamSpecDouble::builder("min-speech-ratio-in-use")
+                    .nick("Minimum speech ratio in use")
+                    .blurb("The min-speech-ratio in force: the set value, or the automatic one for the model in use once caps are set (-1 until then)")
+                    .minimum(-1.0)
+                    .maximum(1.0)
+                    .default_value(-1.0)
+                    .read_only()
+                    .build(),
                 glib::ParamSpecBoolean::builder("post-messages")
                     .nick("Post messages")
                     .blurb("Post an element message per result")
@@ -785,6 +796,15 @@ impl ObjectImpl for EmotionDetect {
                 lock(&self.in_use).provider.map(Provider::name).to_value()
             }
             "model-in-use" => lock(&self.in_use).model.to_value(),
+            "min-speech-ratio-in-use" => {
+                let set = settings.live.min_speech_ratio;
+                match lock(&self.in_use).non_speech {
+                    Some(gate) => effective_min_speech_ratio(set, gate),
+                    None if set >= 0.0 => set,
+                    None => -1.0,
+                }
+                .to_value()
+            }
             "sample-rate" => settings.sample_rate.to_value(),
             "window-duration" => settings.window.nseconds().to_value(),
             "interval" => settings.interval.nseconds().to_value(),
@@ -954,11 +974,19 @@ impl BaseTransformImpl for EmotionDetect {
             });
         }
         if models.is_empty() {
+            let rates: Vec<String> = model::BUILTIN_MODELS
+                .iter()
+                .map(|m| m.sample_rate.to_string())
+                .collect();
             return Err(gst::error_msg!(
                 gst::LibraryError::Settings,
                 (
-                    "sample-rate {} Hz matches no model: the built-in models take 16000 and 8000 Hz",
-                    settings.sample_rate
+                    "sample-rate {} Hz matches no model: {}",
+                    settings.sample_rate,
+                    match &settings.model_file {
+                        Some(f) => format!("{f} is not a model of that rate"),
+                        None => format!("the built-in models take {} Hz", rates.join(" and ")),
+                    }
                 )
             ));
         }
@@ -966,6 +994,7 @@ impl BaseTransformImpl for EmotionDetect {
         *lock(&self.in_use) = InUse {
             provider: models.first().map(|l| l.model.provider()),
             model: None,
+            non_speech: None,
         };
         *lock(&self.state) = Some(State {
             models,
@@ -1244,6 +1273,7 @@ impl AudioFilterImpl for EmotionDetect {
             *lock(&self.in_use) = InUse {
                 provider: Some(loaded.model.provider()),
                 model: Some(loaded.name.clone()),
+                non_speech: Some(loaded.model.contract().non_speech().is_some()),
             };
             names_problem = Self::channel_names_problem(
                 settings.channel_names.as_deref(),

@@ -232,6 +232,14 @@ def calls_main(args) -> None:
                   "each emotion message goes to a clip by running time; decision = duration-weighted mean of "
                   "the clip's windows; no classified window = wrong",
            "condition": args.condition, "folds": {}}
+    if degraded:
+        # the clips as extract.audio_for degrades them; at 8 kHz its telephone channel takes the law from the
+        # clip's index in the corpus, which has the parity of its place among a fold's test clips (every
+        # RAVDESS actor has 60 clips), so each clip gets the same law as in the clean calls
+        clean_files = "float WAV at the model's rate; 8 kHz: the telephone versions"
+        assert clean_files in res["how"]
+        res["how"] = res["how"].replace(clean_files, f"float WAV at the model's rate, the clip under "
+                                        f"{args.condition} by extract.audio_for; 8 kHz: then the telephone channel")
     per_corpus = {c: [] for c in corpora}
     records = []  # one per clip, over all folds
     with tempfile.TemporaryDirectory() as tmp:

@@ -18,6 +18,10 @@ the mean of their means, and the root of the mean of their second moments less t
 the speaker's statistics (n >> n0 frames) every member sees (x - m) / s as it was trained to, and with
 none each member's input is off by half the members' difference.
 
+Members trained without adaptation (adapt=0, global normalisation; only the cross-corpus variants so far): the
+ensemble has no prior, and its graph normalises with the pooled statistics of the members' own normalisation, so
+each member's input is off by half the members' difference (as above with no speaker statistics).
+
 The temperature: fitted on the validation speakers' whole clips as train.py fits a run's (the ablation runs
 keep that one, as their members do); `evaluate --refit-temperature cv --tag DST` then refits it on the
 validation windows as for the CV runs.

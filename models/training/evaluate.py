@@ -465,7 +465,8 @@ def evaluate_xcorpus(rate: int, tag: str | None = None) -> dict:
         # the test corpus split by speaker: its final-split validation speakers (held out to choose between recipes
         # across corpora) and the rest (reported after such a choice)
         held = set(common.FINAL_VAL[test])
-        speaker = [extract.clips_of(test)[i].speaker for i in idx]
+        test_clips = extract.clips_of(test)
+        speaker = [test_clips[i].speaker for i in idx]
         split = {}
         for part, keep in (("val_speakers", True), ("other_speakers", False)):
             k = [j for j, sp in enumerate(speaker) if (sp in held) == keep]
@@ -840,6 +841,8 @@ def main() -> None:
         for tag in args.xcorpus_tags:
             old = json.loads(path.read_text()) if path.exists() else {"rate": rate}
             old[tag] = evaluate_xcorpus(rate, tag)
+            if not old[tag]:
+                raise SystemExit(f"{tag}: no cross-corpus runs under {train.RUNS_DIR / tag}")
             write_json(path, old)
             print(tag, json.dumps({k: {"all": v["element_uar"], **{p: q["element_uar"] for p, q in v["by_speaker"].items()}}
                                    for k, v in old[tag].items()}), flush=True)

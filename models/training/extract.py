@@ -274,8 +274,10 @@ def audio_for(audio: Audio, i: int, condition: str, rate: int) -> tuple[np.ndarr
             return channel.telephone(x, law), {"law": law}
         return x, {}
     if condition.startswith("augbab"):
-        # an ablation (not in the shipped recipe): an augmented copy as augN, then with p 0.5 babble of four
-        # other speakers of the clip's group on top, at 0-20 dB SNR
+        # an ablation (not in the shipped recipe): an augmented copy drawn like augN with its own seed, then with
+        # p 0.5 babble of four other speakers of the clip's group on top, at 0-20 dB SNR re the copy. The bank
+        # cache key (_code_hash) covers channel.py and nonspeech.py, not this file: change this branch and the
+        # augbab banks in .cache must be deleted by hand
         v = int(condition[6:])
         rng = np.random.default_rng([AUG_SEED, 77, cid, i, v])
         y, info = channel.augment(x, rng, audio.babble_talkers(i, rng))

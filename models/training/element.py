@@ -124,7 +124,7 @@ def run_element(model_path: Path, files: list[Path]) -> dict[str, dict]:
 # emotiondetect's sink pad drops every STREAM_START after the first (concat forwards one per clip; on
 # each the element would forget the speaker) and counts them.
 CALL_WORKER = WORKER_PRELUDE + r"""
-model, keep_stream_starts = sys.argv[1], sys.argv[2] == "1"
+model, keep_stream_starts, ratio = sys.argv[1], sys.argv[2] == "1", float(sys.argv[3])
 for line in sys.stdin.read().split("\n"):
     if not line:
         continue
@@ -133,6 +133,7 @@ for line in sys.stdin.read().split("\n"):
     c, conv, res, det, sink = (Gst.ElementFactory.make(f) for f in
                                ("concat", "audioconvert", "audioresample", "emotiondetect", "fakesink"))
     det.set_property("model-file", model)
+    det.set_property("min-speech-ratio", ratio)
     for e in (c, conv, res, det, sink):
         p.add(e)
     assert c.link(conv) and conv.link(res) and res.link(det) and det.link(sink)
@@ -172,9 +173,12 @@ POSITION_BINS = (("1", 1, 1), ("2-5", 2, 5), ("6-20", 6, 20), (">20", 21, 1 << 3
 START_TOLERANCE_NS = 1_000_000
 
 
-def run_calls(model_path: Path, calls: list[list[Path]], keep_stream_starts: bool = False) -> list[dict]:
-    """The element's `emotion` messages of each call (one pipeline per call, clips back to back)."""
-    proc = subprocess.run([SYSTEM_PYTHON, "-c", CALL_WORKER, str(model_path), "1" if keep_stream_starts else "0"],
+def run_calls(model_path: Path, calls: list[list[Path]], keep_stream_starts: bool = False,
+              min_speech_ratio: float = -1.0) -> list[dict]:
+    """The element's `emotion` messages of each call (one pipeline per call, clips back to back); the element's
+    `min-speech-ratio` as given (default: automatic, the element's default)."""
+    proc = subprocess.run([SYSTEM_PYTHON, "-c", CALL_WORKER, str(model_path), "1" if keep_stream_starts else "0",
+                           repr(float(min_speech_ratio))],
                           input="\n".join(json.dumps([str(f) for f in c]) for c in calls),
                           capture_output=True, text=True, env=dict(os.environ), check=True)
     out = [json.loads(line) for line in proc.stdout.splitlines()]
@@ -240,6 +244,9 @@ def calls_main(args) -> None:
         assert clean_files in res["how"]
         res["how"] = res["how"].replace(clean_files, f"float WAV at the model's rate, the clip under "
                                         f"{args.condition} by extract.audio_for; 8 kHz: then the telephone channel")
+    if args.min_speech_ratio >= 0:
+        res["how"] = res["how"].replace("emotiondetect (defaults)",
+                                        f"emotiondetect (defaults but min-speech-ratio={args.min_speech_ratio:g})")
     per_corpus = {c: [] for c in corpora}
     records = []  # one per clip, over all folds
     with tempfile.TemporaryDirectory() as tmp:
@@ -282,7 +289,8 @@ def calls_main(args) -> None:
                     idx = [k for k, c in enumerate(clips) if c.speaker == spk]
                     rng = np.random.default_rng([f, spk])
                     calls.append([idx[int(j)] for j in rng.permutation(len(idx))])
-                got = run_calls(onnx_path, [[files[k] for k in call] for call in calls])
+                got = run_calls(onnx_path, [[files[k] for k in call] for call in calls],
+                                min_speech_ratio=args.min_speech_ratio)
                 labels = common.EVAL_LABELS[corpus]
                 y, pred, pred_r, straddling, drops, n_windows, stream_starts = [], [], [], 0, 0, 0, []
                 for spk, call, r in zip(speakers, calls, got):
@@ -350,7 +358,8 @@ def calls_main(args) -> None:
         # every condition in one file, by condition
         path = common.RESULTS_DIR / f"element-calls-{rate // 1000}k-conditions.json"
         old = json.loads(path.read_text()) if path.exists() else {}
-        path.write_text(json.dumps({**old, args.condition: res}, indent=1) + "\n")
+        key = args.condition + ("" if args.min_speech_ratio < 0 else f" min-speech-ratio {args.min_speech_ratio:g}")
+        path.write_text(json.dumps({**old, key: res}, indent=1) + "\n")
     else:
         path = common.RESULTS_DIR / f"element-calls-{rate // 1000}k.json"
         path.write_text(json.dumps(res, indent=1) + "\n")
@@ -391,8 +400,13 @@ def main() -> None:
     ap.add_argument("--condition", default="clean", choices=["clean"] + extract.TEST_CONDITIONS,
                     help="--calls: the RAVDESS test speakers' calls under one of the card's robustness conditions "
                          "(element-calls-<R>k-conditions.json)")
+    ap.add_argument("--min-speech-ratio", type=float, default=-1.0,
+                    help="--calls --condition: the element's min-speech-ratio (default automatic, as a user gets it); "
+                         "keyed '<CONDITION> min-speech-ratio R' in element-calls-<R>k-conditions.json")
     args = ap.parse_args()
     torch.set_num_threads(1)
+    if args.min_speech_ratio >= 0 and args.condition == "clean":
+        ap.error("--min-speech-ratio goes with --calls --condition (the clean figures are the defaults')")
     if args.condition != "clean" and not args.calls:
         ap.error("--condition needs --calls")
     if args.calls:

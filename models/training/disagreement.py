@@ -65,10 +65,8 @@ def main() -> None:
         shared = [k for k, l in enumerate(y) if common.to_shared6(l) >= 0]
         sets = {"own corpus, validation speakers": (own, [idx[k] for k in shared], [y[k] for k in shared])}
         idx, y = evaluate.shared6_clips(other)
-        clips = extract.clips_of(other)
-        held = set(common.FINAL_VAL[other])
-        for label, inside in (("other corpus, its validation speakers", True), ("other corpus, the rest", False)):
-            k = [j for j, i in enumerate(idx) if (clips[i].speaker in held) == inside]
+        for label, k in zip(("other corpus, its validation speakers", "other corpus, the rest"),
+                            evaluate.heldout_split(other, idx)):
             sets[label] = (other, [idx[j] for j in k], [y[j] for j in k])
         for label, (corpus, i, l) in sets.items():
             out[f"{name}: {label}"] = summary(ensemble, evaluate.recipe_bank(corpus, "clean", RATE), i, l)

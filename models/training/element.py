@@ -269,16 +269,12 @@ def calls_main(args) -> None:
                         # the card's robustness condition of the clip (extract.audio_for: its seed, and at 8 kHz
                         # the telephone channel after the noise)
                         x, _ = extract.audio_for(audio, test[k], args.condition, rate)
-                        p = tmp / f"{corpus}-{c.path.stem}.wav"
-                        sf.write(p, x.astype(np.float32), rate, subtype="FLOAT")
-                        files.append(p)
-                        lengths.append(x.shape[0])
-                        continue
-                    x, sr = sf.read(str(c.path), dtype="float64")
-                    if rate == 16000:
-                        assert sr == 16000, c.path
                     else:
-                        x = channel.telephone(x, "mu" if k % 2 == 0 else "a")
+                        x, sr = sf.read(str(c.path), dtype="float64")
+                        if rate == 16000:
+                            assert sr == 16000, c.path
+                        else:
+                            x = channel.telephone(x, "mu" if k % 2 == 0 else "a")
                     p = tmp / f"{corpus}-{c.path.stem}.wav"
                     sf.write(p, x.astype(np.float32), rate, subtype="FLOAT")
                     files.append(p)

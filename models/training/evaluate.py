@@ -450,6 +450,14 @@ def pooled_recall(ms: list[dict]) -> list:
     return common.metrics_from_cm(cm)["recall"]
 
 
+def heldout_split(corpus: str, idx) -> tuple[list[int], list[int]]:
+    """Positions in idx (clips of a corpus tested across corpora) of its final-split validation speakers' clips,
+    held out to choose between recipes across corpora, and of the other speakers' clips, reported after."""
+    clips = extract.clips_of(corpus)
+    held = [clips[int(i)].speaker in set(common.FINAL_VAL[corpus]) for i in idx]
+    return [j for j, h in enumerate(held) if h], [j for j, h in enumerate(held) if not h]
+
+
 def evaluate_xcorpus(rate: int, tag: str | None = None) -> dict:
     tag = tag or train.tag_of("xcorpus", rate)
     out = {}
@@ -464,14 +472,11 @@ def evaluate_xcorpus(rate: int, tag: str | None = None) -> dict:
         own = "ravdess" if test == "emodb" else "emodb"
         # the test corpus split by speaker: its final-split validation speakers (held out to choose between recipes
         # across corpora) and the rest (reported after such a choice)
-        held = set(common.FINAL_VAL[test])
         test_clips = extract.clips_of(test)
-        speaker = [test_clips[i].speaker for i in idx]
         split = {}
-        for part, keep in (("val_speakers", True), ("other_speakers", False)):
-            k = [j for j, sp in enumerate(speaker) if (sp in held) == keep]
+        for part, k in zip(("val_speakers", "other_speakers"), heldout_split(test, idx)):
             sk = corpus_scores([p[j] for j in k], [y[j] for j in k], [], six=True)
-            split[part] = {"speakers": sorted({speaker[j] for j in k}), "n": sk["n"],
+            split[part] = {"speakers": sorted({test_clips[idx[j]].speaker for j in k}), "n": sk["n"],
                            "element_uar": round(sk["element_uar"], 4), "clip_uar": round(sk["clip_uar"], 4)}
         vi, vy = idx_of(own, rec["split"][own]["val"])
         out[f"{name} -> {test}"] = {"clip_uar": round(s["clip_uar"], 4), "element_uar": round(s["element_uar"], 4),

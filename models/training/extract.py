@@ -273,28 +273,21 @@ def audio_for(audio: Audio, i: int, condition: str, rate: int) -> tuple[np.ndarr
         if rate == 8000:
             return channel.telephone(x, law), {"law": law}
         return x, {}
-    if condition.startswith("augbab"):
-        # an ablation (not in the shipped recipe): an augmented copy drawn like augN with its own seed, then with
-        # p 0.5 babble of four other speakers of the clip's group on top, at 0-20 dB SNR re the copy. The bank
-        # cache key (_code_hash) covers channel.py and nonspeech.py, not this file: change this branch and the
-        # augbab banks in .cache must be deleted by hand
-        v = int(condition[6:])
-        rng = np.random.default_rng([AUG_SEED, 77, cid, i, v])
-        y, info = channel.augment(x, rng, audio.babble_talkers(i, rng))
-        talkers = audio.babble_talkers(i, rng)
-        if rng.random() < 0.5 and talkers:
-            snr = float(rng.uniform(0.0, 20.0))
-            y = channel.add_noise(y, channel.babble(y.size, talkers, rng), snr)
-            info["extra_babble_snr_db"] = round(snr, 2)
-        if rate == 8000:
-            law = "mu" if rng.random() < 0.5 else "a"
-            y = channel.telephone(y, law, rng)
-            info["law"] = law
-        return y, info
     if condition.startswith("aug"):
-        v = int(condition[3:])
-        rng = np.random.default_rng([AUG_SEED, cid, i, v])
+        # augbabN, an ablation (not in the shipped recipe): an augmented copy drawn like augN with its own seed,
+        # then with p 0.5 babble of four other speakers of the clip's group on top, at 0-20 dB SNR re the copy.
+        # The bank cache key (_code_hash) covers channel.py and nonspeech.py, not this file: change this branch
+        # and the aug banks in .cache must be deleted by hand
+        babble_on_top = condition.startswith("augbab")
+        v = int(condition[len("augbab" if babble_on_top else "aug"):])
+        rng = np.random.default_rng([AUG_SEED, 77, cid, i, v] if babble_on_top else [AUG_SEED, cid, i, v])
         y, info = channel.augment(x, rng, audio.babble_talkers(i, rng))
+        if babble_on_top:
+            talkers = audio.babble_talkers(i, rng)
+            if rng.random() < 0.5 and talkers:
+                snr = float(rng.uniform(0.0, 20.0))
+                y = channel.add_noise(y, channel.babble(y.size, talkers, rng), snr)
+                info["extra_babble_snr_db"] = round(snr, 2)
         if rate == 8000:
             law = "mu" if rng.random() < 0.5 else "a"
             y = channel.telephone(y, law, rng)

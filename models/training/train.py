@@ -231,12 +231,17 @@ class Speakers:
         return [o for o in self.by[data.speaker(first(item))] if o not in own]
 
 
+def corpus_label(data: Data, item) -> tuple[str, int]:
+    """The key of an item's class weight (class_weights)."""
+    return data.corpus(first(item)), data.label(first(item))
+
+
 def class_weights(data: Data, items) -> dict[tuple[str, int], float]:
     """(corpus, label) -> n_corpus / (labels of the corpus * n_label) over the training items: the mean weight of
     a corpus's examples is 1, and each of its labels weighs alike in total."""
     count: dict[tuple[str, int], int] = {}
     for it in items:
-        key = (data.corpus(first(it)), data.label(first(it)))
+        key = corpus_label(data, it)
         count[key] = count.get(key, 0) + 1
     out = {}
     for (corpus, label), n in count.items():
@@ -429,7 +434,7 @@ def train_run(data: Data, split: dict, cfg: Config, seed: int, desc: str = "", t
                 z = lam * z + (1.0 - lam) * z[other]
             logits, _ = model.forward_normalised(z)
             if weights is not None:
-                w = torch.tensor([weights[(data.corpus(first(it)), data.label(first(it)))] for it in sel])
+                w = torch.tensor([weights[corpus_label(data, it)] for it in sel])
                 loss = (w * F.cross_entropy(masked_logits(logits, m), y, reduction="none",
                                             label_smoothing=cfg.label_smoothing)).mean()
             else:

@@ -974,19 +974,21 @@ impl BaseTransformImpl for EmotionDetect {
             });
         }
         if models.is_empty() {
-            let rates: Vec<String> = model::BUILTIN_MODELS
-                .iter()
-                .map(|m| m.sample_rate.to_string())
-                .collect();
+            let why = match &settings.model_file {
+                Some(f) => format!("{f} is not a model of that rate"),
+                None => {
+                    let rates: Vec<String> = model::BUILTIN_MODELS
+                        .iter()
+                        .map(|m| m.sample_rate.to_string())
+                        .collect();
+                    format!("the built-in models take {} Hz", rates.join(" and "))
+                }
+            };
             return Err(gst::error_msg!(
                 gst::LibraryError::Settings,
                 (
-                    "sample-rate {} Hz matches no model: {}",
-                    settings.sample_rate,
-                    match &settings.model_file {
-                        Some(f) => format!("{f} is not a model of that rate"),
-                        None => format!("the built-in models take {} Hz", rates.join(" and ")),
-                    }
+                    "sample-rate {} Hz matches no model: {why}",
+                    settings.sample_rate
                 )
             ));
         }

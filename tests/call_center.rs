@@ -78,28 +78,28 @@ fn active_rms(x: &[f32]) -> f32 {
 
 #[test]
 fn speech_on_a_noisy_line_still_gets_results() {
-    // The demo speech with white noise 10 dB below it: the frame detector
-    // calls most of its frames noise, but the built-in models' own gate
-    // hears speech; by default (min-speech-ratio automatic) a window needs
-    // only a few speech frames.
+    // The demo speech with white noise 10 and 5 dB below it: the frame
+    // detector calls most of its frames noise, but the built-in models' own
+    // gate hears speech; by default (min-speech-ratio automatic) a window
+    // needs only a few frames that are speech or changing noise.
     let speech = demo_speech();
-    let noise = white_noise(
-        speech.len(),
-        3,
-        active_rms(&speech) / 10f32.powf(10.0 / 20.0),
-    );
-    let noisy: Vec<f32> = speech.iter().zip(&noise).map(|(s, n)| s + n).collect();
-    let classified = |props: &[(&str, &str)]| {
+    let classified = |snr_db: f32, props: &[(&str, &str)]| {
+        let noise = white_noise(
+            speech.len(),
+            3,
+            active_rms(&speech) / 10f32.powf(snr_db / 20.0),
+        );
+        let noisy: Vec<f32> = speech.iter().zip(&noise).map(|(s, n)| s + n).collect();
         let (mut h, bus) = harness(props, Format::F32, 1);
         Audio::new(&noisy).format(Format::F32).push(&mut h);
         assert!(h.push_event(gst::event::Eos::new()));
         messages(&bus, "emotion").len()
     };
-    let by_default = classified(&[]);
-    let gated = classified(&[("min-speech-ratio", "0.2")]);
-    let ungated = classified(&[("min-speech-ratio", "0")]);
+    let by_default = classified(10.0, &[]);
+    let gated = classified(10.0, &[("min-speech-ratio", "0.2")]);
+    let ungated = classified(10.0, &[("min-speech-ratio", "0")]);
     assert!(by_default >= 6, "{by_default} of 12 windows classified");
-    // The previous default left most of them out.
+    // An older default left most of them out.
     assert!(
         gated <= 3 && gated < by_default,
         "{gated} of 12 classified at 0.2"
@@ -107,6 +107,15 @@ fn speech_on_a_noisy_line_still_gets_results() {
     assert!(
         ungated >= by_default,
         "{ungated} of 12 classified with no ratio"
+    );
+    // At 5 dB few frames are speech: a ratio set by hand counts only those,
+    // the automatic one the noisy frames too.
+    let by_default = classified(5.0, &[]);
+    let speech_frames = classified(5.0, &[("min-speech-ratio", "0.05")]);
+    assert!(by_default >= 5, "{by_default} of 12 classified at 5 dB");
+    assert!(
+        speech_frames <= 3,
+        "{speech_frames} of 12 classified at 5 dB with 5 % speech frames"
     );
 }
 

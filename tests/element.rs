@@ -231,7 +231,7 @@ fn a_two_second_clip_gets_one_result_and_a_summary() {
         .unwrap()
         .push_with_stats(clip, |_, f, stats| {
             feats.extend_from_slice(f);
-            if vad.frame(stats) {
+            if vad.frame(stats).is_speech() {
                 norm.observe(f);
             }
         });

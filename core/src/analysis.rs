@@ -21,7 +21,7 @@
 use crate::adapt::{AdaptationPrior, SpeakerNorm};
 use crate::features::{sanitize, FeatureError, FeatureExtractor, FeatureParams};
 use crate::model::{Classifier, ModelError};
-use crate::vad::VoiceActivity;
+use crate::vad::{Frame, VoiceActivity};
 
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct WindowConfig {
@@ -34,8 +34,9 @@ pub struct WindowConfig {
     /// Windows whose RMS is below this (dBFS) are not classified.
     pub silence_threshold_db: f64,
     /// Windows with a smaller share of speech frames are not classified;
-    /// negative: automatic, [`AUTO_MIN_SPEECH_RATIO`] for a model without a
-    /// `non-speech` output, [`AUTO_MIN_SPEECH_RATIO_WITH_GATE`] for one with.
+    /// negative: automatic, [`AUTO_MIN_SPEECH_RATIO`] of speech frames for a
+    /// model without a `non-speech` output, [`AUTO_MIN_SPEECH_RATIO_WITH_GATE`]
+    /// of changing-sound frames ([`Frame::is_changing_sound`]) for one with.
     pub min_speech_ratio: f64,
 }
 
@@ -45,10 +46,13 @@ pub struct WindowConfig {
 pub const AUTO_MIN_SPEECH_RATIO: f64 = 0.2;
 
 /// The same for a model with a `non-speech` output, whose gate judges the
-/// rest: 4 speech frames of a 3 s window's 74. Enough to keep out steady
-/// sounds the frame detector never calls speech and the models' non-speech
-/// training lacks (a constant offset, a pure 50 Hz tone), low enough to
-/// keep most speech in white noise (the model card, *Speech gating*).
+/// rest, counting the frames that are speech or a changing sound only too
+/// noise-like to be called speech ([`Frame::is_changing_sound`]): 4 of a
+/// 3 s window's 74. That keeps out steady sounds the models' non-speech
+/// training lacks (a constant offset, a pure 50 Hz tone), while speech in
+/// loud noise, whose frames the detector calls noise, reaches the model
+/// more often than when only speech frames count (the model card, *Speech
+/// gating*).
 pub const AUTO_MIN_SPEECH_RATIO_WITH_GATE: f64 = 0.05;
 
 /// The window speech ratio in force for a set `min-speech-ratio` (negative:
@@ -81,6 +85,10 @@ pub struct Window<'a> {
     pub rms_dbfs: f64,
     /// Share of the window's frames judged speech, 0..=1.
     pub speech_ratio: f64,
+    /// Share judged speech or a changing, noise-like sound
+    /// ([`Frame::is_changing_sound`]), 0..=1: what the automatic gate of a
+    /// model with a `non-speech` output counts.
+    pub changing_sound_ratio: f64,
     /// The emotions' probabilities (the model's outputs without
     /// `non-speech`, renormalised); `None` when the window was below the
     /// silence threshold, held too little speech, or the model found it
@@ -100,8 +108,9 @@ pub struct Analyzer {
     /// Ring of frames: `frame_cap` slots of `n_features` values.
     frames: Vec<f32>,
     frame_cap: usize,
-    /// Whether each kept frame is speech (same slots as `frames`).
-    speech: Vec<bool>,
+    /// What the detector (or the external flag) made of each kept frame
+    /// (same slots as `frames`).
+    kinds: Vec<Frame>,
     vad: VoiceActivity,
     /// Voice activity given from outside (e.g. upstream level meta), used
     /// instead of ours for the frames completed while set.
@@ -181,7 +190,7 @@ impl Analyzer {
             hop: params.hop_length as u64,
             n_fft: params.n_fft as u64,
             frames: vec![0.0; frame_cap * n_features],
-            speech: vec![false; frame_cap],
+            kinds: vec![Frame::Quiet; frame_cap],
             vad: VoiceActivity::default(),
             external_vad: None,
             frame_cap,
@@ -216,6 +225,13 @@ impl Analyzer {
     /// [`AUTO_MIN_SPEECH_RATIO`] if it has not.
     pub fn min_speech_ratio(&self) -> f64 {
         effective_min_speech_ratio(self.config.min_speech_ratio, self.non_speech.is_some())
+    }
+
+    /// Whether the window gate counts changing-sound frames rather than
+    /// speech frames: the automatic ratio with a model whose own gate judges
+    /// noise.
+    pub fn gates_on_changing_sound(&self) -> bool {
+        self.config.min_speech_ratio < 0.0 && self.non_speech.is_some()
     }
 
     /// Voice activity known from outside for the samples pushed next, or
@@ -348,7 +364,7 @@ impl Analyzer {
         }
         let (frames, frame_cap, nf) = (&mut self.frames, self.frame_cap, self.n_features);
         let (first_frame, n_frames) = (&mut self.first_frame, &mut self.n_frames);
-        let (speech, vad, external) = (&mut self.speech, &mut self.vad, self.external_vad);
+        let (kinds, vad, external) = (&mut self.kinds, &mut self.vad, self.external_vad);
         let speaker = &mut self.speaker;
         let keep_from = self.next_start.div_ceil(self.hop);
         self.extractor
@@ -365,10 +381,16 @@ impl Analyzer {
                 frames[slot * nf..(slot + 1) * nf].copy_from_slice(features);
                 // The detector sees every frame, so its history stays whole.
                 let ours = vad.frame(stats);
-                speech[slot] = external.unwrap_or(ours);
+                // An external flag says speech or not: a frame it calls
+                // not speech is no changing sound either.
+                kinds[slot] = match external {
+                    Some(true) => Frame::Speech,
+                    Some(false) => Frame::Quiet,
+                    None => ours,
+                };
                 // Each frame is computed once, so observed once, however
                 // many windows it belongs to.
-                if let Some(speaker) = speaker.as_mut().filter(|_| speech[slot]) {
+                if let Some(speaker) = speaker.as_mut().filter(|_| kinds[slot].is_speech()) {
                     speaker.observe(features);
                 }
                 *n_frames += 1;
@@ -397,17 +419,26 @@ impl Analyzer {
         let last_exclusive = last_exclusive.min(self.first_frame + self.n_frames as u64);
         let frames = last_exclusive.saturating_sub(first) as usize;
 
-        let speech_frames = (first..last_exclusive)
-            .filter(|&i| self.speech[(i % self.frame_cap as u64) as usize])
-            .count();
-        let speech_ratio = if frames > 0 {
-            speech_frames as f64 / frames as f64
+        let share = |test: fn(Frame) -> bool| {
+            let n = (first..last_exclusive)
+                .filter(|&i| test(self.kinds[(i % self.frame_cap as u64) as usize]))
+                .count();
+            if frames > 0 {
+                n as f64 / frames as f64
+            } else {
+                0.0
+            }
+        };
+        let speech_ratio = share(Frame::is_speech);
+        let changing_sound_ratio = share(Frame::is_changing_sound);
+        let gated_ratio = if self.gates_on_changing_sound() {
+            changing_sound_ratio
         } else {
-            0.0
+            speech_ratio
         };
         let mut classified = rms_dbfs >= self.config.silence_threshold_db
             && frames > 0
-            && speech_ratio >= self.min_speech_ratio();
+            && gated_ratio >= self.min_speech_ratio();
         if classified {
             let nf = self.n_features;
             for (k, index) in (first..last_exclusive).enumerate() {
@@ -426,6 +457,7 @@ impl Analyzer {
             len,
             rms_dbfs,
             speech_ratio,
+            changing_sound_ratio,
             probabilities: classified.then_some(&self.probabilities[..]),
             speaker_frames: if self.adapts_to_speaker() {
                 self.speaker_frames()
@@ -1154,5 +1186,56 @@ mod tests {
         };
         assert!(!classified(3));
         assert!(classified(4));
+    }
+
+    /// White noise switched between two levels 20 dB apart every 100 ms:
+    /// loud, flat and changing, so the detector calls its frames noisy, not
+    /// speech.
+    fn bursts_of_noise(n: usize) -> Vec<f32> {
+        let mut seed = 5u64;
+        (0..n)
+            .map(|i| {
+                seed = seed
+                    .wrapping_mul(6364136223846793005)
+                    .wrapping_add(1442695040888963407);
+                let white = (seed >> 40) as f32 / (1u64 << 24) as f32 - 0.5;
+                white * if (i / 1600) % 2 == 0 { 0.6 } else { 0.06 }
+            })
+            .collect()
+    }
+
+    #[test]
+    fn only_the_automatic_gate_of_a_model_with_non_speech_counts_noisy_frames() {
+        let p = FeatureParams::default();
+        let samples = bursts_of_noise(48000);
+        let window = |set: f64, non_speech: Option<usize>| {
+            let cfg = WindowConfig {
+                min_speech_ratio: set,
+                ..config(48000, 48000)
+            };
+            let mut a = Analyzer::new(&p, 3, non_speech, None, cfg).unwrap();
+            let mut out = vec![];
+            a.push(&samples, &mut Speech, |w| {
+                out.push((
+                    w.speech_ratio,
+                    w.changing_sound_ratio,
+                    w.probabilities.is_some(),
+                ))
+            })
+            .unwrap();
+            assert_eq!(out.len(), 1);
+            out[0]
+        };
+        let (speech, sound, classified) = window(-1.0, Some(2));
+        assert!(
+            speech < 0.05 && sound > 0.5,
+            "speech {speech}, sound {sound}"
+        );
+        assert!(classified);
+        // A ratio set by hand counts speech frames, as does the automatic
+        // one of a model without non-speech.
+        assert!(!window(AUTO_MIN_SPEECH_RATIO_WITH_GATE, Some(2)).2);
+        assert!(!window(-1.0, None).2);
+        assert!(window(0.0, None).2);
     }
 }

@@ -46,7 +46,10 @@ import soundfile as sf
 
 from . import adapt, channel, common, nonspeech, windows
 
-CACHE_FORMAT = 3
+CACHE_FORMAT = 5
+# the extractor's `--speech` byte per frame (core/src/bin/emotiondetect-features.rs): the detector's verdict
+# (core/src/vad.rs Frame)
+QUIET, SPEECH, NOISY, STEADY, TONAL = 0, 1, 2, 3, 4
 AUG_SEED = 1616
 K_AUG = 3
 TRAIN_CONDITIONS = ["clean"] + [f"aug{v}" for v in range(1, K_AUG + 1)]
@@ -117,13 +120,18 @@ class Extractor:
 
     def compute_with_speech(self, samples: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Frames [n, n_features] and their speech flags [n] (bool)."""
+        f, kinds = self.compute_with_kinds(samples)
+        return f, kinds == SPEECH
+
+    def compute_with_kinds(self, samples: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Frames [n, n_features] and the detector's verdict on each [n] (uint8: QUIET, SPEECH, ...)."""
         x = np.ascontiguousarray(samples, dtype="<f4").reshape(-1)
         self.proc.stdin.write(struct.pack("<I", x.size) + x.tobytes())
         self.proc.stdin.flush()
         n_frames, n_feat = struct.unpack("<II", _read_exact(self.proc.stdout, 8))
         data = _read_exact(self.proc.stdout, 4 * n_frames * n_feat)
-        speech = np.frombuffer(_read_exact(self.proc.stdout, n_frames), dtype=np.uint8)
-        return np.frombuffer(data, dtype="<f4").reshape(n_frames, n_feat).astype(np.float32), speech.astype(bool)
+        kinds = np.frombuffer(_read_exact(self.proc.stdout, n_frames), dtype=np.uint8)
+        return np.frombuffer(data, dtype="<f4").reshape(n_frames, n_feat).astype(np.float32), kinds.copy()
 
 
 @dataclass
@@ -134,7 +142,7 @@ class Bank:
     names: np.ndarray
     offsets: np.ndarray
     feats: np.ndarray
-    speech: np.ndarray  # [frames] bool: the element's VAD per frame
+    kinds: np.ndarray  # [frames] uint8: the element's VAD verdict per frame (QUIET, SPEECH, ...)
     n_samples: np.ndarray
     win_clip: np.ndarray
     win_start: np.ndarray
@@ -152,8 +160,12 @@ class Bank:
     def clip(self, i: int) -> np.ndarray:
         return self.feats[self.offsets[i]:self.offsets[i + 1]]
 
+    def clip_kinds(self, i: int) -> np.ndarray:
+        return self.kinds[self.offsets[i]:self.offsets[i + 1]]
+
     def clip_speech(self, i: int) -> np.ndarray:
-        return self.speech[self.offsets[i]:self.offsets[i + 1]]
+        """Clip i's speech flags (the frames speaker adaptation learns from)."""
+        return self.clip_kinds(i) == SPEECH
 
     def speech_stats(self) -> list:
         """Each clip's speech statistics (adapt.Stats), computed once."""
@@ -356,7 +368,7 @@ def _load(group: str, condition: str, rate: int, progress: bool, pitch: bool, re
     for c in clips:
         h.update(f"{c.path.name} {c.path.stat().st_size if c.path.exists() else 0}\n".encode())
     path = common.CACHE_DIR / f"bank-{group}-{condition}-{rate}-{h.hexdigest()[:16]}.npz"
-    keys = ["names", "offsets", "feats", "speech", "n_samples", "win_clip", "win_start", "win_len", "win_db"]
+    keys = ["names", "offsets", "feats", "kinds", "n_samples", "win_clip", "win_start", "win_len", "win_db"]
     if path.exists():
         z = np.load(path, allow_pickle=False)
         return Bank(group, condition, rate, **{k: z[k] for k in keys}, params_json=str(z["params_json"]),
@@ -364,16 +376,16 @@ def _load(group: str, condition: str, rate: int, progress: bool, pitch: bool, re
     from tqdm import tqdm
 
     audio = Audio(group)
-    feats, speech, n_samples, info = [], [], [], []
+    feats, kinds, n_samples, info = [], [], [], []
     wc, ws, wl, wd = [], [], [], []
     with ex:
         for i in tqdm(range(len(clips)), desc=f"{group} {condition} {rate}", disable=not progress):
             y, d = audio_for(audio, i, condition, rate)
-            f, sp = ex.compute_with_speech(y)
+            f, k = ex.compute_with_kinds(y)
             if not np.all(np.isfinite(f)):
                 raise ValueError(f"{clips[i].path.name} ({condition}): non-finite features")
             feats.append(f)
-            speech.append(sp)
+            kinds.append(k)
             n_samples.append(y.size)
             info.append(d)
             for s, n, db in windows.windows_of(y, rate):
@@ -381,7 +393,7 @@ def _load(group: str, condition: str, rate: int, progress: bool, pitch: bool, re
     arrays = {
         "names": np.array([c.path.name for c in clips]),
         "offsets": np.concatenate([[0], np.cumsum([f.shape[0] for f in feats])]).astype(np.int64),
-        "feats": np.concatenate(feats).astype(np.float32), "speech": np.concatenate(speech).astype(bool),
+        "feats": np.concatenate(feats).astype(np.float32), "kinds": np.concatenate(kinds).astype(np.uint8),
         "n_samples": np.array(n_samples, dtype=np.int64),
         "win_clip": np.array(wc, dtype=np.int64), "win_start": np.array(ws, dtype=np.int64),
         "win_len": np.array(wl, dtype=np.int64), "win_db": np.array(wd, dtype=np.float64),

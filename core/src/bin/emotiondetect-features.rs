@@ -9,15 +9,15 @@
 //! count, then that many `f32` LE samples — and answers each with `u32` LE
 //! frame count, `u32` LE features per frame, then the frames as `f32` LE,
 //! frame-major. With `--speech`, each answer is followed by one byte per
-//! frame, 1 where the element's voice-activity detector judges the frame
-//! speech, else 0 (the frames speaker adaptation learns from). It stops at
-//! end of input.
+//! frame, the element's voice-activity detector's verdict (`vad::Frame`):
+//! 0 quiet, 1 speech (the frames speaker adaptation learns from), 2 noisy,
+//! 3 steady, 4 tonal. It stops at end of input.
 
 use std::io::{self, BufReader, BufWriter, ErrorKind, Read, Write};
 use std::process::ExitCode;
 
 use emotiondetect_core::features::{FeatureExtractor, FeatureParams};
-use emotiondetect_core::vad::VoiceActivity;
+use emotiondetect_core::vad::{Frame, VoiceActivity};
 
 fn run(params: FeatureParams, with_speech: bool) -> io::Result<()> {
     let mut extractor = FeatureExtractor::new(&params).map_err(io::Error::other)?;
@@ -51,7 +51,13 @@ fn run(params: FeatureParams, with_speech: bool) -> io::Result<()> {
         speech.clear();
         extractor.push_with_stats(&samples, |_, f, stats| {
             frames.extend_from_slice(f);
-            speech.push(u8::from(vad.frame(stats)));
+            speech.push(match vad.frame(stats) {
+                Frame::Quiet => 0,
+                Frame::Speech => 1,
+                Frame::Noisy => 2,
+                Frame::Steady => 3,
+                Frame::Tonal => 4,
+            });
         });
         let n_features = params.n_features();
         output.write_all(&((frames.len() / n_features) as u32).to_le_bytes())?;

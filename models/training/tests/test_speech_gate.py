@@ -5,7 +5,7 @@ import unittest
 
 import numpy as np
 
-from training import common, speech_gate
+from training import common, extract, speech_gate
 
 
 class FakeBank:
@@ -64,14 +64,51 @@ class Choice(unittest.TestCase):
         self.assertEqual(speech_gate.choose(self.val({r: 0.05 for r in speech_gate.RATIOS}, {}, {}))["chosen"], 0.2)
 
 
+class SoundGates(unittest.TestCase):
+    @staticmethod
+    def val(**gates):
+        """Validation figures of the previous gate (0.05) and the candidates, each a dict overriding defaults."""
+        def one(ns=0.004, angry=0.02, clean=0.58, noisy=0.46, white5=0.5):
+            sets = {"ravdess clean": {"window_uar": clean}, "emodb clean": {"window_uar": clean}}
+            sets.update({k: {"clip_uar": noisy, "classified_share": white5} for k in speech_gate.NOISE_SETS})
+            return {"nonspeech": {"classified_share": ns}, "neutral_calm_angry_share": angry, "sets": sets}
+        return {"0.05": one(), speech_gate.CHANGING_GATE: one(**gates.get("changing", {})),
+                speech_gate.SOUND_GATE: one(**gates.get("sound", {}))}
+
+    def test_the_changing_gate_must_match_the_previous_one_everywhere(self):
+        self.assertTrue(speech_gate.choose_changing(self.val())["adopted"])
+        for bad in ({"ns": 0.0065}, {"angry": 0.0255}, {"clean": 0.574}, {"noisy": 0.459}):
+            self.assertFalse(speech_gate.choose_changing(self.val(changing=bad))["adopted"], bad)
+        # within the margins
+        self.assertTrue(speech_gate.choose_changing(self.val(changing={"ns": 0.006, "clean": 0.576}))["adopted"])
+
+    def test_the_sound_gate_needs_more_white_5_db_windows_at_16_khz(self):
+        val = self.val(sound={"white5": 0.65})
+        self.assertTrue(speech_gate.choose_sound(val, 16000)["figures_pass"])
+        self.assertFalse(speech_gate.choose_sound(self.val(sound={"white5": 0.55}), 16000)["figures_pass"])
+        self.assertTrue(speech_gate.choose_sound(self.val(sound={"white5": 0.5}), 8000)["figures_pass"])
+        # it failed the element's tests: never adopted, whatever the figures
+        self.assertFalse(speech_gate.choose_sound(val, 16000)["adopted"])
+
+
 class Shipped(unittest.TestCase):
-    def test_the_recorded_ratio_is_the_elements(self):
-        # speech_gate records what ships; the element's constant decides it
-        src = (common.MODELS_DIR.parent / "core/src/analysis.rs").read_text()
+    def test_the_recorded_gate_is_the_elements(self):
+        # speech_gate records what ships; the element's code decides it
+        root = common.MODELS_DIR.parent
+        src = (root / "core/src/analysis.rs").read_text()
         m = re.search(r"pub const AUTO_MIN_SPEECH_RATIO_WITH_GATE: f64 = ([0-9.]+);", src)
         self.assertIsNotNone(m)
-        self.assertEqual(float(m.group(1)), speech_gate.SHIPPED)
-        self.assertIn(speech_gate.SHIPPED, speech_gate.RATIOS)
+        self.assertEqual(float(m.group(1)), speech_gate.SOUND_GATE_RATIO)
+        self.assertIn("share(Frame::is_changing_sound)", src)
+        self.assertEqual(speech_gate.SHIPPED, speech_gate.CHANGING_GATE)
+        vad = (root / "core/src/vad.rs").read_text()
+        body = vad[vad.index("pub fn is_changing_sound"):]
+        self.assertIn("matches!(self, Frame::Speech | Frame::Noisy)", body[:body.index("}")])
+        self.assertEqual(set(speech_gate.SOUND_GATES[speech_gate.SHIPPED]), {extract.SPEECH, extract.NOISY})
+        # the extractor's byte per frame is the Python's code for the same verdict
+        cli = (root / "core/src/bin/emotiondetect-features.rs").read_text()
+        for name in ("QUIET", "SPEECH", "NOISY", "STEADY", "TONAL"):
+            self.assertIn(f"Frame::{name.title()} => {getattr(extract, name)},", cli)
 
 
 if __name__ == "__main__":

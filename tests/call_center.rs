@@ -37,6 +37,8 @@ fn independent_channels_give_results_only_where_there_is_speech() {
     for s in &results {
         assert_eq!(s.get::<i32>("channel").unwrap(), 0);
         assert_eq!(s.get::<&str>("speaker").unwrap(), "agent");
+        // The demo speech is clean: the detector hears speech in every
+        // window (the automatic gate itself asks for speech or noise).
         let ratio = s.get::<f64>("speech-ratio").unwrap();
         assert!((0.05..=1.0).contains(&ratio), "{ratio}");
     }
@@ -81,7 +83,7 @@ fn speech_on_a_noisy_line_still_gets_results() {
     // The demo speech with white noise 10 and 5 dB below it: the frame
     // detector calls most of its frames noise, but the built-in models' own
     // gate hears speech; by default (min-speech-ratio automatic) a window
-    // needs only a few frames that are speech or changing noise.
+    // needs only a few speech or noise frames.
     let speech = demo_speech();
     let classified = |snr_db: f32, props: &[(&str, &str)]| {
         let noise = white_noise(
@@ -98,7 +100,7 @@ fn speech_on_a_noisy_line_still_gets_results() {
     let by_default = classified(10.0, &[]);
     let gated = classified(10.0, &[("min-speech-ratio", "0.2")]);
     let ungated = classified(10.0, &[("min-speech-ratio", "0")]);
-    assert!(by_default >= 6, "{by_default} of 12 windows classified");
+    assert!(by_default >= 9, "{by_default} of 12 windows classified");
     // An older default left most of them out.
     assert!(
         gated <= 3 && gated < by_default,
@@ -109,21 +111,50 @@ fn speech_on_a_noisy_line_still_gets_results() {
         "{ungated} of 12 classified with no ratio"
     );
     // At 5 dB few frames are speech: a ratio set by hand counts only those,
-    // the automatic one the noisy frames too.
+    // the automatic one speech or noise frames.
     let by_default = classified(5.0, &[]);
     let speech_frames = classified(5.0, &[("min-speech-ratio", "0.05")]);
-    assert!(by_default >= 5, "{by_default} of 12 classified at 5 dB");
+    assert!(by_default >= 9, "{by_default} of 12 classified at 5 dB");
     assert!(
         speech_frames <= 3,
         "{speech_frames} of 12 classified at 5 dB with 5 % speech frames"
     );
 }
 
+/// The `emotion` results of `signal` at `rate` through a pipeline, by
+/// default or at a `min-speech-ratio`.
+fn emotion_windows(rate: u32, signal: &[f32], ratio: Option<&str>) -> usize {
+    init();
+    let ratio = ratio.map_or(String::new(), |r| format!("min-speech-ratio={r}"));
+    let pipeline = gst::parse::launch(&format!(
+        "appsrc name=src format=time ! emotiondetect {ratio} ! fakesink"
+    ))
+    .unwrap();
+    let src = pipeline
+        .downcast_ref::<gst::Bin>()
+        .unwrap()
+        .by_name("src")
+        .unwrap()
+        .downcast::<gst_app::AppSrc>()
+        .unwrap();
+    src.set_caps(Some(&Format::F32.caps_at(rate, 1)));
+    let bytes: Vec<u8> = signal.iter().flat_map(|v| v.to_le_bytes()).collect();
+    let mut buf = gst::Buffer::from_mut_slice(bytes);
+    buf.get_mut().unwrap().set_pts(gst::ClockTime::ZERO);
+    src.push_buffer(buf).unwrap();
+    src.end_of_stream().unwrap();
+    let all = play(&pipeline, |_| false);
+    pipeline.set_state(gst::State::Null).unwrap();
+    assert_eq!(only(&all, "emotion-summary").len(), 1);
+    only(&all, "emotion").len()
+}
+
 #[test]
 fn a_constant_offset_or_a_pure_hum_tone_gets_no_emotion() {
     // Steady sounds the frame detector never calls speech and the models'
     // non-speech training lacks (its hum has harmonics and noise, never an
-    // offset): the automatic speech ratio keeps them from the model.
+    // offset): the automatic gate keeps them from the model (they are quiet
+    // once the offset is removed, tonal, or out of the speech band).
     let wave = |rate: u32, offset: f32, partials: &[(f32, f32)]| -> Vec<f32> {
         (0..rate as usize * 6)
             .map(|i| {
@@ -145,38 +176,17 @@ fn a_constant_offset_or_a_pure_hum_tone_gets_no_emotion() {
             wave(8000, 0.05, &[(50.0, 0.1), (150.0, 0.03)]),
         ),
     ];
-    let results = |rate: u32, signal: &[f32], ratio: Option<&str>| {
-        init();
-        let ratio = ratio.map_or(String::new(), |r| format!("min-speech-ratio={r}"));
-        let pipeline = gst::parse::launch(&format!(
-            "appsrc name=src format=time ! emotiondetect {ratio} ! fakesink"
-        ))
-        .unwrap();
-        let src = pipeline
-            .downcast_ref::<gst::Bin>()
-            .unwrap()
-            .by_name("src")
-            .unwrap()
-            .downcast::<gst_app::AppSrc>()
-            .unwrap();
-        src.set_caps(Some(&Format::F32.caps_at(rate, 1)));
-        let bytes: Vec<u8> = signal.iter().flat_map(|v| v.to_le_bytes()).collect();
-        let mut buf = gst::Buffer::from_mut_slice(bytes);
-        buf.get_mut().unwrap().set_pts(gst::ClockTime::ZERO);
-        src.push_buffer(buf).unwrap();
-        src.end_of_stream().unwrap();
-        let all = play(&pipeline, |_| false);
-        pipeline.set_state(gst::State::Null).unwrap();
-        assert_eq!(only(&all, "emotion-summary").len(), 1);
-        only(&all, "emotion").len()
-    };
     for (name, rate, signal) in &cases {
-        assert_eq!(results(*rate, signal, None), 0, "{name} at {rate} Hz");
+        assert_eq!(
+            emotion_windows(*rate, signal, None),
+            0,
+            "{name} at {rate} Hz"
+        );
         // The control: without a speech ratio the model does classify it, so
         // this test checks the ratio (if a model stops doing so, pick
         // another sound).
         assert!(
-            results(*rate, signal, Some("0")) > 0,
+            emotion_windows(*rate, signal, Some("0")) > 0,
             "{name} at {rate} Hz is no longer classified without a speech ratio"
         );
     }
@@ -421,5 +431,39 @@ fn segments_of_a_scripted_sequence_follow_its_turns_in_order() {
     // top over windows where it was not could average less.
     for s in &segments {
         assert!((1.0 / 9.0..=1.0).contains(&s.3), "{segments:?}");
+    }
+}
+
+#[test]
+fn a_low_buzz_gets_no_emotion() {
+    // Square waves (odd harmonics up to the band's top) from 20 to 240 Hz,
+    // -50 to -10 dBFS: steady and not noise-like, so the automatic gate never
+    // counts their frames, though their harmonics fill the speech band.
+    for rate in [16000u32, 8000] {
+        for f0 in [20.0f32, 50.0, 60.0, 100.0, 120.0, 240.0] {
+            for amp in [0.003f32, 0.03, 0.3] {
+                let buzz: Vec<f32> = (0..rate as usize * 6)
+                    .map(|i| {
+                        if (f0 * i as f32 / rate as f32).fract() < 0.5 {
+                            amp
+                        } else {
+                            -amp
+                        }
+                    })
+                    .collect();
+                let windows = emotion_windows(rate, &buzz, None);
+                assert_eq!(windows, 0, "{f0} Hz at {amp}, {rate} Hz");
+                // The control: without a speech ratio the 8 kHz model labels
+                // the 20 and 50 Hz buzz at every level, so for those this
+                // test checks the gate (if a model stops doing so, the test
+                // says so: pick other cases).
+                if rate == 8000 && f0 <= 50.0 {
+                    assert!(
+                        emotion_windows(rate, &buzz, Some("0")) > 0,
+                        "{f0} Hz at {amp}, {rate} Hz is no longer classified without a ratio"
+                    );
+                }
+            }
+        }
     }
 }

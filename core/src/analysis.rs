@@ -36,7 +36,7 @@ pub struct WindowConfig {
     /// Windows with a smaller share of speech frames are not classified;
     /// negative: automatic, [`AUTO_MIN_SPEECH_RATIO`] of speech frames for a
     /// model without a `non-speech` output, [`AUTO_MIN_SPEECH_RATIO_WITH_GATE`]
-    /// of changing-sound frames ([`Frame::is_changing_sound`]) for one with.
+    /// of speech-or-noise frames ([`Frame::is_speech_or_noise`]) for one with.
     pub min_speech_ratio: f64,
 }
 
@@ -46,13 +46,12 @@ pub struct WindowConfig {
 pub const AUTO_MIN_SPEECH_RATIO: f64 = 0.2;
 
 /// The same for a model with a `non-speech` output, whose gate judges the
-/// rest, counting the frames that are speech or a changing sound only too
-/// noise-like to be called speech ([`Frame::is_changing_sound`]): 4 of a
-/// 3 s window's 74. That keeps out steady sounds the models' non-speech
-/// training lacks (a constant offset, a pure 50 Hz tone), while speech in
-/// loud noise, whose frames the detector calls noise, reaches the model
-/// more often than when only speech frames count (the model card, *Speech
-/// gating*).
+/// rest, counting the frames that are speech or noise-like
+/// ([`Frame::is_speech_or_noise`]), not only speech frames: 4 of a 3 s
+/// window's 74. That keeps out what the models' non-speech training lacks
+/// (silence, a constant offset, a pure 50 Hz tone, a low buzz on a
+/// telephone line), while speech in loud noise, whose frames the detector
+/// calls noise, reaches the model (the model card, *Speech gating*).
 pub const AUTO_MIN_SPEECH_RATIO_WITH_GATE: f64 = 0.05;
 
 /// The window speech ratio in force for a set `min-speech-ratio` (negative:
@@ -85,14 +84,15 @@ pub struct Window<'a> {
     pub rms_dbfs: f64,
     /// Share of the window's frames judged speech, 0..=1.
     pub speech_ratio: f64,
-    /// Share judged speech or a changing, noise-like sound
-    /// ([`Frame::is_changing_sound`]), 0..=1: what the automatic gate of a
-    /// model with a `non-speech` output counts.
-    pub changing_sound_ratio: f64,
+    /// Share judged speech or noise ([`Frame::is_speech_or_noise`]), 0..=1:
+    /// what the automatic gate of a model with a `non-speech` output counts,
+    /// so a window it classifies may hold less speech than the ratio.
+    pub speech_or_noise_ratio: f64,
     /// The emotions' probabilities (the model's outputs without
     /// `non-speech`, renormalised); `None` when the window was below the
-    /// silence threshold, held too little speech, or the model found it
-    /// most likely not speech.
+    /// silence threshold, held too little speech (or speech and noise, see
+    /// [`Analyzer::gates_on_speech_or_noise`]), or the model found it most
+    /// likely not speech.
     pub probabilities: Option<&'a [f32]>,
     /// The speech frames the speaker normalisation rests on (besides the
     /// prior); 0 when speaker adaptation is off or the model has no prior.
@@ -221,17 +221,19 @@ impl Analyzer {
     /// The speech ratio a window needs: the configured one, or when that is
     /// negative (automatic), [`AUTO_MIN_SPEECH_RATIO_WITH_GATE`] if the
     /// model has a `non-speech` output (its gate rejects noise, tones and
-    /// music; a higher ratio would drop much speech in white noise),
+    /// music; a higher ratio would drop much speech in white noise), of
+    /// speech-or-noise frames ([`Self::gates_on_speech_or_noise`]),
     /// [`AUTO_MIN_SPEECH_RATIO`] if it has not.
     pub fn min_speech_ratio(&self) -> f64 {
         effective_min_speech_ratio(self.config.min_speech_ratio, self.non_speech.is_some())
     }
 
-    /// Whether the window gate counts changing-sound frames rather than
-    /// speech frames: the automatic ratio with a model whose own gate judges
-    /// noise.
-    pub fn gates_on_changing_sound(&self) -> bool {
-        self.config.min_speech_ratio < 0.0 && self.non_speech.is_some()
+    /// Whether the window gate counts speech-or-noise frames rather than speech
+    /// frames: the automatic ratio with a model whose own gate judges noise.
+    pub fn gates_on_speech_or_noise(&self) -> bool {
+        // As `effective_min_speech_ratio`: anything but a ratio >= 0 is
+        // automatic.
+        !(0.0..).contains(&self.config.min_speech_ratio) && self.non_speech.is_some()
     }
 
     /// Voice activity known from outside for the samples pushed next, or
@@ -382,7 +384,7 @@ impl Analyzer {
                 // The detector sees every frame, so its history stays whole.
                 let ours = vad.frame(stats);
                 // An external flag says speech or not: a frame it calls
-                // not speech is no changing sound either.
+                // not speech counts as no noise either.
                 kinds[slot] = match external {
                     Some(true) => Frame::Speech,
                     Some(false) => Frame::Quiet,
@@ -430,9 +432,9 @@ impl Analyzer {
             }
         };
         let speech_ratio = share(Frame::is_speech);
-        let changing_sound_ratio = share(Frame::is_changing_sound);
-        let gated_ratio = if self.gates_on_changing_sound() {
-            changing_sound_ratio
+        let speech_or_noise_ratio = share(Frame::is_speech_or_noise);
+        let gated_ratio = if self.gates_on_speech_or_noise() {
+            speech_or_noise_ratio
         } else {
             speech_ratio
         };
@@ -457,7 +459,7 @@ impl Analyzer {
             len,
             rms_dbfs,
             speech_ratio,
-            changing_sound_ratio,
+            speech_or_noise_ratio,
             probabilities: classified.then_some(&self.probabilities[..]),
             speaker_frames: if self.adapts_to_speaker() {
                 self.speaker_frames()
@@ -1129,6 +1131,11 @@ mod tests {
         for (set, with_gate, without) in [
             (-1.0, AUTO_MIN_SPEECH_RATIO_WITH_GATE, AUTO_MIN_SPEECH_RATIO),
             (-0.5, AUTO_MIN_SPEECH_RATIO_WITH_GATE, AUTO_MIN_SPEECH_RATIO),
+            (
+                f64::NAN,
+                AUTO_MIN_SPEECH_RATIO_WITH_GATE,
+                AUTO_MIN_SPEECH_RATIO,
+            ),
             (0.0, 0.0, 0.0),
             (0.3, 0.3, 0.3),
         ] {
@@ -1138,8 +1145,13 @@ mod tests {
             };
             let gated = Analyzer::new(&p, 3, Some(2), None, cfg).unwrap();
             assert_eq!(gated.min_speech_ratio(), with_gate, "{set}");
+            // Only the automatic ratio of a model with non-speech counts
+            // noise frames too.
+            let automatic = !(0.0..).contains(&set);
+            assert_eq!(gated.gates_on_speech_or_noise(), automatic, "{set}");
             let plain = Analyzer::new(&p, 3, None, None, cfg).unwrap();
             assert_eq!(plain.min_speech_ratio(), without, "{set}");
+            assert!(!plain.gates_on_speech_or_noise(), "{set}");
         }
         // Set while running, as the element does on a property change.
         let mut a = Analyzer::new(&p, 3, Some(2), None, config(16000, 16000)).unwrap();
@@ -1205,7 +1217,7 @@ mod tests {
     }
 
     #[test]
-    fn only_the_automatic_gate_of_a_model_with_non_speech_counts_noisy_frames() {
+    fn only_the_automatic_gate_of_a_model_with_non_speech_counts_noise_frames() {
         let p = FeatureParams::default();
         let samples = bursts_of_noise(48000);
         let window = |set: f64, non_speech: Option<usize>| {
@@ -1218,7 +1230,7 @@ mod tests {
             a.push(&samples, &mut Speech, |w| {
                 out.push((
                     w.speech_ratio,
-                    w.changing_sound_ratio,
+                    w.speech_or_noise_ratio,
                     w.probabilities.is_some(),
                 ))
             })
@@ -1226,10 +1238,10 @@ mod tests {
             assert_eq!(out.len(), 1);
             out[0]
         };
-        let (speech, sound, classified) = window(-1.0, Some(2));
+        let (speech, noise, classified) = window(-1.0, Some(2));
         assert!(
-            speech < 0.05 && sound > 0.5,
-            "speech {speech}, sound {sound}"
+            speech < 0.05 && noise > 0.5,
+            "speech {speech}, speech or noise {noise}"
         );
         assert!(classified);
         // A ratio set by hand counts speech frames, as does the automatic

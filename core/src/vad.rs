@@ -11,12 +11,12 @@
 //! and changing the way syllables do. Music with voice-like spectra passes;
 //! hold music made of pure tones and steady lines does not.
 //!
-//! Each frame is named by the first test it fails ([`Frame`]). Speech in
-//! loud noise fails only the noise test ([`Frame::Noisy`]) where it changes
-//! enough, so a model that judges noise itself can be given those frames too
-//! ([`Frame::is_changing_sound`]). Noise alone changes too little to get
-//! there; so does a pure 50 Hz tone, whose speech band holds only flat
-//! leakage (not tonal, but steady).
+//! Speech in loud noise fails the noise test, and often the steady-sound
+//! test too, so a model that judges noise itself is also given the frames
+//! that are only noise-like ([`Frame::is_speech_or_noise`]): loud, not
+//! tonal, with power in the speech band. Steady sounds that are not
+//! noise-like (a drone, a buzz) and sounds out of that band (a hum, whose
+//! speech band holds only flat leakage the tone test does not see) stay out.
 
 use crate::features::FrameStats;
 
@@ -26,20 +26,33 @@ pub const MIN_LEVEL_DB: f32 = -55.0;
 pub const MIN_FLATNESS: f32 = 0.002;
 /// Flatness above this is noise.
 pub const MAX_FLATNESS: f32 = 0.6;
+/// A loud frame that is not speech, with less of its power than this in the
+/// speech band, is out of band (a hum, a rumble).
+pub const MIN_BAND_SHARE: f32 = 0.01;
 /// Mean spectral flux over [`FLUX_FRAMES`] frames below this is a steady sound.
 pub const MIN_FLUX_DB: f32 = 4.0;
 pub const FLUX_FRAMES: usize = 5;
 
-/// What the detector makes of one frame, by the first test it fails.
+/// What the detector makes of one frame: by the first test it fails, and a
+/// frame that is neither quiet, tonal nor speech by where its power lies
+/// and how it changes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Frame {
     /// Below [`MIN_LEVEL_DB`].
     Quiet,
     /// Flatness below [`MIN_FLATNESS`]: a tone or a chord.
     Tonal,
-    /// Flux below [`MIN_FLUX_DB`]: a steady sound.
+    /// Not speech, with less than [`MIN_BAND_SHARE`] of its power in the
+    /// speech band: a hum or a rumble, whose speech band holds only flat
+    /// leakage the tone test does not see.
+    OutOfBand,
+    /// Not speech, flux below [`MIN_FLUX_DB`], not noise-like: a drone, a
+    /// buzz, a held chord.
     Steady,
-    /// Loud and changing but flatter than [`MAX_FLATNESS`]: speech in
+    /// Not speech, flux below [`MIN_FLUX_DB`], flatter than [`MAX_FLATNESS`]:
+    /// steady noise, or speech drowned in it.
+    SteadyNoise,
+    /// Not speech, changing but flatter than [`MAX_FLATNESS`]: speech in
     /// noise, babble, or changing noise.
     Noisy,
     Speech,
@@ -50,10 +63,10 @@ impl Frame {
         self == Frame::Speech
     }
 
-    /// Speech, or a loud, changing sound only too noise-like to be called
-    /// speech: every test of speech but the noise test.
-    pub fn is_changing_sound(self) -> bool {
-        matches!(self, Frame::Speech | Frame::Noisy)
+    /// Speech, or noise in the speech band (steady or changing) that may
+    /// hide speech.
+    pub fn is_speech_or_noise(self) -> bool {
+        matches!(self, Frame::Speech | Frame::Noisy | Frame::SteadyNoise)
     }
 }
 
@@ -86,12 +99,17 @@ impl VoiceActivity {
             Frame::Quiet
         } else if !(MIN_FLATNESS..).contains(&stats.flatness) {
             Frame::Tonal
-        } else if !(MIN_FLUX_DB..).contains(&mean_flux) {
+        } else if (MIN_FLUX_DB..).contains(&mean_flux) && stats.flatness <= MAX_FLATNESS {
+            Frame::Speech
+        } else if !(MIN_BAND_SHARE..).contains(&stats.band_share) {
+            Frame::OutOfBand
+        } else if stats.flatness <= MAX_FLATNESS {
+            // Not changing, or it would be speech.
             Frame::Steady
-        } else if stats.flatness > MAX_FLATNESS {
+        } else if (MIN_FLUX_DB..).contains(&mean_flux) {
             Frame::Noisy
         } else {
-            Frame::Speech
+            Frame::SteadyNoise
         }
     }
 }
@@ -105,6 +123,14 @@ mod tests {
             level_db,
             flatness,
             flux_db,
+            band_share: 0.5,
+        }
+    }
+
+    fn out_of_band(s: FrameStats) -> FrameStats {
+        FrameStats {
+            band_share: 0.001,
+            ..s
         }
     }
 
@@ -115,40 +141,65 @@ mod tests {
     }
 
     #[test]
-    fn each_frame_is_named_by_the_first_test_it_fails() {
+    fn each_frame_is_named_by_its_tests() {
         assert_eq!(steady_run(stats(-60.0, 0.1, 8.0), 5), Frame::Quiet);
         assert_eq!(steady_run(stats(-20.0, 0.001, 8.0), 5), Frame::Tonal);
         assert_eq!(steady_run(stats(-20.0, 0.1, 2.0), 5), Frame::Steady);
-        // Noise that changes too little is steady, not noisy.
-        assert_eq!(steady_run(stats(-20.0, 0.8, 2.8), 5), Frame::Steady);
+        // Noise that changes too little is steady noise, not noisy.
+        assert_eq!(steady_run(stats(-20.0, 0.8, 2.8), 5), Frame::SteadyNoise);
         assert_eq!(steady_run(stats(-20.0, 0.8, 6.0), 5), Frame::Noisy);
         assert_eq!(steady_run(stats(-20.0, 0.3, 6.0), 5), Frame::Speech);
+        // Little power in the speech band makes a frame that is not speech
+        // out of band, whether steady or changing; speech stays speech.
+        for (s, f) in [
+            (stats(-20.0, 0.1, 2.0), Frame::OutOfBand),
+            (stats(-20.0, 0.8, 6.0), Frame::OutOfBand),
+            (stats(-20.0, 0.3, 6.0), Frame::Speech),
+            (stats(-60.0, 0.1, 8.0), Frame::Quiet),
+            (stats(-20.0, 0.001, 8.0), Frame::Tonal),
+        ] {
+            assert_eq!(steady_run(out_of_band(s), 5), f, "{s:?}");
+        }
         for f in [
             Frame::Quiet,
             Frame::Tonal,
+            Frame::OutOfBand,
             Frame::Steady,
+            Frame::SteadyNoise,
             Frame::Noisy,
             Frame::Speech,
         ] {
             assert_eq!(f.is_speech(), f == Frame::Speech, "{f:?}");
             assert_eq!(
-                f.is_changing_sound(),
-                matches!(f, Frame::Noisy | Frame::Speech),
+                f.is_speech_or_noise(),
+                matches!(f, Frame::SteadyNoise | Frame::Noisy | Frame::Speech),
                 "{f:?}"
             );
         }
     }
 
     #[test]
-    fn a_nan_cue_is_never_speech_nor_a_changing_sound() {
+    fn a_nan_cue_fails_its_test() {
         for s in [
             stats(f32::NAN, 0.3, 6.0),
             stats(-20.0, f32::NAN, 6.0),
             stats(-20.0, 0.3, f32::NAN),
         ] {
             let f = steady_run(s, 5);
-            assert!(!f.is_changing_sound(), "{s:?}: {f:?}");
+            assert!(!f.is_speech(), "{s:?}: {f:?}");
         }
+        assert_eq!(steady_run(stats(f32::NAN, 0.3, 6.0), 5), Frame::Quiet);
+        assert_eq!(steady_run(stats(-20.0, f32::NAN, 6.0), 5), Frame::Tonal);
+        // A NaN flux counts as none, so a loud noise-like frame is steady.
+        assert_eq!(
+            steady_run(stats(-20.0, 0.8, f32::NAN), 5),
+            Frame::SteadyNoise
+        );
+        let nan_band = FrameStats {
+            band_share: f32::NAN,
+            ..stats(-20.0, 0.8, 2.0)
+        };
+        assert_eq!(steady_run(nan_band, 5), Frame::OutOfBand);
     }
 
     #[test]

@@ -5,7 +5,7 @@ The element (core/src/adapt.rs) does this per analysed channel, during the
 stream; training simulates it. Both follow one rule:
 
 - the statistics are those of every speech frame seen so far on the channel
-  (the element's voice-activity flag, `extract.Bank.speech`), count n, sums
+  (the element's voice-activity flag, `extract.Bank.clip_speech`), count n, sums
   s1 and s2, warm-started with `prior_frames` (n0) frames of the training
   statistics (mean mu0, std sd0, the graph's own normalisation):
       m = (n0 mu0 + s1) / (n0 + n)

@@ -5,7 +5,7 @@ Each model is exported to ONNX (the shipped contract) and audio files go
 through `filesrc ! decodebin ! audioconvert ! audioresample ! emotiondetect
 model-file=... ! fakesink` with default properties (so the silence
 threshold, the non-speech gate and the rule-based VAD's speech ratio apply:
-`min-speech-ratio` automatic, 0.05 for models with `non-speech`). A small PyGObject
+`min-speech-ratio` automatic, 0.05 of speech or noise frames for models with `non-speech`). A small PyGObject
 program run by the system Python (Debian python3-gi, python3-gst-1.0)
 collects every `emotion` message and the `emotion-summary`; a clip without a
 classified window has no decision and counts as wrong. A clip's decision is

@@ -46,10 +46,10 @@ import soundfile as sf
 
 from . import adapt, channel, common, nonspeech, windows
 
-CACHE_FORMAT = 5
+CACHE_FORMAT = 7
 # the extractor's `--speech` byte per frame (core/src/bin/emotiondetect-features.rs): the detector's verdict
 # (core/src/vad.rs Frame)
-QUIET, SPEECH, NOISY, STEADY, TONAL = 0, 1, 2, 3, 4
+QUIET, SPEECH, NOISY, STEADY, TONAL, OUT_OF_BAND, STEADY_NOISE = 0, 1, 2, 3, 4, 5, 6
 AUG_SEED = 1616
 K_AUG = 3
 TRAIN_CONDITIONS = ["clean"] + [f"aug{v}" for v in range(1, K_AUG + 1)]

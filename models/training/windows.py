@@ -15,8 +15,9 @@ duration-weighted mean of the classified windows' probabilities with
 
 The element can also gate windows by the share of frames its rule-based
 voice activity detector (core/src/vad.rs) calls speech (`min-speech-ratio`;
-automatic: 0.05 for models with a `non-speech` output, 0.2 without). It is
-not replicated here; speech_gate.py measures it.
+automatic: 0.05 of speech or noise frames for models with a `non-speech`
+output, 0.2 of speech frames without). It is not replicated here;
+speech_gate.py measures it.
 """
 from __future__ import annotations
 

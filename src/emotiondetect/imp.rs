@@ -186,7 +186,7 @@ enum Record {
         start: u64,
         len: u64,
         speech_ratio: f64,
-        changing_sound_ratio: f64,
+        speech_or_noise_ratio: f64,
         probabilities: Option<Vec<f32>>,
         speaker_frames: u64,
     },
@@ -201,7 +201,7 @@ impl Record {
             start: w.start,
             len: w.len,
             speech_ratio: w.speech_ratio,
-            changing_sound_ratio: w.changing_sound_ratio,
+            speech_or_noise_ratio: w.speech_or_noise_ratio,
             probabilities: w.probabilities.map(<[f32]>::to_vec),
             speaker_frames: w.speaker_frames,
         }
@@ -387,7 +387,7 @@ impl EmotionDetect {
                     start,
                     len,
                     speech_ratio,
-                    changing_sound_ratio,
+                    speech_or_noise_ratio,
                     probabilities,
                     speaker_frames,
                 } => {
@@ -420,7 +420,7 @@ impl EmotionDetect {
                         gst::trace!(
                             CAT,
                             imp = self,
-                            "channel {channel}: window at sample {start} not classified (speech ratio {speech_ratio:.2}, changing sound {changing_sound_ratio:.2})"
+                            "channel {channel}: window at sample {start} not classified (speech ratio {speech_ratio:.2}, speech or noise {speech_or_noise_ratio:.2})"
                         );
                     }
                     channel
@@ -709,7 +709,7 @@ impl ObjectImpl for EmotionDetect {
                     .build(),
                 glib::ParamSpecDouble::builder("min-speech-ratio")
                     .nick("Minimum speech ratio")
-                    .blurb(&format!("Windows with a smaller share of speech frames are not classified (0: no speech gating; negative: automatic, {AUTO_MIN_SPEECH_RATIO_WITH_GATE} of frames that are speech or changing noise for a model with a non-speech output, {AUTO_MIN_SPEECH_RATIO} of speech frames otherwise)"))
+                    .blurb(&format!("Windows with a smaller share of speech frames are not classified (0: no speech gating; negative: automatic, {AUTO_MIN_SPEECH_RATIO_WITH_GATE} of frames that are speech or noise-like in the speech band for a model with a non-speech output, {AUTO_MIN_SPEECH_RATIO} of speech frames otherwise)"))
                     .minimum(-1.0)
                     .maximum(1.0)
                     .default_value(DEFAULT_MIN_SPEECH_RATIO)

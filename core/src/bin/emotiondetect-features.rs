@@ -11,7 +11,8 @@
 //! frame-major. With `--speech`, each answer is followed by one byte per
 //! frame, the element's voice-activity detector's verdict (`vad::Frame`):
 //! 0 quiet, 1 speech (the frames speaker adaptation learns from), 2 noisy,
-//! 3 steady, 4 tonal. It stops at end of input.
+//! 3 steady (not noise-like), 4 tonal, 5 out of band, 6 steady noise. It
+//! stops at end of input.
 
 use std::io::{self, BufReader, BufWriter, ErrorKind, Read, Write};
 use std::process::ExitCode;
@@ -57,6 +58,8 @@ fn run(params: FeatureParams, with_speech: bool) -> io::Result<()> {
                 Frame::Noisy => 2,
                 Frame::Steady => 3,
                 Frame::Tonal => 4,
+                Frame::OutOfBand => 5,
+                Frame::SteadyNoise => 6,
             });
         });
         let n_features = params.n_features();

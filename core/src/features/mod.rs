@@ -282,6 +282,9 @@ pub struct FrameStats {
     /// Mean absolute change of the log-mel spectrum from the previous
     /// frame, dB (0 for the first frame after a reset).
     pub flux_db: f32,
+    /// Share of the mel bands' power in the 300–3400 Hz speech band, 0..=1:
+    /// near 0 for a hum or a rumble with nothing above 300 Hz.
+    pub band_share: f32,
 }
 
 /// Streaming extractor: push samples, receive each completed frame once.
@@ -490,9 +493,10 @@ impl FeatureExtractor {
         let (chroma, prosody) = rest.split_at_mut(self.params.n_chroma);
         self.tables.mel.apply(&self.power, &mut self.mel_out);
         let amin = self.params.amin as f32;
-        let (mut band_power, mut band_db) = (0.0f32, 0.0f32);
+        let (mut band_power, mut band_db, mut total_power) = (0.0f32, 0.0f32, 0.0f32);
         for (k, m) in self.mel_out.iter_mut().enumerate() {
             let p = m.max(amin);
+            total_power += p;
             *m = 10.0 * p.log10();
             if self.tables.speech_bands.contains(&k) {
                 band_power += p;
@@ -525,6 +529,7 @@ impl FeatureExtractor {
                 0.0
             },
             flux_db: flux,
+            band_share: band_power / total_power,
         };
 
         self.tables.chroma.apply(&self.power, chroma);
@@ -670,6 +675,39 @@ mod tests {
             seen += 1;
         });
         assert!(seen > 0);
+    }
+
+    #[test]
+    fn band_share_is_the_speech_bands_part_of_the_power() {
+        // At both rates: a 50 Hz hum has next to nothing in 300–3400 Hz, a
+        // 1 kHz tone nearly everything, white noise a part.
+        for p in [FeatureParams::default(), FeatureParams::narrowband()] {
+            let rate = p.sample_rate as f32;
+            let sine = |hz: f32| -> Vec<f32> {
+                (0..p.sample_rate as usize)
+                    .map(|i| 0.1 * (2.0 * std::f32::consts::PI * hz * i as f32 / rate).sin())
+                    .collect()
+            };
+            let mut seed = 1u64;
+            let noise: Vec<f32> = (0..p.sample_rate as usize)
+                .map(|_| {
+                    seed = seed
+                        .wrapping_mul(6364136223846793005)
+                        .wrapping_add(1442695040888963407);
+                    (seed >> 40) as f32 / (1u64 << 24) as f32 - 0.5
+                })
+                .collect();
+            let shares = |x: &[f32]| {
+                let mut out = vec![];
+                FeatureExtractor::new(&p)
+                    .unwrap()
+                    .push_with_stats(x, |_, _, s| out.push(s.band_share));
+                out
+            };
+            assert!(shares(&sine(50.0)).iter().all(|&v| v < 0.01));
+            assert!(shares(&sine(1000.0)).iter().all(|&v| v > 0.95));
+            assert!(shares(&noise).iter().all(|&v| (0.2..0.95).contains(&v)));
+        }
     }
 
     #[test]

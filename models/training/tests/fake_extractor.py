@@ -44,8 +44,8 @@ def main():
         x = np.frombuffer(inp.read(4 * n), dtype="<f4")
         f = feats(x)
         out.write(struct.pack("<II", *f.shape) + f.astype("<f4").tobytes())
-        if "--speech" in sys.argv:  # a crude loudness rule, not the element's detector
-            out.write((f[:, :N_MFCC].max(axis=1) > -3).astype(np.uint8).tobytes())
+        if "--speech" in sys.argv:  # a crude loudness rule, not the element's detector: 1 speech, 6 steady noise
+            out.write(np.where(f[:, :N_MFCC].max(axis=1) > -3, 1, 6).astype(np.uint8).tobytes())
         out.flush()
 
 

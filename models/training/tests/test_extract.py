@@ -51,8 +51,11 @@ class Protocol(unittest.TestCase):
             f, sp = ex.compute_with_speech(loud)
             self.assertEqual(sp.shape, (f.shape[0],))
             self.assertEqual(sp.dtype, bool)
+            # only the speech code (1) is speech: the fake calls quiet frames steady noise (6)
             self.assertFalse(sp[:20].any())
             self.assertTrue(sp[-20:].all())
+            _, kinds = ex.compute_with_kinds(loud)
+            self.assertEqual(set(kinds[:20].tolist()), {6})
             np.testing.assert_array_equal(ex.compute(x[:3000]), whole[:3])
 
 

@@ -12,10 +12,13 @@ class FakeBank:
     """One clip of 10 frames: flags and the windows' frame ranges, as extract.Bank gives them."""
 
     def __init__(self, flags, spans):
-        self.flags, self.spans = np.asarray(flags, dtype=bool), spans
+        self.kinds, self.spans = np.asarray(flags, dtype=np.uint8), spans
+
+    def clip_kinds(self, i):
+        return self.kinds
 
     def clip_speech(self, i):
-        return self.flags
+        return self.kinds == extract.SPEECH
 
     def windows(self, i):
         return [(0, 0, j0, j1, -20.0) for j0, j1 in self.spans]
@@ -33,6 +36,21 @@ class SpeechRatio(unittest.TestCase):
         ratio, framed = speech_gate.speech_ratios(bank, 0)
         np.testing.assert_allclose(ratio, [0.5, 1 / 8, 0.0])
         self.assertEqual(framed.tolist(), [True, True, False])
+
+    def test_each_gate_counts_its_kinds_of_frame(self):
+        e = extract
+        kinds = [e.SPEECH, e.NOISY, e.STEADY_NOISE, e.STEADY, e.OUT_OF_BAND, e.TONAL, e.QUIET, e.QUIET]
+        bank = FakeBank(kinds, [(0, 8)])
+        self.assertEqual(speech_gate.speech_ratios(bank, 0)[0].tolist(), [1 / 8])
+        for gate, n in ((speech_gate.CHANGING_GATE, 2), (speech_gate.NOISE_GATE, 3), (speech_gate.BAND_GATE, 4),
+                        (speech_gate.SOUND_GATE, 5)):
+            counted = np.isin(bank.clip_kinds(0), speech_gate.SOUND_GATES[gate])
+            self.assertEqual(speech_gate.speech_ratios(bank, 0, counted)[0].tolist(), [n / 8], gate)
+        # a window is classified at a gate by that gate's own ratio
+        clip = {"win": np.stack([probs(common.LABELS.index("sad"))]), "db": np.array([-20.0]),
+                "ratio": np.array([0.0]), "framed": np.array([True]), speech_gate.NOISE_GATE: np.array([0.3])}
+        self.assertTrue(speech_gate.classified(clip, speech_gate.NOISE_GATE)[0])
+        self.assertFalse(speech_gate.classified(clip, 0.05)[0])
 
     def test_a_window_needs_the_ratio_loudness_and_a_speech_label(self):
         angry = common.LABELS.index("angry")
@@ -73,7 +91,7 @@ class SoundGates(unittest.TestCase):
             sets.update({k: {"clip_uar": noisy, "classified_share": white5} for k in speech_gate.NOISE_SETS})
             return {"nonspeech": {"classified_share": ns}, "neutral_calm_angry_share": angry, "sets": sets}
         return {"0.05": one(), speech_gate.CHANGING_GATE: one(**gates.get("changing", {})),
-                speech_gate.SOUND_GATE: one(**gates.get("sound", {}))}
+                **{g: one(**gates.get(g.split()[0], {})) for g in speech_gate.WIDER_GATES}}
 
     def test_the_changing_gate_must_match_the_previous_one_everywhere(self):
         self.assertTrue(speech_gate.choose_changing(self.val())["adopted"])
@@ -82,13 +100,21 @@ class SoundGates(unittest.TestCase):
         # within the margins
         self.assertTrue(speech_gate.choose_changing(self.val(changing={"ns": 0.006, "clean": 0.576}))["adopted"])
 
-    def test_the_sound_gate_needs_more_white_5_db_windows_at_16_khz(self):
-        val = self.val(sound={"white5": 0.65})
-        self.assertTrue(speech_gate.choose_sound(val, 16000)["figures_pass"])
-        self.assertFalse(speech_gate.choose_sound(self.val(sound={"white5": 0.55}), 16000)["figures_pass"])
-        self.assertTrue(speech_gate.choose_sound(self.val(sound={"white5": 0.5}), 8000)["figures_pass"])
-        # it failed the element's tests: never adopted, whatever the figures
-        self.assertFalse(speech_gate.choose_sound(val, 16000)["adopted"])
+    def test_a_wider_gate_needs_more_white_5_db_windows_at_16_khz(self):
+        g = speech_gate.NOISE_GATE
+        self.assertTrue(speech_gate.choose_wider(self.val(noise={"white5": 0.65}), 16000, g)["adopted"])
+        self.assertFalse(speech_gate.choose_wider(self.val(noise={"white5": 0.55}), 16000, g)["adopted"])
+        self.assertFalse(speech_gate.choose_wider(self.val(changing={"ns": 0.0}, noise={"white5": 0.9, "ns": 0.0025}),
+                                                  16000, g)["adopted"])
+        self.assertTrue(speech_gate.choose_wider(self.val(noise={"white5": 0.5}), 8000, g)["adopted"])
+        self.assertFalse(speech_gate.choose_wider(self.val(noise={"white5": 0.49}), 8000, g)["adopted"])
+
+    def test_a_gate_that_failed_an_element_test_is_never_adopted(self):
+        for g, key in ((speech_gate.SOUND_GATE, "sound"), (speech_gate.BAND_GATE, "band")):
+            got = speech_gate.choose_wider(self.val(**{key: {"white5": 0.9}}), 16000, g)
+            self.assertTrue(got["figures_pass"], g)
+            self.assertFalse(got["adopted"], g)
+            self.assertIn("why_not", got)
 
 
 class Shipped(unittest.TestCase):
@@ -99,16 +125,17 @@ class Shipped(unittest.TestCase):
         m = re.search(r"pub const AUTO_MIN_SPEECH_RATIO_WITH_GATE: f64 = ([0-9.]+);", src)
         self.assertIsNotNone(m)
         self.assertEqual(float(m.group(1)), speech_gate.SOUND_GATE_RATIO)
-        self.assertIn("share(Frame::is_changing_sound)", src)
-        self.assertEqual(speech_gate.SHIPPED, speech_gate.CHANGING_GATE)
+        self.assertIn("share(Frame::is_speech_or_noise)", src)
+        self.assertEqual(speech_gate.SHIPPED, speech_gate.NOISE_GATE)
         vad = (root / "core/src/vad.rs").read_text()
-        body = vad[vad.index("pub fn is_changing_sound"):]
-        self.assertIn("matches!(self, Frame::Speech | Frame::Noisy)", body[:body.index("}")])
-        self.assertEqual(set(speech_gate.SOUND_GATES[speech_gate.SHIPPED]), {extract.SPEECH, extract.NOISY})
+        body = vad[vad.index("pub fn is_speech_or_noise"):]
+        self.assertIn("matches!(self, Frame::Speech | Frame::Noisy | Frame::SteadyNoise)", body[:body.index("}")])
+        self.assertEqual(set(speech_gate.SOUND_GATES[speech_gate.SHIPPED]),
+                         {extract.SPEECH, extract.NOISY, extract.STEADY_NOISE})
         # the extractor's byte per frame is the Python's code for the same verdict
         cli = (root / "core/src/bin/emotiondetect-features.rs").read_text()
-        for name in ("QUIET", "SPEECH", "NOISY", "STEADY", "TONAL"):
-            self.assertIn(f"Frame::{name.title()} => {getattr(extract, name)},", cli)
+        for name in ("QUIET", "SPEECH", "NOISY", "STEADY", "TONAL", "OUT_OF_BAND", "STEADY_NOISE"):
+            self.assertIn(f"Frame::{name.title().replace('_', '')} => {getattr(extract, name)},", cli)
 
 
 if __name__ == "__main__":

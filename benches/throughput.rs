@@ -7,11 +7,17 @@
 //!     cargo bench --bench throughput -- single --rate 8000   # the 8 kHz model (resampled in both pipelines; `single` only,
 //!                                                            # with --model-file an 8 kHz model)
 //!     cargo bench --bench throughput -- many --streams 1000 --seconds 30
+//!     cargo bench --bench throughput -- pauses --minutes 20 --runs 3
 //!
 //! `single`: one hour of 16 kHz mono speech (the bundled demo looped)
 //! through `filesrc ! wavparse ! emotiondetect ! fakesink`; the element's
 //! CPU time is the pipeline's minus the same pipeline's without the element,
 //! medians of alternating runs.
+//!
+//! `pauses`: speech with noise-filled pauses: a minute of the demo speech
+//! (looped) and a minute of pink noise at -45 dBFS RMS, alternating, through
+//! the `single` pipelines, by default and at `min-speech-ratio=0.05` (only
+//! speech frames count): the element's CPU and the windows classified.
 //!
 //! `soak`: hours of speech (the demo looped) through one
 //! `appsrc ! emotiondetect ! fakesink` at full speed: resident memory after
@@ -86,14 +92,70 @@ fn looped(pcm: &[u8], from: usize, len: usize) -> Vec<u8> {
 
 /// Writes `seconds` of the demo speech, looped, as a 16 kHz mono WAV.
 fn looped_wav(seconds: u64) -> PathBuf {
+    let total = (seconds * RATE as u64 * 2) as usize;
+    write_wav(&format!("demo-loop-{seconds}s.wav"), || {
+        looped(&demo_pcm(), 0, total)
+    })
+}
+
+/// `n` samples of pink noise (Paul Kellet's filter on uniform white noise)
+/// at `dbfs` RMS, as S16LE bytes.
+fn pink_pcm(n: usize, dbfs: f64) -> Vec<u8> {
+    let mut seed = 9u64;
+    let mut b = [0.0f64; 7];
+    let x: Vec<f64> = (0..n)
+        .map(|_| {
+            seed = seed
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
+            let w = (seed >> 11) as f64 / (1u64 << 53) as f64 - 0.5;
+            b[0] = 0.99886 * b[0] + w * 0.0555179;
+            b[1] = 0.99332 * b[1] + w * 0.0750759;
+            b[2] = 0.96900 * b[2] + w * 0.1538520;
+            b[3] = 0.86650 * b[3] + w * 0.3104856;
+            b[4] = 0.55000 * b[4] + w * 0.5329522;
+            b[5] = -0.7616 * b[5] - w * 0.0168980;
+            let pink = b.iter().sum::<f64>() + w * 0.5362;
+            b[6] = w * 0.115926;
+            pink
+        })
+        .collect();
+    let rms = (x.iter().map(|v| v * v).sum::<f64>() / n as f64).sqrt();
+    let gain = 10f64.powf(dbfs / 20.0) / rms;
+    x.iter()
+        .flat_map(|v| ((v * gain * 32767.0).round() as i16).to_le_bytes())
+        .collect()
+}
+
+/// Writes `minutes` alternating a minute of the demo speech (looped on)
+/// and a minute of pink noise at -45 dBFS RMS, as a 16 kHz mono WAV.
+fn pauses_wav(minutes: u64) -> PathBuf {
+    write_wav(&format!("speech-pink-{minutes}min.wav"), || {
+        let minute = 60 * RATE as usize * 2;
+        let (speech, noise) = (demo_pcm(), pink_pcm(60 * RATE as usize, -45.0));
+        (0..minutes as usize)
+            .flat_map(|m| {
+                if m % 2 == 0 {
+                    looped(&speech, (m / 2) * minute, minute)
+                } else {
+                    noise.clone()
+                }
+            })
+            .collect()
+    })
+}
+
+/// `target/bench-audio/<name>`, written as a 16 kHz mono S16LE WAV of
+/// `pcm()` unless it exists.
+fn write_wav(name: &str, pcm: impl FnOnce() -> Vec<u8>) -> PathBuf {
     let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("target/bench-audio");
     std::fs::create_dir_all(&dir).unwrap();
-    let path = dir.join(format!("demo-loop-{seconds}s.wav"));
+    let path = dir.join(name);
     if path.exists() {
         return path;
     }
-    let total = (seconds * RATE as u64 * 2) as usize;
-    let pcm = looped(&demo_pcm(), 0, total);
+    let pcm = pcm();
+    let total = pcm.len();
     let mut wav = Vec::with_capacity(total + 44);
     wav.extend_from_slice(b"RIFF");
     wav.extend_from_slice(&(36 + total as u32).to_le_bytes());
@@ -116,6 +178,17 @@ fn looped_wav(seconds: u64) -> PathBuf {
 /// `audioresample` to `rate` after `wavparse` when it is not the file's;
 /// the element reads `model` instead of its built-in model when given.
 fn pipeline(path: &Path, with_element: bool, model: Option<&str>, rate: u32) -> gst::Element {
+    pipeline_with(path, with_element, model, rate, "")
+}
+
+/// [`pipeline`], the element given `props` (`name=value ...`).
+fn pipeline_with(
+    path: &Path,
+    with_element: bool,
+    model: Option<&str>,
+    rate: u32,
+    props: &str,
+) -> gst::Element {
     let resample = if rate == RATE {
         String::new()
     } else {
@@ -123,8 +196,8 @@ fn pipeline(path: &Path, with_element: bool, model: Option<&str>, rate: u32) -> 
     };
     let middle = match (with_element, model) {
         (false, _) => String::new(),
-        (true, None) => "emotiondetect ! ".into(),
-        (true, Some(m)) => format!("emotiondetect model-file=\"{m}\" ! "),
+        (true, None) => format!("emotiondetect {props} ! "),
+        (true, Some(m)) => format!("emotiondetect model-file=\"{m}\" {props} ! "),
     };
     gst::parse::launch(&format!(
         "filesrc location={} ! wavparse ! {resample}{middle}fakesink",
@@ -206,6 +279,60 @@ fn single(minutes: u64, runs: usize, model: Option<&str>, rate: u32) -> f64 {
         audio / element
     );
     element
+}
+
+/// Runs `p` to EOS and counts its `emotion` messages.
+fn count_results(p: &gst::Element) -> usize {
+    p.set_state(gst::State::Playing).unwrap();
+    let mut n = 0;
+    for msg in p.bus().unwrap().iter_timed(gst::ClockTime::NONE) {
+        match msg.view() {
+            gst::MessageView::Eos(_) => break,
+            gst::MessageView::Error(e) => panic!("{} {:?}", e.error(), e.debug()),
+            gst::MessageView::Element(e)
+                if e.structure().is_some_and(|s| s.name() == "emotion") =>
+            {
+                n += 1
+            }
+            _ => {}
+        }
+    }
+    p.set_state(gst::State::Null).unwrap();
+    n
+}
+
+fn pauses(minutes: u64, runs: usize) {
+    let path = pauses_wav(minutes);
+    let settings = [
+        ("default", ""),
+        ("min-speech-ratio=0.05", "min-speech-ratio=0.05"),
+    ];
+    let mut cpu = vec![Vec::new(); settings.len()];
+    let mut windows = vec![0; settings.len()];
+    let mut without = Vec::new();
+    for _ in 0..runs {
+        for (k, (_, props)) in settings.iter().enumerate() {
+            let p = pipeline_with(&path, true, None, RATE, props);
+            let before = cpu_seconds();
+            windows[k] = count_results(&p);
+            cpu[k].push(cpu_seconds() - before);
+        }
+        let p = pipeline(&path, false, None, RATE);
+        let before = cpu_seconds();
+        run_to_eos(&p);
+        without.push(cpu_seconds() - before);
+    }
+    let wo = median(without);
+    println!("pauses: {minutes} min, a minute of speech and a minute of pink noise at -45 dBFS alternating, {runs} runs, medians");
+    for ((name, _), (c, w)) in settings.iter().zip(cpu.into_iter().zip(windows)) {
+        let (lo, hi) = c
+            .iter()
+            .fold((f64::MAX, 0.0f64), |(l, h), &v| (l.min(v), h.max(v)));
+        println!(
+            "  {name:<24} element CPU {:.3} s (pipeline {lo:.3}–{hi:.3} s), {w} windows classified",
+            median(c) - wo
+        );
+    }
 }
 
 /// The same hour through `benches/python_baseline.py` (librosa +
@@ -626,7 +753,7 @@ fn main() {
     let which: Vec<&str> = args
         .iter()
         .map(String::as_str)
-        .filter(|a| ["single", "many", "soak", "versus-python", "live"].contains(a))
+        .filter(|a| ["single", "many", "soak", "versus-python", "live", "pauses"].contains(a))
         .collect();
     let model = args
         .iter()
@@ -650,6 +777,12 @@ fn main() {
     }
     if which.contains(&"soak") {
         soak(arg(&args, "--hours", 24));
+    }
+    if which.contains(&"pauses") {
+        pauses(
+            arg(&args, "--minutes", 20),
+            arg(&args, "--runs", 3) as usize,
+        );
     }
     if which.is_empty() || which.contains(&"single") {
         single(

@@ -206,22 +206,32 @@ fn pipeline_with(
     .unwrap()
 }
 
-/// Waits for the pipeline's EOS; panics on an error.
-fn wait_for_eos(p: &gst::Element) {
+/// Waits for the pipeline's EOS, counting its `emotion` messages; panics on
+/// an error.
+fn wait_for_eos(p: &gst::Element) -> usize {
     let bus = p.bus().unwrap();
+    let mut results = 0;
     for msg in bus.iter_timed(gst::ClockTime::NONE) {
         match msg.view() {
             gst::MessageView::Eos(_) => break,
             gst::MessageView::Error(e) => panic!("{} {:?}", e.error(), e.debug()),
+            gst::MessageView::Element(e)
+                if e.structure().is_some_and(|s| s.name() == "emotion") =>
+            {
+                results += 1
+            }
             _ => {}
         }
     }
+    results
 }
 
-fn run_to_eos(p: &gst::Element) {
+/// Plays the pipeline to EOS; the `emotion` messages it posted.
+fn run_to_eos(p: &gst::Element) -> usize {
     p.set_state(gst::State::Playing).unwrap();
-    wait_for_eos(p);
+    let results = wait_for_eos(p);
     p.set_state(gst::State::Null).unwrap();
+    results
 }
 
 /// Batch counters of the 16 kHz model (built-in, or the file `model`) on the CPU, the instance
@@ -281,26 +291,6 @@ fn single(minutes: u64, runs: usize, model: Option<&str>, rate: u32) -> f64 {
     element
 }
 
-/// Runs `p` to EOS and counts its `emotion` messages.
-fn count_results(p: &gst::Element) -> usize {
-    p.set_state(gst::State::Playing).unwrap();
-    let mut n = 0;
-    for msg in p.bus().unwrap().iter_timed(gst::ClockTime::NONE) {
-        match msg.view() {
-            gst::MessageView::Eos(_) => break,
-            gst::MessageView::Error(e) => panic!("{} {:?}", e.error(), e.debug()),
-            gst::MessageView::Element(e)
-                if e.structure().is_some_and(|s| s.name() == "emotion") =>
-            {
-                n += 1
-            }
-            _ => {}
-        }
-    }
-    p.set_state(gst::State::Null).unwrap();
-    n
-}
-
 fn pauses(minutes: u64, runs: usize) {
     let path = pauses_wav(minutes);
     let settings = [
@@ -314,7 +304,7 @@ fn pauses(minutes: u64, runs: usize) {
         for (k, (_, props)) in settings.iter().enumerate() {
             let p = pipeline_with(&path, true, None, RATE, props);
             let before = cpu_seconds();
-            windows[k] = count_results(&p);
+            windows[k] = run_to_eos(&p);
             cpu[k].push(cpu_seconds() - before);
         }
         let p = pipeline(&path, false, None, RATE);

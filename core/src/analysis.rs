@@ -54,13 +54,19 @@ pub const AUTO_MIN_SPEECH_RATIO: f64 = 0.2;
 /// calls noise, reaches the model (the model card, *Speech gating*).
 pub const AUTO_MIN_SPEECH_RATIO_WITH_GATE: f64 = 0.05;
 
+/// Whether a set `min-speech-ratio` asks for the automatic one: anything but
+/// a ratio >= 0 (a negative value, or NaN).
+pub fn is_automatic_speech_ratio(set: f64) -> bool {
+    !(0.0..).contains(&set)
+}
+
 /// The window speech ratio in force for a set `min-speech-ratio` (negative:
 /// automatic) and a model with or without a `non-speech` output.
 pub fn effective_min_speech_ratio(set: f64, has_non_speech: bool) -> f64 {
-    match (set, has_non_speech) {
-        (r, _) if r >= 0.0 => r,
-        (_, true) => AUTO_MIN_SPEECH_RATIO_WITH_GATE,
-        (_, false) => AUTO_MIN_SPEECH_RATIO,
+    match (is_automatic_speech_ratio(set), has_non_speech) {
+        (false, _) => set,
+        (true, true) => AUTO_MIN_SPEECH_RATIO_WITH_GATE,
+        (true, false) => AUTO_MIN_SPEECH_RATIO,
     }
 }
 
@@ -231,9 +237,7 @@ impl Analyzer {
     /// Whether the window gate counts speech-or-noise frames rather than speech
     /// frames: the automatic ratio with a model whose own gate judges noise.
     pub fn gates_on_speech_or_noise(&self) -> bool {
-        // As `effective_min_speech_ratio`: anything but a ratio >= 0 is
-        // automatic.
-        !(0.0..).contains(&self.config.min_speech_ratio) && self.non_speech.is_some()
+        is_automatic_speech_ratio(self.config.min_speech_ratio) && self.non_speech.is_some()
     }
 
     /// Voice activity known from outside for the samples pushed next, or
@@ -1204,15 +1208,10 @@ mod tests {
     /// loud, flat and changing, so the detector calls its frames noisy, not
     /// speech.
     fn bursts_of_noise(n: usize) -> Vec<f32> {
-        let mut seed = 5u64;
-        (0..n)
-            .map(|i| {
-                seed = seed
-                    .wrapping_mul(6364136223846793005)
-                    .wrapping_add(1442695040888963407);
-                let white = (seed >> 40) as f32 / (1u64 << 24) as f32 - 0.5;
-                white * if (i / 1600) % 2 == 0 { 0.6 } else { 0.06 }
-            })
+        crate::features::uniform_noise(n, 5)
+            .into_iter()
+            .enumerate()
+            .map(|(i, white)| white * if (i / 1600) % 2 == 0 { 0.6 } else { 0.06 })
             .collect()
     }
 

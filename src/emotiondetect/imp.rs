@@ -13,8 +13,8 @@ use gst_audio::subclass::prelude::*;
 use gst_base::prelude::*;
 
 use emotiondetect_core::analysis::{
-    effective_min_speech_ratio, Analyzer, SegmentTracker, Window, WindowConfig,
-    AUTO_MIN_SPEECH_RATIO, AUTO_MIN_SPEECH_RATIO_WITH_GATE,
+    effective_min_speech_ratio, is_automatic_speech_ratio, Analyzer, SegmentTracker, Window,
+    WindowConfig, AUTO_MIN_SPEECH_RATIO, AUTO_MIN_SPEECH_RATIO_WITH_GATE,
 };
 use emotiondetect_core::model::{
     self, LogLevel, Logger, ModelError, ModelSource, Provider, SharedModel,
@@ -803,7 +803,7 @@ impl ObjectImpl for EmotionDetect {
                 let set = settings.live.min_speech_ratio;
                 match lock(&self.in_use).non_speech {
                     Some(gate) => effective_min_speech_ratio(set, gate),
-                    None if set >= 0.0 => set,
+                    None if !is_automatic_speech_ratio(set) => set,
                     None => -1.0,
                 }
                 .to_value()

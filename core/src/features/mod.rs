@@ -575,6 +575,20 @@ pub fn extract_all(params: &FeatureParams, samples: &[f32]) -> Result<Vec<f32>, 
     Ok(out)
 }
 
+/// `n` samples of uniform white noise in [-0.5, 0.5), the same for a seed
+/// (for the crate's tests).
+#[cfg(test)]
+pub(crate) fn uniform_noise(n: usize, mut seed: u64) -> Vec<f32> {
+    (0..n)
+        .map(|_| {
+            seed = seed
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
+            (seed >> 40) as f32 / (1u64 << 24) as f32 - 0.5
+        })
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -688,15 +702,7 @@ mod tests {
                     .map(|i| 0.1 * (2.0 * std::f32::consts::PI * hz * i as f32 / rate).sin())
                     .collect()
             };
-            let mut seed = 1u64;
-            let noise: Vec<f32> = (0..p.sample_rate as usize)
-                .map(|_| {
-                    seed = seed
-                        .wrapping_mul(6364136223846793005)
-                        .wrapping_add(1442695040888963407);
-                    (seed >> 40) as f32 / (1u64 << 24) as f32 - 0.5
-                })
-                .collect();
+            let noise = uniform_noise(p.sample_rate as usize, 1);
             let shares = |x: &[f32]| {
                 let mut out = vec![];
                 FeatureExtractor::new(&p)

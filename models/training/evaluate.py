@@ -52,6 +52,11 @@ def recipe_bank(group: str, condition: str, rate: int) -> extract.Bank:
     return extract.load(group, condition, rate, progress=False, **train.front_end(rate))
 
 
+def run_bank(rec: dict, group: str, condition: str) -> extract.Bank:
+    """A bank with the features a run was trained on (an ablation's may differ from the recipe's)."""
+    return extract.load(group, condition, rec["rate"], progress=False, **extract.front_end(rec["features_params"]))
+
+
 def context_stats(bank: extract.Bank, i: int, k: int, same_label: bool = False, besides: int | None = None) -> adapt.Stats:
     """Speech statistics of k other clips of clip i's speaker (-1: all), from the same bank; with
     `same_label` only clips of clip i's emotion (a speaker who holds one emotion all call); never clip
@@ -293,7 +298,7 @@ def validation_windows(model: ResLSTMSA, rec: dict, rate: int, condition: str) -
     ps, ys = [], []
     for corpus in (c for c in ("ravdess", "emodb") if c in rec["split"]):  # a cross-corpus run has one
         idx, y = idx_of(corpus, rec["split"][corpus]["val"])
-        p, yy = calibration.classified_windows(window_probs(model, recipe_bank(corpus, condition, rate), idx), y)
+        p, yy = calibration.classified_windows(window_probs(model, run_bank(rec, corpus, condition), idx), y)
         ps.append(p)
         ys.append(yy)
     return np.concatenate(ps), np.concatenate(ys)
@@ -466,7 +471,7 @@ def evaluate_xcorpus(rate: int, tag: str | None = None) -> dict:
             continue
         model, rec = train.load_run(tag, name)
         idx, y = shared6_clips(test)
-        p = window_probs(model, recipe_bank(test, "clean", rate), idx)
+        p = window_probs(model, run_bank(rec, test, "clean"), idx)
         s = corpus_scores(p, y, [], six=True)
         # the training corpus's own validation speakers, for reference
         own = "ravdess" if test == "emodb" else "emodb"

@@ -38,6 +38,7 @@ import json
 import re
 import struct
 import subprocess
+import dataclasses
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -59,6 +60,8 @@ NS_COUNT = {"ns-train": 480, "ns-val": 96, "ns-test": 120}
 # real-score clips (nonspeech.score_clip) after the generated ones: indices NS_COUNT.. of the group
 NS_SCORES = {"ns-train": 240, "ns-val": 48, "ns-test": 0}
 GROUPS = ("ravdess", "emodb", "ns-train", "ns-val", "ns-test")
+# The MFCC and chroma the extractor computes at both rates; a run may train on fewer (`subset`).
+N_MFCC, N_CHROMA = 34, 12
 CORPUS_ID = {"ravdess": 1, "emodb": 2, "ns-train": 3, "ns-val": 4, "ns-test": 5}
 
 
@@ -85,7 +88,11 @@ class Extractor:
     `--remove-dc` unless `pitch=False` or `remove_dc=False` (the features of earlier models, for ablations)."""
 
     def __init__(self, rate: int = 16000, path: Path | str = common.EXTRACTOR, pitch: bool = True,
-                 remove_dc: bool = True):
+                 remove_dc: bool = True, n_mfcc: int = N_MFCC, n_chroma: int = N_CHROMA):
+        if (n_mfcc, n_chroma) != (N_MFCC, N_CHROMA):
+            raise ValueError(f"the extractor computes {N_MFCC} MFCC and {N_CHROMA} chroma: features with "
+                             f"{n_mfcc} and {n_chroma} exist only as training banks (extract.subset), so a "
+                             "run on them can be neither exported nor run through the element")
         self.path, self.rate = Path(path), rate
         self.args = ((["--narrowband"] if rate == 8000 else []) + (["--pitch"] if pitch else [])
                      + (["--remove-dc"] if remove_dc else []) + ["--speech"])
@@ -339,24 +346,48 @@ def _code_hash() -> str:
     return h.hexdigest()
 
 
-_LOADED: dict[tuple[str, str, int, bool, bool], Bank] = {}
+_LOADED: dict[tuple, Bank] = {}
 
 
 def front_end(params_json: str | dict) -> dict:
-    """The `load` options that give the features a run or model was trained on (its feature parameters)."""
+    """The `load` options that give the features a run or model was trained on (its feature parameters);
+    `n_mfcc` and `n_chroma` only for a run trained on fewer than the extractor's."""
     p = json.loads(params_json) if isinstance(params_json, str) else params_json
-    return {"pitch": "pitch" in p, "remove_dc": bool(p.get("remove_dc", False))}
+    out = {"pitch": "pitch" in p, "remove_dc": bool(p.get("remove_dc", False))}
+    if (p.get("n_mfcc", N_MFCC), p.get("n_chroma", N_CHROMA)) != (N_MFCC, N_CHROMA):
+        out.update(n_mfcc=p["n_mfcc"], n_chroma=p["n_chroma"])
+    return out
 
 
 def load(group: str, condition: str, rate: int = 16000, progress: bool = True, pitch: bool = True,
-         remove_dc: bool = True) -> Bank:
+         remove_dc: bool = True, n_mfcc: int = N_MFCC, n_chroma: int = N_CHROMA) -> Bank:
     """The bank of a group under a condition at a rate, with or without the pitch features and the frame
     mean removal (built once, then cached on disk, and kept in this process: the extractor, the code and
-    the clips do not change while it runs)."""
-    key = (group, condition, rate, pitch, remove_dc)
+    the clips do not change while it runs); with fewer MFCC or chroma, `subset` of it."""
+    key = (group, condition, rate, pitch, remove_dc, n_mfcc, n_chroma)
     if key not in _LOADED:
-        _LOADED[key] = _load(group, condition, rate, progress, pitch, remove_dc)
+        if (n_mfcc, n_chroma) != (N_MFCC, N_CHROMA):
+            _LOADED[key] = subset(load(group, condition, rate, progress, pitch, remove_dc), n_mfcc, n_chroma)
+        else:
+            _LOADED[key] = _load(group, condition, rate, progress, pitch, remove_dc)
     return _LOADED[key]
+
+
+def subset(bank: Bank, n_mfcc: int, n_chroma: int) -> Bank:
+    """The bank with the first `n_mfcc` MFCC and `n_chroma` (all or none) chroma of each frame, pitch and
+    voicing as they are. Each MFCC is one row of the DCT and chroma do not depend on the MFCC, so these are
+    the values an extractor asked for that many would compute. For ablations only: the element's extractor
+    computes all of them, and `export` refuses such runs."""
+    p = json.loads(bank.params_json)
+    if p["n_mfcc"] != N_MFCC or p["n_chroma"] != N_CHROMA:
+        raise ValueError(f"{bank.group}: a subset needs the extractor's {N_MFCC} MFCC and {N_CHROMA} chroma")
+    if not 0 < n_mfcc <= N_MFCC or n_chroma not in (0, N_CHROMA):
+        raise ValueError(f"n_mfcc must be within 1..={N_MFCC} and n_chroma 0 or {N_CHROMA}")
+    cols = list(range(n_mfcc)) + list(range(N_MFCC, N_MFCC + n_chroma)) + \
+        list(range(N_MFCC + N_CHROMA, bank.feats.shape[1]))
+    p.update(n_mfcc=n_mfcc, n_chroma=n_chroma, n_features=len(cols))
+    return dataclasses.replace(bank, feats=np.ascontiguousarray(bank.feats[:, cols]),
+                               params_json=json.dumps(p, separators=(",", ":")))
 
 
 def _load(group: str, condition: str, rate: int, progress: bool, pitch: bool, remove_dc: bool) -> Bank:

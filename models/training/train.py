@@ -113,6 +113,10 @@ class Config:
     # 1: each example's loss weighted by the inverse frequency of its label among its corpus's training
     # examples (every corpus's labels then weigh alike, as UAR counts them; non-speech examples weigh 1)
     class_balance: int = 0
+    # fewer features than the extractor's (extract.subset; ablations only, export refuses them): the first
+    # n_mfcc MFCC, and the chroma (12) or none (0)
+    n_mfcc: int = extract.N_MFCC
+    n_chroma: int = extract.N_CHROMA
 
     @classmethod
     def load(cls, overrides: list[str] = (), rate: int | None = None) -> "Config":
@@ -131,7 +135,10 @@ class Config:
 
     def front_end(self) -> dict:
         """The extractor options of this recipe, for extract.load."""
-        return {"pitch": bool(self.pitch), "remove_dc": bool(self.remove_dc)}
+        out = {"pitch": bool(self.pitch), "remove_dc": bool(self.remove_dc)}
+        if (self.n_mfcc, self.n_chroma) != (extract.N_MFCC, extract.N_CHROMA):
+            out.update(n_mfcc=self.n_mfcc, n_chroma=self.n_chroma)
+        return out
 
 
 # ---------------------------------------------------------------------------
@@ -152,11 +159,12 @@ class Data:
     """Banks of every group under the training conditions at one rate."""
 
     def __init__(self, rate: int, conditions=tuple(DEFAULT_CONDITIONS), pitch: bool = True,
-                 remove_dc: bool = True, score_music: bool = True):
+                 remove_dc: bool = True, score_music: bool = True, n_mfcc: int = extract.N_MFCC,
+                 n_chroma: int = extract.N_CHROMA):
         self.rate, self.conditions = rate, list(conditions)
         self.clips = {g: extract.clips_of(g) for g in ("ravdess", "emodb", "ns-train", "ns-val")}
         self.n_ns_train = len(self.clips["ns-train"]) - (0 if score_music else extract.NS_SCORES["ns-train"])
-        opts = {"pitch": pitch, "remove_dc": remove_dc}
+        opts = {"pitch": pitch, "remove_dc": remove_dc, "n_mfcc": n_mfcc, "n_chroma": n_chroma}
         self.banks = {}
         for g in ("ravdess", "emodb", "ns-train"):
             for c in self.conditions:

@@ -1,5 +1,6 @@
 # SPDX-License-Identifier: MPL-2.0
 """The extractor client's protocol (extract.py) against a test double of emotiondetect-features."""
+import json
 import sys
 import unittest
 from pathlib import Path
@@ -26,13 +27,46 @@ class FrontEnd(unittest.TestCase):
         self.assertEqual(extract.front_end(before_pitch), {"pitch": False, "remove_dc": False})
         with_pitch = {**before_pitch, "pitch": {"fmin": 60.0, "fmax": 600.0}}
         self.assertEqual(extract.front_end(with_pitch), {"pitch": True, "remove_dc": False})
-        import json
         self.assertEqual(extract.front_end(json.dumps({**with_pitch, "remove_dc": True})),
                          {"pitch": True, "remove_dc": True})
+
+    def test_a_subset_of_the_features_is_an_option_only_when_it_is_one(self):
+        full = {"sample_rate": 16000, "n_mfcc": 34, "n_chroma": 12, "pitch": {"fmin": 60.0, "fmax": 600.0}}
+        self.assertEqual(extract.front_end(full), {"pitch": True, "remove_dc": False})
+        self.assertEqual(extract.front_end({**full, "n_mfcc": 13, "n_chroma": 0}),
+                         {"pitch": True, "remove_dc": False, "n_mfcc": 13, "n_chroma": 0})
+        # the extractor cannot compute a subset: a run on one is neither exported nor run through the element
+        with self.assertRaisesRegex(ValueError, "only as training banks"):
+            extract.Extractor(16000, FAKE, n_mfcc=13, n_chroma=0)
 
     def test_the_extractor_is_asked_for_what_the_options_say(self):
         self.assertEqual(extract.Extractor(8000, FAKE).args, ["--narrowband", "--pitch", "--remove-dc", "--speech"])
         self.assertEqual(extract.Extractor(16000, FAKE, pitch=False, remove_dc=False).args, ["--speech"])
+
+
+class Subset(unittest.TestCase):
+    def bank(self, params: dict) -> extract.Bank:
+        feats = np.arange(3 * 48, dtype=np.float32).reshape(3, 48)
+        z = np.zeros(1)
+        return extract.Bank("ravdess", "clean", 16000, np.array(["a"]), np.array([0, 3]), feats,
+                            np.ones(3, np.uint8), z, z, z, z, z, json.dumps(params), "sha")
+
+    def test_the_first_mfcc_and_all_or_no_chroma_are_kept_with_pitch_and_voicing(self):
+        params = {"n_mfcc": 34, "n_chroma": 12, "pitch": {"fmin": 60.0, "fmax": 600.0}, "n_features": 48}
+        bank = self.bank(params)
+        cut = extract.subset(bank, 13, 0)
+        np.testing.assert_array_equal(cut.feats, bank.feats[:, list(range(13)) + [46, 47]])
+        self.assertEqual(json.loads(cut.params_json), {**params, "n_mfcc": 13, "n_chroma": 0, "n_features": 15})
+        self.assertEqual(extract.front_end(cut.params_json), {"pitch": True, "remove_dc": False, "n_mfcc": 13,
+                                                              "n_chroma": 0})
+        np.testing.assert_array_equal(extract.subset(bank, 34, 0).feats, bank.feats[:, list(range(34)) + [46, 47]])
+        np.testing.assert_array_equal(extract.subset(bank, 20, 12).feats,
+                                      bank.feats[:, list(range(20)) + list(range(34, 48))])
+        for n_mfcc, n_chroma in ((0, 12), (35, 12), (13, 6)):
+            with self.assertRaises(ValueError):
+                extract.subset(bank, n_mfcc, n_chroma)
+        with self.assertRaisesRegex(ValueError, "needs the extractor's"):
+            extract.subset(cut, 10, 0)
 
 
 class Protocol(unittest.TestCase):

@@ -368,7 +368,7 @@ def calibration_refit(rate: int) -> dict:
             for c in conds:
                 key = corpus if c == "clean" else f"{corpus} {c}"
                 sets.setdefault(key, []).append(calibration.classified_windows(
-                    window_probs(model, recipe_bank(corpus, c, rate), tidx), ty))
+                    window_probs(model, run_bank(rec, corpus, c), tidx), ty))
         scale = refit_scale(model, rec, rate) or 1.0
         scales.append({"fold": f, "seed": rec["seed"], "temperature": round(clips, 4),
                        "refit_temperature": round(clips / scale, 4)})
@@ -391,7 +391,7 @@ def calibration_refit(rate: int) -> dict:
             at_clip_temperature(model, rec)
             scale = refit_scale(model, rec, rate) or 1.0
             idx, labels = shared6_clips(test)
-            p, y = calibration.classified_windows(window_probs(model, recipe_bank(test, "clean", rate), idx),
+            p, y = calibration.classified_windows(window_probs(model, run_bank(rec, test, "clean"), idx),
                                                   labels, six=True)
             out["sets"][f"{name} -> {test}"] = {"own_temperature": calibration.report(p, y, six=True),
                                                 "refit": calibration.report(p, y, scale, six=True)}
@@ -431,7 +431,7 @@ def evaluate_monotone(rate: int, tag: str | None = None) -> dict:
     runs = cv_runs(rate, tag)
     if not runs or getattr(runs[0][1], "adaptation", None) is None:
         return {}
-    bank = recipe_bank("ravdess", "clean", rate)
+    bank = run_bank(runs[0][2], "ravdess", "clean")
     out = {}
     for name, k, same in (("no context", 0, False), (f"{CONTEXT} mixed clips", CONTEXT, False),
                           ("2 clips of the same emotion", 2, True), ("all clips of the same emotion", -1, True)):

@@ -90,9 +90,9 @@ class Extractor:
     def __init__(self, rate: int = 16000, path: Path | str = common.EXTRACTOR, pitch: bool = True,
                  remove_dc: bool = True, n_mfcc: int = N_MFCC, n_chroma: int = N_CHROMA):
         if (n_mfcc, n_chroma) != (N_MFCC, N_CHROMA):
-            raise ValueError(f"the extractor computes {N_MFCC} MFCC and {N_CHROMA} chroma: features with "
-                             f"{n_mfcc} and {n_chroma} exist only as training banks (extract.subset), so a "
-                             "run on them can be neither exported nor run through the element")
+            raise ValueError(f"emotiondetect-features computes {N_MFCC} MFCC and {N_CHROMA} chroma: features "
+                             f"with {n_mfcc} and {n_chroma} exist only as training banks (extract.subset), so "
+                             "a run on them cannot be exported or run through the element from here")
         self.path, self.rate = Path(path), rate
         self.args = ((["--narrowband"] if rate == 8000 else []) + (["--pitch"] if pitch else [])
                      + (["--remove-dc"] if remove_dc else []) + ["--speech"])
@@ -376,8 +376,9 @@ def load(group: str, condition: str, rate: int = 16000, progress: bool = True, p
 def subset(bank: Bank, n_mfcc: int, n_chroma: int) -> Bank:
     """The bank with the first `n_mfcc` MFCC and `n_chroma` (all or none) chroma of each frame, pitch and
     voicing as they are. Each MFCC is one row of the DCT and chroma do not depend on the MFCC, so these are
-    the values an extractor asked for that many would compute. For ablations only: the element's extractor
-    computes all of them, and `export` refuses such runs."""
+    the values an extractor asked for that many would compute. For ablations only: the feature CLI has no
+    option for fewer, so `export` refuses such runs (the element's own extractor could take fewer MFCC from
+    a model's metadata, but not zero chroma)."""
     p = json.loads(bank.params_json)
     if p["n_mfcc"] != N_MFCC or p["n_chroma"] != N_CHROMA:
         raise ValueError(f"{bank.group}: a subset needs the extractor's {N_MFCC} MFCC and {N_CHROMA} chroma")

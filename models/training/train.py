@@ -113,8 +113,8 @@ class Config:
     # 1: each example's loss weighted by the inverse frequency of its label among its corpus's training
     # examples (every corpus's labels then weigh alike, as UAR counts them; non-speech examples weigh 1)
     class_balance: int = 0
-    # fewer features than the extractor's (extract.subset; ablations only, export refuses them): the first
-    # n_mfcc MFCC, and the chroma (12) or none (0)
+    # fewer features than the feature CLI's (extract.subset; ablations only, export refuses them): the
+    # first n_mfcc MFCC, and the chroma (12) or none (0)
     n_mfcc: int = extract.N_MFCC
     n_chroma: int = extract.N_CHROMA
 

@@ -68,6 +68,22 @@ class Subset(unittest.TestCase):
         with self.assertRaisesRegex(ValueError, "needs the extractor's"):
             extract.subset(cut, 10, 0)
 
+    def test_load_cuts_the_full_bank_and_keeps_both(self):
+        params = {"n_mfcc": 34, "n_chroma": 12, "pitch": {"fmin": 60.0, "fmax": 600.0}, "n_features": 48}
+        full = self.bank(params)
+        key = ("ravdess", "clean", 16000, True, False, extract.N_MFCC, extract.N_CHROMA)
+        extract._LOADED[key] = full
+        try:
+            cut = extract.load("ravdess", "clean", 16000, progress=False, pitch=True, remove_dc=False, n_mfcc=13)
+            self.assertEqual(cut.feats.shape, (3, 27))
+            self.assertIs(extract.load("ravdess", "clean", 16000, progress=False, pitch=True, remove_dc=False,
+                                       n_mfcc=13), cut)
+            self.assertIs(extract.load("ravdess", "clean", 16000, progress=False, pitch=True, remove_dc=False), full)
+            self.assertEqual(full.feats.shape, (3, 48))
+        finally:
+            for k in [k for k in extract._LOADED if k[:5] == key[:5]]:
+                del extract._LOADED[k]
+
 
 class Protocol(unittest.TestCase):
     def test_frames_and_window_slicing(self):

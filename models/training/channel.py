@@ -204,7 +204,7 @@ P = {"speed": 0.6, "reverb": 0.4, "noise": 0.7, "eq": 0.5, "band": 0.25}
 
 
 def augment(x: np.ndarray, rng: np.random.Generator, babble_talkers=None,
-            families=FAMILIES) -> tuple[np.ndarray, dict]:
+            families=FAMILIES, more_babble: bool = False) -> tuple[np.ndarray, dict]:
     """One random augmented copy of x (16 kHz float64) and what was done to it.
 
     speed 0.9-1.1 (p 0.6); reverberation, RT60 0.2-0.8 s, DRR -3..+10 dB (p 0.4);
@@ -213,6 +213,9 @@ def augment(x: np.ndarray, rng: np.random.Generator, babble_talkers=None,
     band-limiting to [50-300 Hz, 3.4-7 kHz] (p 0.25); gain ±20 dB (always, never
     beyond a 0.99 peak). Every draw is made whether or not the family is on,
     so switching one family off leaves the others' draws unchanged.
+    `more_babble` (an ablation): white or pink noise becomes babble when the
+    noise seed already drawn is even, so babble is 2/3 of the noise instead of
+    1/3 and every draw stays the same.
     """
     info = {}
     x = np.asarray(x, dtype=np.float64)
@@ -223,6 +226,8 @@ def augment(x: np.ndarray, rng: np.random.Generator, babble_talkers=None,
     kind = ["white", "pink", "babble"][int(rng.integers(3))]
     snr = float(rng.uniform(0.0, 30.0))
     noise_seed = int(rng.integers(2**31))
+    if more_babble and noise_seed % 2 == 0:
+        kind = "babble"
     tilt = float(rng.uniform(-3.0, 3.0))
     low, high = float(rng.uniform(50.0, 300.0)), float(rng.uniform(3400.0, 7000.0))
     gain = float(rng.uniform(-20.0, 20.0))

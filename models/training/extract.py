@@ -297,10 +297,12 @@ def audio_for(audio: Audio, i: int, condition: str, rate: int) -> tuple[np.ndarr
         # then with p 0.5 babble of four other speakers of the clip's group on top, at 0-20 dB SNR re the copy.
         # The bank cache key (_code_hash) covers channel.py and nonspeech.py, not this file: change this branch
         # and the aug banks in .cache must be deleted by hand
-        babble_on_top = condition.startswith("augbab")
-        v = int(condition[len("augbab" if babble_on_top else "aug"):])
+        # augmixN, an ablation too: augN with every draw the same, but babble for 2/3 of the noise instead of
+        # 1/3 (channel.augment's more_babble)
+        babble_on_top, more_babble = condition.startswith("augbab"), condition.startswith("augmix")
+        v = int(condition[len("augbab" if babble_on_top else "augmix" if more_babble else "aug"):])
         rng = np.random.default_rng([AUG_SEED, 77, cid, i, v] if babble_on_top else [AUG_SEED, cid, i, v])
-        y, info = channel.augment(x, rng, audio.babble_talkers(i, rng))
+        y, info = channel.augment(x, rng, audio.babble_talkers(i, rng), more_babble=more_babble)
         if babble_on_top:
             talkers = audio.babble_talkers(i, rng)
             if rng.random() < 0.5 and talkers:

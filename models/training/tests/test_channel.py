@@ -80,6 +80,24 @@ class Augmentation(unittest.TestCase):
         _, ic = channel.augment(x, np.random.default_rng(7), families=("gain",))
         self.assertEqual(ic, {"gain_db": ia["gain_db"]})
 
+    def test_more_babble_changes_only_the_kind_of_some_noise(self):
+        x = np.random.default_rng(4).standard_normal(16000) * 0.05
+        talkers = [np.random.default_rng(6).standard_normal(20000) * 0.05]
+        kinds = {"plain": [], "more": []}
+        for seed in range(60):
+            _, plain = channel.augment(x, np.random.default_rng(seed), talkers)
+            _, more = channel.augment(x, np.random.default_rng(seed), talkers, more_babble=True)
+            self.assertEqual({k: v for k, v in plain.items() if k != "noise"},
+                             {k: v for k, v in more.items() if k != "noise"})
+            self.assertEqual("noise" in plain, "noise" in more)
+            if "noise" in plain:
+                self.assertTrue(more["noise"] in (plain["noise"], "babble"), (plain, more))
+                kinds["plain"].append(plain["noise"])
+                kinds["more"].append(more["noise"])
+        share = {k: v.count("babble") / len(v) for k, v in kinds.items()}
+        self.assertLess(share["plain"], 0.5)
+        self.assertGreater(share["more"], share["plain"] + 0.15)
+
     def test_babble_unit_power(self):
         rng = np.random.default_rng(5)
         talkers = [rng.standard_normal(5000), rng.standard_normal(7000)]

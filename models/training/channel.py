@@ -215,7 +215,8 @@ def augment(x: np.ndarray, rng: np.random.Generator, babble_talkers=None,
     so switching one family off leaves the others' draws unchanged.
     `more_babble` (an ablation): white or pink noise becomes babble when the
     noise seed already drawn is even, so babble is 2/3 of the noise instead of
-    1/3 and every draw stays the same.
+    1/3 and every draw stays the same; without `babble_talkers` babble falls
+    back to pink, as always, so there white noise turns pink instead.
     """
     info = {}
     x = np.asarray(x, dtype=np.float64)

@@ -17,7 +17,8 @@ ns-train, ns-val, ns-test) under one condition at one rate, their speech
 flags, plus the element
 windows of each clip (windows.py) with their RMS. Banks are cached in
 models/.cache/bank-*.npz, keyed by the extractor's hash and parameters, the
-clip list and the source of the audio code (channel.py, nonspeech.py, this file).
+clip list and the source of the audio code (channel.py, nonspeech.py; not this
+file: see `audio_for`).
 
 Conditions (`audio_for`):
   clean           16 kHz: the clip; 8 kHz: the deterministic telephone channel
@@ -25,6 +26,8 @@ Conditions (`audio_for`):
   aug1..aug3      training copies: channel.augment (speed, reverb, noise incl.
                   babble of other speakers, EQ, band, gain); at 8 kHz then the
                   telephone channel with a random law and 3 % packet loss
+  augbab1, augmix1  ablations, not in the recipe (`audio_for`): more babble,
+                  on top of the copy's noise or in place of some of it
   white/babble{20,10,5}, reverb   test conditions (independent seeds)
   tel16           (16 kHz only) the telephone signal upsampled back to 16 kHz
 

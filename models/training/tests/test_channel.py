@@ -97,6 +97,18 @@ class Augmentation(unittest.TestCase):
         share = {k: v.count("babble") / len(v) for k, v in kinds.items()}
         self.assertLess(share["plain"], 0.5)
         self.assertGreater(share["more"], share["plain"] + 0.15)
+        # without talkers (the non-speech clips) babble falls back to pink: white turns pink instead
+        changed = 0
+        for seed in range(60):
+            _, plain = channel.augment(x, np.random.default_rng(seed))
+            _, more = channel.augment(x, np.random.default_rng(seed), more_babble=True)
+            self.assertEqual({k: v for k, v in plain.items() if k != "noise"},
+                             {k: v for k, v in more.items() if k != "noise"})
+            self.assertNotIn("babble", (plain.get("noise"), more.get("noise")))
+            changed += plain.get("noise") != more.get("noise")
+            if plain.get("noise") != more.get("noise"):
+                self.assertEqual((plain["noise"], more["noise"]), ("white", "pink"))
+        self.assertGreater(changed, 0)
 
     def test_babble_unit_power(self):
         rng = np.random.default_rng(5)

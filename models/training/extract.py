@@ -92,7 +92,7 @@ class Extractor:
 
     def __init__(self, rate: int = 16000, path: Path | str = common.EXTRACTOR, pitch: bool = True,
                  remove_dc: bool = True, n_mfcc: int = N_MFCC, n_chroma: int = N_CHROMA):
-        if (n_mfcc, n_chroma) != (N_MFCC, N_CHROMA):
+        if is_subset(n_mfcc, n_chroma):
             raise ValueError(f"emotiondetect-features computes {N_MFCC} MFCC and {N_CHROMA} chroma: features "
                              f"with {n_mfcc} and {n_chroma} exist only as training banks (extract.subset), so "
                              "a run on them cannot be exported or run through the element from here")
@@ -354,14 +354,25 @@ def _code_hash() -> str:
 _LOADED: dict[tuple, Bank] = {}
 
 
-def front_end(params_json: str | dict) -> dict:
-    """The `load` options that give the features a run or model was trained on (its feature parameters);
-    `n_mfcc` and `n_chroma` only for a run trained on fewer than the extractor's."""
-    p = json.loads(params_json) if isinstance(params_json, str) else params_json
-    out = {"pitch": "pitch" in p, "remove_dc": bool(p.get("remove_dc", False))}
-    if (p.get("n_mfcc", N_MFCC), p.get("n_chroma", N_CHROMA)) != (N_MFCC, N_CHROMA):
-        out.update(n_mfcc=p["n_mfcc"], n_chroma=p["n_chroma"])
+def is_subset(n_mfcc: int, n_chroma: int) -> bool:
+    """Whether features with these numbers are fewer than the extractor's (`subset`)."""
+    return (n_mfcc, n_chroma) != (N_MFCC, N_CHROMA)
+
+
+def load_options(pitch: bool, remove_dc: bool, n_mfcc: int = N_MFCC, n_chroma: int = N_CHROMA) -> dict:
+    """`load`'s options for these features: `n_mfcc` and `n_chroma` only when they are a subset, so the
+    options of the extractor's own features also suit `Extractor`."""
+    out = {"pitch": pitch, "remove_dc": remove_dc}
+    if is_subset(n_mfcc, n_chroma):
+        out.update(n_mfcc=n_mfcc, n_chroma=n_chroma)
     return out
+
+
+def front_end(params_json: str | dict) -> dict:
+    """The `load` options that give the features a run or model was trained on (its feature parameters)."""
+    p = json.loads(params_json) if isinstance(params_json, str) else params_json
+    return load_options("pitch" in p, bool(p.get("remove_dc", False)), p.get("n_mfcc", N_MFCC),
+                        p.get("n_chroma", N_CHROMA))
 
 
 def load(group: str, condition: str, rate: int = 16000, progress: bool = True, pitch: bool = True,
@@ -371,7 +382,7 @@ def load(group: str, condition: str, rate: int = 16000, progress: bool = True, p
     the clips do not change while it runs); with fewer MFCC or chroma, `subset` of it."""
     key = (group, condition, rate, pitch, remove_dc, n_mfcc, n_chroma)
     if key not in _LOADED:
-        if (n_mfcc, n_chroma) != (N_MFCC, N_CHROMA):
+        if is_subset(n_mfcc, n_chroma):
             _LOADED[key] = subset(load(group, condition, rate, progress, pitch, remove_dc), n_mfcc, n_chroma)
         else:
             _LOADED[key] = _load(group, condition, rate, progress, pitch, remove_dc)
@@ -385,7 +396,7 @@ def subset(bank: Bank, n_mfcc: int, n_chroma: int) -> Bank:
     option for fewer, so `export` refuses such runs (the element's own extractor could take fewer MFCC from
     a model's metadata, but not zero chroma)."""
     p = json.loads(bank.params_json)
-    if p["n_mfcc"] != N_MFCC or p["n_chroma"] != N_CHROMA:
+    if is_subset(p["n_mfcc"], p["n_chroma"]):
         raise ValueError(f"{bank.group}: a subset needs the extractor's {N_MFCC} MFCC and {N_CHROMA} chroma")
     if not 0 < n_mfcc <= N_MFCC or n_chroma not in (0, N_CHROMA):
         raise ValueError(f"n_mfcc must be within 1..={N_MFCC} and n_chroma 0 or {N_CHROMA}")

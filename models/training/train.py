@@ -135,10 +135,7 @@ class Config:
 
     def front_end(self) -> dict:
         """The extractor options of this recipe, for extract.load."""
-        out = {"pitch": bool(self.pitch), "remove_dc": bool(self.remove_dc)}
-        if (self.n_mfcc, self.n_chroma) != (extract.N_MFCC, extract.N_CHROMA):
-            out.update(n_mfcc=self.n_mfcc, n_chroma=self.n_chroma)
-        return out
+        return extract.load_options(bool(self.pitch), bool(self.remove_dc), self.n_mfcc, self.n_chroma)
 
 
 # ---------------------------------------------------------------------------

@@ -28,6 +28,8 @@ Conditions (`audio_for`):
                   telephone channel with a random law and 3 % packet loss
   augbab1, augmix1  ablations, not in the recipe (`audio_for`): more babble,
                   on top of the copy's noise or in place of some of it
+  augvt1          an ablation: aug1 after a voice perturbation (voice.py:
+                  pitch and spectral envelope moved independently)
   white/babble{20,10,5}, reverb   test conditions (independent seeds)
   tel16           (16 kHz only) the telephone signal upsampled back to 16 kHz
 
@@ -48,7 +50,7 @@ from pathlib import Path
 import numpy as np
 import soundfile as sf
 
-from . import adapt, channel, common, nonspeech, windows
+from . import adapt, channel, common, nonspeech, voice, windows
 
 CACHE_FORMAT = 7
 # the extractor's `--speech` byte per frame (core/src/bin/emotiondetect-features.rs): the detector's verdict
@@ -302,10 +304,19 @@ def audio_for(audio: Audio, i: int, condition: str, rate: int) -> tuple[np.ndarr
         # and the aug banks in .cache must be deleted by hand
         # augmixN, an ablation too: augN with every draw the same, but babble for 2/3 of the noise instead of
         # 1/3 (channel.augment's more_babble)
+        # augvtN, an ablation too: augN with every draw the same, after a voice perturbation drawn from a
+        # generator of its own (voice.py), so the copy differs from augN by it alone
         babble_on_top, more_babble = condition.startswith("augbab"), condition.startswith("augmix")
-        v = int(condition[len("augbab" if babble_on_top else "augmix" if more_babble else "aug"):])
+        voiced = condition.startswith("augvt")
+        prefix = next(p for p in ("augbab", "augmix", "augvt", "aug") if condition.startswith(p))
+        v = int(condition[len(prefix):])
         rng = np.random.default_rng([AUG_SEED, 77, cid, i, v] if babble_on_top else [AUG_SEED, cid, i, v])
+        factors = voice.draw(np.random.default_rng([AUG_SEED, 55, cid, i, v])) if voiced else None
+        if factors is not None:
+            x = voice.perturb(x, *factors)
         y, info = channel.augment(x, rng, audio.babble_talkers(i, rng), more_babble=more_babble)
+        if factors is not None:
+            info = {"pitch": round(factors[0], 3), "formant": round(factors[1], 3), **info}
         if babble_on_top:
             talkers = audio.babble_talkers(i, rng)
             if rng.random() < 0.5 and talkers:
@@ -343,9 +354,11 @@ def _source(module) -> bytes:
     return re.sub(rb"^# SPDX-License-Identifier: [^\n]*\n", b"", Path(module.__file__).read_bytes())
 
 
-def _code_hash() -> str:
+def _code_hash(condition: str = "") -> str:
+    """The source the audio of a bank comes from (voice.py only for the conditions that use it, so the keys
+    of the other banks stay as they were)."""
     h = hashlib.sha256()
-    for m in (channel, nonspeech):
+    for m in (channel, nonspeech) + ((voice,) if condition.startswith("augvt") else ()):
         h.update(_source(m))
     h.update(repr((CACHE_FORMAT, AUG_SEED, K_AUG, NS_COUNT, NS_SCORES, NS_SECONDS)).encode())
     return h.hexdigest()
@@ -412,7 +425,7 @@ def _load(group: str, condition: str, rate: int, progress: bool, pitch: bool, re
     params_json = ex.params_json()
     ex_sha = sha256_file(ex.path)
     clips = clips_of(group)
-    h = hashlib.sha256(f"{group} {condition} {rate}\n{params_json}\n{ex_sha}\n{_code_hash()}\n".encode())
+    h = hashlib.sha256(f"{group} {condition} {rate}\n{params_json}\n{ex_sha}\n{_code_hash(condition)}\n".encode())
     for c in clips:
         h.update(f"{c.path.name} {c.path.stat().st_size if c.path.exists() else 0}\n".encode())
     path = common.CACHE_DIR / f"bank-{group}-{condition}-{rate}-{h.hexdigest()[:16]}.npz"

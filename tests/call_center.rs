@@ -453,6 +453,19 @@ fn a_low_buzz_gets_no_emotion() {
                     .collect();
                 let windows = emotion_windows(rate, &buzz, None);
                 assert_eq!(windows, 0, "{f0} Hz at {amp}, {rate} Hz");
+                // The same buzz starting abruptly after 2 s of silence: the
+                // two frames the onset falls into change as much as a
+                // syllable, and the detector calls them and the three after
+                // speech (5 of a window's 74 frames). The automatic gate
+                // asks for one frame that is more than an onset.
+                let after_silence: Vec<f32> = std::iter::repeat_n(0.0, rate as usize * 2)
+                    .chain(buzz.iter().copied())
+                    .collect();
+                assert_eq!(
+                    emotion_windows(rate, &after_silence, None),
+                    0,
+                    "{f0} Hz at {amp} after silence, {rate} Hz"
+                );
                 // The control: without a speech ratio the 8 kHz model labels
                 // the 20 and 50 Hz buzz at every level, so for those this
                 // test checks the gate (if a model stops doing so, the test
@@ -461,6 +474,13 @@ fn a_low_buzz_gets_no_emotion() {
                     assert!(
                         emotion_windows(rate, &buzz, Some("0")) > 0,
                         "{f0} Hz at {amp}, {rate} Hz is no longer classified without a ratio"
+                    );
+                    // ... and the onset frames are there: a ratio set by
+                    // hand, which counts speech frames, lets the window after
+                    // silence through.
+                    assert!(
+                        emotion_windows(rate, &after_silence, Some("0.05")) > 0,
+                        "{f0} Hz at {amp} after silence, {rate} Hz: no onset frames"
                     );
                 }
             }

@@ -156,6 +156,11 @@ impl AdaptationPrior {
 
 /// One speaker's statistics and the normalisation they give. Allocates
 /// only when built.
+///
+/// Frames can also be staged ([`stage`](Self::stage)): they count at once,
+/// and are then kept ([`commit`](Self::commit)) or taken out again
+/// exactly ([`discard`](Self::discard)), e.g. when a window turns out not
+/// to be speech.
 #[derive(Debug, Clone)]
 pub struct SpeakerNorm {
     prior: AdaptationPrior,
@@ -164,6 +169,10 @@ pub struct SpeakerNorm {
     n: u64,
     s1: Vec<f64>,
     s2: Vec<f64>,
+    /// The same for the staged frames.
+    staged_n: u64,
+    t1: Vec<f64>,
+    t2: Vec<f64>,
     /// The speaker's mean and standard deviation, computed when applied.
     m: Vec<f64>,
     s: Vec<f64>,
@@ -177,6 +186,9 @@ impl SpeakerNorm {
             n: 0,
             s1: vec![0.0; nf],
             s2: vec![0.0; nf],
+            staged_n: 0,
+            t1: vec![0.0; nf],
+            t2: vec![0.0; nf],
             m: vec![0.0; nf],
             s: vec![0.0; nf],
         }
@@ -188,18 +200,38 @@ impl SpeakerNorm {
 
     /// Adds one frame of the speaker's speech to the statistics.
     pub fn observe(&mut self, frame: &[f32]) {
-        debug_assert_eq!(frame.len(), self.s1.len());
-        self.n += 1;
-        for ((s1, s2), &x) in self.s1.iter_mut().zip(&mut self.s2).zip(frame) {
-            let x = x as f64;
-            *s1 += x;
-            *s2 += x * x;
-        }
+        add(&mut self.n, &mut self.s1, &mut self.s2, frame);
     }
 
-    /// Frames the statistics rest on, besides the prior.
+    /// Adds one frame for now: it counts until [`commit`](Self::commit)
+    /// keeps the staged frames or [`discard`](Self::discard) drops them.
+    pub fn stage(&mut self, frame: &[f32]) {
+        add(&mut self.staged_n, &mut self.t1, &mut self.t2, frame);
+    }
+
+    /// Keeps the staged frames.
+    pub fn commit(&mut self) {
+        self.n += self.staged_n;
+        for (s, t) in self.s1.iter_mut().zip(&self.t1) {
+            *s += t;
+        }
+        for (s, t) in self.s2.iter_mut().zip(&self.t2) {
+            *s += t;
+        }
+        self.discard();
+    }
+
+    /// Drops the staged frames.
+    pub fn discard(&mut self) {
+        self.staged_n = 0;
+        self.t1.fill(0.0);
+        self.t2.fill(0.0);
+    }
+
+    /// Frames the statistics rest on, besides the prior (staged ones
+    /// included).
     pub fn frames_observed(&self) -> u64 {
-        self.n
+        self.n + self.staged_n
     }
 
     /// Forgets the speaker: back to the prior alone.
@@ -207,6 +239,7 @@ impl SpeakerNorm {
         self.n = 0;
         self.s1.fill(0.0);
         self.s2.fill(0.0);
+        self.discard();
     }
 
     /// Normalises `frames` (`frames × n_features` values) in place by the
@@ -217,11 +250,11 @@ impl SpeakerNorm {
         debug_assert_eq!(frames.len() % nf.max(1), 0);
         let p = &self.prior;
         let n0 = p.prior_frames;
-        let w = n0 + self.n as f64;
+        let w = n0 + self.frames_observed() as f64;
         for j in 0..nf {
             let (mu0, sigma0) = (p.mean[j], p.std[j]);
-            let m = (n0 * mu0 + self.s1[j]) / w;
-            let q = (n0 * (sigma0 * sigma0 + mu0 * mu0) + self.s2[j]) / w;
+            let m = (n0 * mu0 + self.s1[j] + self.t1[j]) / w;
+            let q = (n0 * (sigma0 * sigma0 + mu0 * mu0) + self.s2[j] + self.t2[j]) / w;
             let s = (q - m * m).max(0.0).sqrt();
             self.m[j] = m;
             self.s[j] = s.max(p.min_std_ratio * sigma0);
@@ -232,6 +265,17 @@ impl SpeakerNorm {
                 *v = (mu0 + sigma0 * (*v as f64 - self.m[j]) / self.s[j]) as f32;
             }
         }
+    }
+}
+
+/// One frame into a count and per-feature sums of values and squares.
+fn add(n: &mut u64, s1: &mut [f64], s2: &mut [f64], frame: &[f32]) {
+    debug_assert_eq!(frame.len(), s1.len());
+    *n += 1;
+    for ((s1, s2), &x) in s1.iter_mut().zip(s2.iter_mut()).zip(frame) {
+        let x = x as f64;
+        *s1 += x;
+        *s2 += x * x;
     }
 }
 
@@ -270,6 +314,41 @@ mod tests {
                 "{x:?} vs {want:?}"
             );
         }
+    }
+
+    #[test]
+    fn staged_frames_count_until_kept_or_dropped() {
+        let x = [4.0f32, -1.0, 0.0, -3.0];
+        let applied = |norm: &mut SpeakerNorm| {
+            let mut y = x;
+            norm.apply(&mut y);
+            y
+        };
+        let mut observed = SpeakerNorm::new(prior());
+        observed.observe(&[3.0, -2.0]);
+        observed.observe(&[5.0, -2.0]);
+        let mut staged = SpeakerNorm::new(prior());
+        staged.observe(&[3.0, -2.0]);
+        staged.stage(&[5.0, -2.0]);
+        assert_eq!(staged.frames_observed(), 2);
+        assert_eq!(applied(&mut staged), applied(&mut observed));
+        // Dropped, exactly: as if never staged.
+        let mut alone = SpeakerNorm::new(prior());
+        alone.observe(&[3.0, -2.0]);
+        staged.discard();
+        assert_eq!(staged.frames_observed(), 1);
+        assert_eq!(applied(&mut staged), applied(&mut alone));
+        // Kept: a later discard does not take them out.
+        staged.stage(&[5.0, -2.0]);
+        staged.commit();
+        staged.discard();
+        assert_eq!(staged.frames_observed(), 2);
+        assert_eq!(applied(&mut staged), applied(&mut observed));
+        // Forgetting drops both.
+        staged.stage(&[9.0, 9.0]);
+        staged.forget();
+        assert_eq!(staged.frames_observed(), 0);
+        assert_eq!(applied(&mut staged), x);
     }
 
     #[test]

@@ -11,12 +11,15 @@
 //! - otherwise the next window, cut short at the end, is classified if at
 //!   least `min_tail` samples lie after the end of the last full window.
 //!
-//! Speaker adaptation ([`crate::adapt`]): with a model's prior, every
-//! speech frame is added to the stream's speaker statistics once, when it is
-//! computed; a classified window's frames are normalised by the statistics
-//! of every speech frame so far, its own included. A reset keeps them (the
-//! same speaker goes on after a gap); [`Analyzer::forget_speaker`] clears
-//! them.
+//! Speaker adaptation ([`crate::adapt`]): with a model's prior, a window's
+//! frames are normalised by the stream's speaker statistics, which hold the
+//! speech frames of the windows classified so far, each frame once, and the
+//! window's own speech frames. Those stay in the statistics only if the
+//! window is classified: a window the model hears as `non-speech` (hold
+//! music, noise) or that the gates keep from it teaches the statistics
+//! nothing, and its frames are offered again to the next window containing
+//! them. A reset keeps the statistics (the same speaker goes on after a
+//! gap); [`Analyzer::forget_speaker`] clears them.
 
 use crate::adapt::{AdaptationPrior, SpeakerNorm};
 use crate::features::{sanitize, FeatureError, FeatureExtractor, FeatureParams};
@@ -117,6 +120,9 @@ pub struct Analyzer {
     /// What the detector (or the external flag) made of each kept frame
     /// (same slots as `frames`).
     kinds: Vec<Frame>,
+    /// Whether the detector's speech frame is speech only by an onset out
+    /// of silence ([`VoiceActivity::onset_only`]; same slots).
+    onsets: Vec<bool>,
     vad: VoiceActivity,
     /// Voice activity given from outside (e.g. upstream level meta), used
     /// instead of ours for the frames completed while set.
@@ -144,6 +150,8 @@ pub struct Analyzer {
     /// The speaker's statistics, when the model has an adaptation prior:
     /// gathered whether or not they are applied.
     speaker: Option<SpeakerNorm>,
+    /// Frames before this index are in the statistics or never will be.
+    learned: u64,
     /// Whether classified windows are normalised by them.
     adapt: bool,
 }
@@ -197,6 +205,7 @@ impl Analyzer {
             n_fft: params.n_fft as u64,
             frames: vec![0.0; frame_cap * n_features],
             kinds: vec![Frame::Quiet; frame_cap],
+            onsets: vec![false; frame_cap],
             vad: VoiceActivity::default(),
             external_vad: None,
             frame_cap,
@@ -212,6 +221,7 @@ impl Analyzer {
             probabilities: Vec::with_capacity(n_labels),
             non_speech: non_speech.filter(|&i| i < n_labels),
             speaker: prior.cloned().map(SpeakerNorm::new),
+            learned: 0,
             adapt: true,
         })
     }
@@ -248,7 +258,7 @@ impl Analyzer {
 
     /// Whether classified windows are normalised by the speaker's
     /// statistics (when the model has a prior). The statistics are gathered
-    /// either way, so turning it on uses every speech frame seen so far.
+    /// either way, so turning it on uses every speech frame learnt so far.
     pub fn set_speaker_adaptation(&mut self, on: bool) {
         self.adapt = on;
     }
@@ -287,6 +297,7 @@ impl Analyzer {
         self.vad.reset();
         self.first_frame = 0;
         self.n_frames = 0;
+        self.learned = 0;
         self.received = 0;
         self.next_start = 0;
         self.full_windows = 0;
@@ -370,8 +381,8 @@ impl Analyzer {
         }
         let (frames, frame_cap, nf) = (&mut self.frames, self.frame_cap, self.n_features);
         let (first_frame, n_frames) = (&mut self.first_frame, &mut self.n_frames);
-        let (kinds, vad, external) = (&mut self.kinds, &mut self.vad, self.external_vad);
-        let speaker = &mut self.speaker;
+        let (kinds, onsets) = (&mut self.kinds, &mut self.onsets);
+        let (vad, external) = (&mut self.vad, self.external_vad);
         let keep_from = self.next_start.div_ceil(self.hop);
         self.extractor
             .push_with_stats(mono, |index, features, stats| {
@@ -394,11 +405,7 @@ impl Analyzer {
                     Some(false) => Frame::Quiet,
                     None => ours,
                 };
-                // Each frame is computed once, so observed once, however
-                // many windows it belongs to.
-                if let Some(speaker) = speaker.as_mut().filter(|_| kinds[slot].is_speech()) {
-                    speaker.observe(features);
-                }
+                onsets[slot] = external.is_none() && vad.onset_only();
                 *n_frames += 1;
             });
         self.received += mono.len() as u64;
@@ -425,10 +432,9 @@ impl Analyzer {
         let last_exclusive = last_exclusive.min(self.first_frame + self.n_frames as u64);
         let frames = last_exclusive.saturating_sub(first) as usize;
 
+        let slots = (first..last_exclusive).map(|i| (i % self.frame_cap as u64) as usize);
         let share = |test: fn(Frame) -> bool| {
-            let n = (first..last_exclusive)
-                .filter(|&i| test(self.kinds[(i % self.frame_cap as u64) as usize]))
-                .count();
+            let n = slots.clone().filter(|&k| test(self.kinds[k])).count();
             if frames > 0 {
                 n as f64 / frames as f64
             } else {
@@ -437,14 +443,30 @@ impl Analyzer {
         };
         let speech_ratio = share(Frame::is_speech);
         let speech_or_noise_ratio = share(Frame::is_speech_or_noise);
-        let gated_ratio = if self.gates_on_speech_or_noise() {
-            speech_or_noise_ratio
+        let gated = if self.gates_on_speech_or_noise() {
+            // The automatic gate also asks for one frame that is more than
+            // an onset out of silence: a steady buzz that starts abruptly
+            // gives a few speech frames and nothing else.
+            speech_or_noise_ratio >= self.min_speech_ratio()
+                && slots
+                    .clone()
+                    .any(|k| self.kinds[k].is_speech_or_noise() && !self.onsets[k])
         } else {
-            speech_ratio
+            speech_ratio >= self.min_speech_ratio()
         };
-        let mut classified = rms_dbfs >= self.config.silence_threshold_db
-            && frames > 0
-            && gated_ratio >= self.min_speech_ratio();
+        let mut classified = rms_dbfs >= self.config.silence_threshold_db && frames > 0 && gated;
+        // The window's speech frames that are not in the statistics yet
+        // count for it, and stay if the model hears speech in it; if not,
+        // the next window containing them offers them again.
+        if let Some(speaker) = self.speaker.as_mut() {
+            let nf = self.n_features;
+            for index in self.learned.max(first)..last_exclusive {
+                let slot = (index % self.frame_cap as u64) as usize;
+                if self.kinds[slot].is_speech() {
+                    speaker.stage(&self.frames[slot * nf..(slot + 1) * nf]);
+                }
+            }
+        }
         if classified {
             let nf = self.n_features;
             for (k, index) in (first..last_exclusive).enumerate() {
@@ -455,8 +477,20 @@ impl Analyzer {
             if let Some(speaker) = self.speaker.as_mut().filter(|_| self.adapt) {
                 speaker.apply(&mut self.input[..frames * nf]);
             }
-            classifier.classify(&self.input[..frames * nf], frames, &mut self.outputs)?;
+            let result = classifier.classify(&self.input[..frames * nf], frames, &mut self.outputs);
+            if let Err(e) = result {
+                self.speaker.as_mut().map(SpeakerNorm::discard);
+                return Err(e);
+            }
             classified = self.keep_emotions();
+        }
+        if let Some(speaker) = self.speaker.as_mut() {
+            if classified {
+                speaker.commit();
+                self.learned = self.learned.max(last_exclusive);
+            } else {
+                speaker.discard();
+            }
         }
         on_window(&Window {
             start,
@@ -1021,6 +1055,89 @@ mod tests {
         assert_eq!(a.speaker_frames(), speech);
     }
 
+    /// A model with a `non-speech` output (index 1) that hears speech in
+    /// the windows its script says, non-speech in the others.
+    struct Scripted {
+        speech: Vec<bool>,
+        calls: Vec<Vec<f32>>,
+    }
+
+    impl Classifier for Scripted {
+        fn classify(&mut self, f: &[f32], _: usize, out: &mut [f32]) -> Result<(), ModelError> {
+            let speech = self.speech[self.calls.len()];
+            self.calls.push(f.to_vec());
+            out.copy_from_slice(if speech { &[0.75, 0.25] } else { &[0.25, 0.75] });
+            Ok(())
+        }
+    }
+
+    #[test]
+    fn windows_the_model_hears_as_non_speech_teach_the_statistics_nothing() {
+        // Hold music in a call: the detector calls many of its frames
+        // speech, but statistics learnt from them would make music look
+        // like this speaker's speech. Windows of 2 s every second, every
+        // frame flagged speech; the model hears non-speech in the first and
+        // third.
+        let p = FeatureParams::default();
+        let nf = p.n_features();
+        let prior = prior(nf);
+        let mut a = Analyzer::new(&p, 2, Some(1), Some(&prior), config(32000, 16000)).unwrap();
+        a.set_external_voice_activity(Some(true));
+        let mut model = Scripted {
+            speech: vec![false, true, false, true],
+            calls: vec![],
+        };
+        let samples = varying_noise(80000);
+        let mut windows = vec![];
+        a.push(&samples, &mut model, |w| {
+            windows.push((w.start, w.probabilities.is_some(), w.speaker_frames))
+        })
+        .unwrap();
+        let all = crate::features::extract_all(&p, &samples).unwrap();
+        let last = |end: usize| (end - p.n_fft) / p.hop_length + 1;
+        let first = |start: usize| start.div_ceil(p.hop_length);
+        // Window 2 (2-4 s) was heard as non-speech, so its frames after
+        // window 1 count again in window 3 (3-5 s), those that lie in it;
+        // the first second's frames, and the one across 3 s, are in no
+        // window heard as speech.
+        let learnt_by_1 = last(48000) - first(16000);
+        assert_eq!(last(48000) + 1, first(48000));
+        let learnt_by_3 = learnt_by_1 + last(80000) - first(48000);
+        assert_eq!(
+            windows,
+            vec![
+                (0, false, 0),
+                (16000, true, learnt_by_1 as u64),
+                (32000, false, learnt_by_1 as u64),
+                (48000, true, learnt_by_3 as u64),
+            ]
+        );
+        assert_eq!(a.speaker_frames(), learnt_by_3 as u64);
+        // Each window was normalised by what was learnt before it and its
+        // own frames.
+        let frames = |from: usize, to: usize| -> Vec<&[f32]> {
+            all[from * nf..to * nf].chunks_exact(nf).collect()
+        };
+        let input = |start: usize| &all[first(start) * nf..last(start + 32000) * nf];
+        assert_close(
+            &model.calls[0],
+            &normalised(&prior, &frames(0, last(32000)), input(0)),
+            "window 0",
+        );
+        assert_close(
+            &model.calls[2],
+            &normalised(&prior, &frames(first(16000), last(64000)), input(32000)),
+            "window 2",
+        );
+        let mut learnt = frames(first(16000), last(48000));
+        learnt.extend(frames(first(48000), last(80000)));
+        assert_close(
+            &model.calls[3],
+            &normalised(&prior, &learnt, input(48000)),
+            "window 3",
+        );
+    }
+
     #[test]
     fn a_reset_keeps_the_speaker_and_forget_speaker_clears_it() {
         let p = FeatureParams::default();
@@ -1031,9 +1148,13 @@ mod tests {
         let samples = varying_noise(40000);
         a.push(&samples, &mut rec, |_| {}).unwrap();
         a.finish(&mut rec, |_| {}).unwrap();
+        // Two windows (the last half second is too short for one), and
+        // the frames of no window (across their border, or after them) are
+        // not learnt.
         let seen = a.speaker_frames();
-        let computed = (40000 - p.n_fft) / p.hop_length + 1;
-        assert_eq!(seen, computed as u64);
+        let per_window = ((16000 - p.n_fft) / p.hop_length + 1) as u64;
+        assert_eq!(rec.calls.len(), 2);
+        assert_eq!(seen, 2 * per_window);
         a.reset();
         assert_eq!(a.speaker_frames(), seen, "a reset keeps the statistics");
         // The next stretch's first window rests on both stretches' frames.
@@ -1042,8 +1163,7 @@ mod tests {
             frames.push(w.speaker_frames)
         })
         .unwrap();
-        let per_window = (16000 - p.n_fft) / p.hop_length + 1;
-        assert_eq!(frames, vec![seen + per_window as u64]);
+        assert_eq!(frames, vec![seen + per_window]);
         a.forget_speaker();
         assert_eq!(a.speaker_frames(), 0);
         // From the prior alone, a window is passed on as it is.
@@ -1084,17 +1204,17 @@ mod tests {
         };
         assert_eq!(rec.calls[0], window(0));
         assert_eq!(rec.calls[1], window(1));
+        // The frames of both windows (not those across their border).
         let seen = a.speaker_frames();
-        assert_eq!(seen, ((32000 - p.n_fft) / p.hop_length + 1) as u64);
+        assert_eq!(seen, 2 * per_window as u64);
         // Turned on, the next window rests on everything seen while off.
         a.set_speaker_adaptation(true);
         a.push(&samples[32000..], &mut rec, |w| {
             reported.push(w.speaker_frames)
         })
         .unwrap();
-        let computed = (48000 - p.n_fft) / p.hop_length + 1;
-        assert_eq!(reported[2], computed as u64);
-        let observed: Vec<&[f32]> = all.chunks_exact(nf).take(computed).collect();
+        assert_eq!(reported[2], 3 * per_window as u64);
+        let observed: Vec<&[f32]> = (0..3).flat_map(|k| window(k).chunks_exact(nf)).collect();
         assert_close(
             &rec.calls[2],
             &normalised(&prior, &observed, window(2)),

@@ -17,6 +17,12 @@
 //! tonal, with power in the speech band. Steady sounds that are not
 //! noise-like (a drone, a buzz) and sounds out of that band (a hum, whose
 //! speech band holds only flat leakage the tone test does not see) stay out.
+//!
+//! A sound that starts out of silence changes the spectrum as much as a
+//! syllable does, so a steady buzz that starts abruptly makes a few speech
+//! frames. They keep that kind (the speaker statistics count them as
+//! speech), but [`VoiceActivity::onset_only`] tells the window gate that
+//! only the onset made them speech.
 
 use crate::features::FrameStats;
 
@@ -32,6 +38,11 @@ pub const MIN_BAND_SHARE: f32 = 0.01;
 /// Mean spectral flux over [`FLUX_FRAMES`] frames below this is a steady sound.
 pub const MIN_FLUX_DB: f32 = 4.0;
 pub const FLUX_FRAMES: usize = 5;
+/// A frame this much louder than the one before starts an onset.
+pub const ONSET_JUMP_DB: f32 = 20.0;
+/// The frames whose flux is the onset's: an onset falls into two frames,
+/// since a frame is two hops long.
+pub const ONSET_FRAMES: usize = 2;
 
 /// What the detector makes of one frame: by the first test it fails, and a
 /// frame that is neither quiet, tonal nor speech by where its power lies
@@ -73,12 +84,31 @@ impl Frame {
 #[derive(Debug, Clone, Default)]
 pub struct VoiceActivity {
     flux: [f32; FLUX_FRAMES],
+    /// The same flux without that of onset frames.
+    flux_after_onset: [f32; FLUX_FRAMES],
     seen: usize,
+    /// The previous frame's level, dBFS.
+    last_level_db: Option<f32>,
+    /// Frames of the current onset still to come, this one included.
+    onset_left: usize,
+    onset_only: bool,
 }
 
 impl VoiceActivity {
     pub fn reset(&mut self) {
         self.seen = 0;
+        self.last_level_db = None;
+        self.onset_left = 0;
+        self.onset_only = false;
+    }
+
+    /// Whether the last frame is speech only by the flux of an onset: a
+    /// frame at least [`ONSET_JUMP_DB`] louder than the one before, and the
+    /// next one. Without their flux, its mean flux would be steady. A steady
+    /// sound that starts abruptly gives such frames, and speech gives them
+    /// only where an utterance starts out of a much quieter pause.
+    pub fn onset_only(&self) -> bool {
+        self.onset_only
     }
 
     /// This frame, following the previous ones.
@@ -90,27 +120,48 @@ impl VoiceActivity {
         } else {
             0.0
         };
-        self.flux[self.seen % FLUX_FRAMES] = flux;
+        // `contains` so that a NaN cue fails its test.
+        let quiet = !(MIN_LEVEL_DB..).contains(&stats.level_db);
+        if self
+            .last_level_db
+            .is_some_and(|last| (last + ONSET_JUMP_DB..).contains(&stats.level_db))
+        {
+            self.onset_left = ONSET_FRAMES;
+        }
+        self.last_level_db = Some(stats.level_db);
+        let onset = self.onset_left > 0;
+        self.onset_left = self.onset_left.saturating_sub(1);
+        let slot = self.seen % FLUX_FRAMES;
+        self.flux[slot] = flux;
+        self.flux_after_onset[slot] = if onset { 0.0 } else { flux };
         self.seen += 1;
         let n = self.seen.min(FLUX_FRAMES);
         let mean_flux = self.flux[..n].iter().sum::<f32>() / n as f32;
-        // `contains` so that a NaN cue fails its test.
-        if !(MIN_LEVEL_DB..).contains(&stats.level_db) {
-            Frame::Quiet
-        } else if !(MIN_FLATNESS..).contains(&stats.flatness) {
-            Frame::Tonal
-        } else if (MIN_FLUX_DB..).contains(&mean_flux) && stats.flatness <= MAX_FLATNESS {
-            Frame::Speech
-        } else if !(MIN_BAND_SHARE..).contains(&stats.band_share) {
-            Frame::OutOfBand
-        } else if stats.flatness <= MAX_FLATNESS {
-            // Not changing, or it would be speech.
-            Frame::Steady
-        } else if (MIN_FLUX_DB..).contains(&mean_flux) {
-            Frame::Noisy
-        } else {
-            Frame::SteadyNoise
-        }
+        let kind = kind(stats, quiet, mean_flux);
+        self.onset_only = kind == Frame::Speech
+            && !(MIN_FLUX_DB..)
+                .contains(&(self.flux_after_onset[..n].iter().sum::<f32>() / n as f32));
+        kind
+    }
+}
+
+/// A frame's kind by its cues and the mean flux of the last frames.
+fn kind(stats: &FrameStats, quiet: bool, mean_flux: f32) -> Frame {
+    if quiet {
+        Frame::Quiet
+    } else if !(MIN_FLATNESS..).contains(&stats.flatness) {
+        Frame::Tonal
+    } else if (MIN_FLUX_DB..).contains(&mean_flux) && stats.flatness <= MAX_FLATNESS {
+        Frame::Speech
+    } else if !(MIN_BAND_SHARE..).contains(&stats.band_share) {
+        Frame::OutOfBand
+    } else if stats.flatness <= MAX_FLATNESS {
+        // Not changing, or it would be speech.
+        Frame::Steady
+    } else if (MIN_FLUX_DB..).contains(&mean_flux) {
+        Frame::Noisy
+    } else {
+        Frame::SteadyNoise
     }
 }
 
@@ -216,5 +267,54 @@ mod tests {
             vad.frame(&stats(-70.0, 0.3, 20.0));
         }
         assert_eq!(vad.frame(&stats(-20.0, 0.3, 15.0)), Frame::Steady);
+    }
+
+    /// (kind, onset only) of each frame after four quiet ones.
+    fn after_silence(fluxes: &[f32]) -> Vec<(Frame, bool)> {
+        let mut vad = VoiceActivity::default();
+        for _ in 0..4 {
+            vad.frame(&stats(-80.0, 0.3, 0.0));
+        }
+        fluxes
+            .iter()
+            .map(|&f| (vad.frame(&stats(-20.0, 0.3, f)), vad.onset_only()))
+            .collect()
+    }
+
+    #[test]
+    fn a_steady_sound_out_of_silence_is_speech_by_its_onset_only() {
+        // An abrupt buzz: the two frames the onset falls into change by up
+        // to 30 dB, then nothing changes. Their flux makes speech frames,
+        // and nothing else does.
+        let got = after_silence(&[30.0, 25.0, 1.0, 1.0, 1.0, 1.0, 1.0, 1.0]);
+        let kinds: Vec<Frame> = got.iter().map(|g| g.0).collect();
+        assert_eq!(&kinds[..5], &[Frame::Speech; 5]);
+        assert_eq!(&kinds[6..], &[Frame::Steady; 2]);
+        for (kind, onset) in &got {
+            assert_eq!(*onset, *kind == Frame::Speech, "{got:?}");
+        }
+        // Speech out of silence: its onset frames too, then its syllables'
+        // own flux makes speech of the rest.
+        let got = after_silence(&[30.0, 25.0, 8.0, 9.0, 7.0, 10.0, 6.0, 9.0]);
+        assert!(got.iter().all(|g| g.0 == Frame::Speech), "{got:?}");
+        assert!(got[0].1 && got[1].1, "{got:?}");
+        assert!(got[4..].iter().all(|g| !g.1), "{got:?}");
+        // No silence before: a change is the sound's own.
+        let mut vad = VoiceActivity::default();
+        for (f, kind) in [
+            (0.0, Frame::Steady),
+            (30.0, Frame::Speech),
+            (25.0, Frame::Speech),
+        ] {
+            assert_eq!(vad.frame(&stats(-20.0, 0.3, f)), kind);
+            assert!(!vad.onset_only());
+        }
+        // A reset forgets the silence.
+        let mut vad = VoiceActivity::default();
+        vad.frame(&stats(-80.0, 0.3, 0.0));
+        vad.reset();
+        vad.frame(&stats(-20.0, 0.3, 0.0));
+        vad.frame(&stats(-20.0, 0.3, 30.0));
+        assert!(!vad.onset_only());
     }
 }

@@ -453,19 +453,25 @@ fn a_low_buzz_gets_no_emotion() {
                     .collect();
                 let windows = emotion_windows(rate, &buzz, None);
                 assert_eq!(windows, 0, "{f0} Hz at {amp}, {rate} Hz");
-                // The same buzz starting abruptly after 2 s of silence: the
-                // two frames the onset falls into change as much as a
-                // syllable, and the detector calls them and the three after
-                // speech (5 of a window's 74 frames). The automatic gate
-                // asks for one frame that is more than an onset.
-                let after_silence: Vec<f32> = std::iter::repeat_n(0.0, rate as usize * 2)
-                    .chain(buzz.iter().copied())
-                    .collect();
-                assert_eq!(
-                    emotion_windows(rate, &after_silence, None),
-                    0,
-                    "{f0} Hz at {amp} after silence, {rate} Hz"
-                );
+                // The same buzz starting abruptly after 2 s of silence, at
+                // eight places within an analysis hop (40 ms): the frames the
+                // onset falls into change as much as a syllable, and the
+                // detector calls them and a few after speech (5-7 of a
+                // window's 74). The automatic gate asks for one counted frame
+                // that is more than an onset.
+                let hop = rate as usize / 25;
+                let after_silence = |offset: usize| -> Vec<f32> {
+                    std::iter::repeat_n(0.0, rate as usize * 2 + offset)
+                        .chain(buzz.iter().copied())
+                        .collect()
+                };
+                for offset in (0..8).map(|k| k * hop / 8) {
+                    assert_eq!(
+                        emotion_windows(rate, &after_silence(offset), None),
+                        0,
+                        "{f0} Hz at {amp} after {offset} samples more silence, {rate} Hz"
+                    );
+                }
                 // The control: without a speech ratio the 8 kHz model labels
                 // the 20 and 50 Hz buzz at every level, so for those this
                 // test checks the gate (if a model stops doing so, the test
@@ -479,7 +485,7 @@ fn a_low_buzz_gets_no_emotion() {
                     // hand, which counts speech frames, lets the window after
                     // silence through.
                     assert!(
-                        emotion_windows(rate, &after_silence, Some("0.05")) > 0,
+                        emotion_windows(rate, &after_silence(0), Some("0.05")) > 0,
                         "{f0} Hz at {amp} after silence, {rate} Hz: no onset frames"
                     );
                 }

@@ -51,10 +51,12 @@ pub const AUTO_MIN_SPEECH_RATIO: f64 = 0.2;
 /// The same for a model with a `non-speech` output, whose gate judges the
 /// rest, counting the frames that are speech or noise-like
 /// ([`Frame::is_speech_or_noise`]), not only speech frames: 4 of a 3 s
-/// window's 74. That keeps out what the models' non-speech training lacks
-/// (silence, a constant offset, a pure 50 Hz tone, a low buzz on a
-/// telephone line), while speech in loud noise, whose frames the detector
-/// calls noise, reaches the model (the model card, *Speech gating*).
+/// window's 74, one of which must be more than an onset
+/// ([`crate::vad::VoiceActivity::onset_only`]). That keeps out what the
+/// models' non-speech training lacks (silence, a constant offset, a pure
+/// 50 Hz tone, a low buzz on a telephone line, also when it starts after
+/// silence), while speech in loud noise, whose frames the detector calls
+/// noise, reaches the model (the model card, *Speech gating*).
 pub const AUTO_MIN_SPEECH_RATIO_WITH_GATE: f64 = 0.05;
 
 /// Whether a set `min-speech-ratio` asks for the automatic one: anything but
@@ -120,8 +122,8 @@ pub struct Analyzer {
     /// What the detector (or the external flag) made of each kept frame
     /// (same slots as `frames`).
     kinds: Vec<Frame>,
-    /// Whether the detector's speech frame is speech only by an onset out
-    /// of silence ([`VoiceActivity::onset_only`]; same slots).
+    /// Whether the detector's frame belongs to an onset, or is speech only
+    /// by one ([`VoiceActivity::onset_only`]; same slots).
     onsets: Vec<bool>,
     vad: VoiceActivity,
     /// Voice activity given from outside (e.g. upstream level meta), used
@@ -245,7 +247,8 @@ impl Analyzer {
     }
 
     /// Whether the window gate counts speech-or-noise frames rather than speech
-    /// frames: the automatic ratio with a model whose own gate judges noise.
+    /// frames (and asks for one that is more than an onset): the automatic
+    /// ratio with a model whose own gate judges noise.
     pub fn gates_on_speech_or_noise(&self) -> bool {
         is_automatic_speech_ratio(self.config.min_speech_ratio) && self.non_speech.is_some()
     }
@@ -444,9 +447,9 @@ impl Analyzer {
         let speech_ratio = share(Frame::is_speech);
         let speech_or_noise_ratio = share(Frame::is_speech_or_noise);
         let gated = if self.gates_on_speech_or_noise() {
-            // The automatic gate also asks for one frame that is more than
-            // an onset out of silence: a steady buzz that starts abruptly
-            // gives a few speech frames and nothing else.
+            // The automatic gate also asks for one counted frame that is
+            // more than an onset: a steady buzz that starts abruptly gives a
+            // few speech frames and nothing else.
             speech_or_noise_ratio >= self.min_speech_ratio()
                 && slots
                     .clone()

@@ -18,11 +18,11 @@
 //! noise-like (a drone, a buzz) and sounds out of that band (a hum, whose
 //! speech band holds only flat leakage the tone test does not see) stay out.
 //!
-//! A sound that starts out of silence changes the spectrum as much as a
-//! syllable does, so a steady buzz that starts abruptly makes a few speech
-//! frames. They keep that kind (the speaker statistics count them as
-//! speech), but [`VoiceActivity::onset_only`] tells the window gate that
-//! only the onset made them speech.
+//! A sound that starts abruptly changes the spectrum as much as a syllable
+//! does, so a steady buzz that starts after silence makes a few speech
+//! frames. They keep their kind (the training's speech frames are the
+//! same), but [`VoiceActivity::onset_only`] tells the window gate that they
+//! belong to an onset and nothing else.
 
 use crate::features::FrameStats;
 
@@ -40,9 +40,11 @@ pub const MIN_FLUX_DB: f32 = 4.0;
 pub const FLUX_FRAMES: usize = 5;
 /// A frame this much louder than the one before starts an onset.
 pub const ONSET_JUMP_DB: f32 = 20.0;
-/// The frames whose flux is the onset's: an onset falls into two frames,
-/// since a frame is two hops long.
-pub const ONSET_FRAMES: usize = 2;
+/// The frames whose flux is the onset's: the two an onset falls into (a
+/// frame is two hops long) and the first after it, whose flux is measured
+/// against a frame the onset only partly fills. Which of them jumps
+/// depends on where in a hop the sound starts.
+pub const ONSET_FRAMES: usize = 3;
 
 /// What the detector makes of one frame: by the first test it fails, and a
 /// frame that is neither quiet, tonal nor speech by where its power lies
@@ -102,11 +104,14 @@ impl VoiceActivity {
         self.onset_only = false;
     }
 
-    /// Whether the last frame is speech only by the flux of an onset: a
-    /// frame at least [`ONSET_JUMP_DB`] louder than the one before, and the
-    /// next one. Without their flux, its mean flux would be steady. A steady
-    /// sound that starts abruptly gives such frames, and speech gives them
-    /// only where an utterance starts out of a much quieter pause.
+    /// Whether the last frame is part of an onset, or speech only by an
+    /// onset's flux. An onset is a frame at least [`ONSET_JUMP_DB`] louder
+    /// than the one before and the [`ONSET_FRAMES`] − 1 after it; a later
+    /// speech frame is speech only by the onset if its mean flux would be
+    /// steady without the onset frames' flux. A steady sound that starts
+    /// abruptly gives only such frames; speech gives them where an
+    /// utterance starts out of a much quieter pause, and other frames
+    /// after them.
     pub fn onset_only(&self) -> bool {
         self.onset_only
     }
@@ -138,9 +143,9 @@ impl VoiceActivity {
         let n = self.seen.min(FLUX_FRAMES);
         let mean_flux = self.flux[..n].iter().sum::<f32>() / n as f32;
         let kind = kind(stats, quiet, mean_flux);
-        self.onset_only = kind == Frame::Speech
-            && !(MIN_FLUX_DB..)
-                .contains(&(self.flux_after_onset[..n].iter().sum::<f32>() / n as f32));
+        let mean_after_onset = self.flux_after_onset[..n].iter().sum::<f32>() / n as f32;
+        self.onset_only =
+            onset || (kind == Frame::Speech && !(MIN_FLUX_DB..).contains(&mean_after_onset));
         kind
     }
 }
@@ -283,22 +288,39 @@ mod tests {
 
     #[test]
     fn a_steady_sound_out_of_silence_is_speech_by_its_onset_only() {
-        // An abrupt buzz: the two frames the onset falls into change by up
-        // to 30 dB, then nothing changes. Their flux makes speech frames,
-        // and nothing else does.
+        // An abrupt buzz: the frames the onset falls into change by up to
+        // 30 dB, then nothing changes. Their flux makes six speech frames
+        // (the 5-frame mean stays at 4 dB or more), all of them the onset's.
         let got = after_silence(&[30.0, 25.0, 1.0, 1.0, 1.0, 1.0, 1.0, 1.0]);
         let kinds: Vec<Frame> = got.iter().map(|g| g.0).collect();
-        assert_eq!(&kinds[..5], &[Frame::Speech; 5]);
+        assert_eq!(&kinds[..6], &[Frame::Speech; 6]);
         assert_eq!(&kinds[6..], &[Frame::Steady; 2]);
         for (kind, onset) in &got {
             assert_eq!(*onset, *kind == Frame::Speech, "{got:?}");
         }
-        // Speech out of silence: its onset frames too, then its syllables'
-        // own flux makes speech of the rest.
+        // The same when the sound starts late in a hop: the third frame's
+        // flux is still the onset's.
+        let got = after_silence(&[30.0, 20.0, 20.0, 1.0, 1.0, 1.0, 1.0, 1.0]);
+        assert!(got.iter().all(|g| g.1 == (g.0 == Frame::Speech)), "{got:?}");
+        assert_eq!(got.iter().filter(|g| g.0 == Frame::Speech).count(), 7);
+        // The onset's frames are its own whatever their kind: a sliver of
+        // the sound at the end of a frame can be noise-like.
+        let mut vad = VoiceActivity::default();
+        vad.frame(&stats(-80.0, 0.3, 0.0));
+        assert_eq!(vad.frame(&stats(-50.0, 0.8, 30.0)), Frame::Noisy);
+        assert!(vad.onset_only());
+        // Speech out of silence: its onset frames, and those whose mean
+        // flux rests on the onset, then its syllables' own flux makes
+        // speech of the rest.
         let got = after_silence(&[30.0, 25.0, 8.0, 9.0, 7.0, 10.0, 6.0, 9.0]);
         assert!(got.iter().all(|g| g.0 == Frame::Speech), "{got:?}");
-        assert!(got[0].1 && got[1].1, "{got:?}");
-        assert!(got[4..].iter().all(|g| !g.1), "{got:?}");
+        assert!(got[..5].iter().all(|g| g.1), "{got:?}");
+        assert!(got[5..].iter().all(|g| !g.1), "{got:?}");
+        // A rise of less than 20 dB is no onset.
+        let mut vad = VoiceActivity::default();
+        vad.frame(&stats(-50.0, 0.3, 0.0));
+        assert_eq!(vad.frame(&stats(-31.0, 0.3, 30.0)), Frame::Speech);
+        assert!(!vad.onset_only());
         // No silence before: a change is the sound's own.
         let mut vad = VoiceActivity::default();
         for (f, kind) in [

@@ -709,7 +709,7 @@ impl ObjectImpl for EmotionDetect {
                     .build(),
                 glib::ParamSpecDouble::builder("min-speech-ratio")
                     .nick("Minimum speech ratio")
-                    .blurb(&format!("Windows with a smaller share of speech frames are not classified (0: no speech gating; negative: automatic, {AUTO_MIN_SPEECH_RATIO_WITH_GATE} of frames that are speech or noise-like in the speech band for a model with a non-speech output, {AUTO_MIN_SPEECH_RATIO} of speech frames otherwise)"))
+                    .blurb(&format!("Windows with a smaller share of speech frames are not classified (0: no speech gating; negative: automatic, {AUTO_MIN_SPEECH_RATIO_WITH_GATE} of frames that are speech or noise-like in the speech band, one of them more than a sound's onset, for a model with a non-speech output, {AUTO_MIN_SPEECH_RATIO} of speech frames otherwise)"))
                     .minimum(-1.0)
                     .maximum(1.0)
                     .default_value(DEFAULT_MIN_SPEECH_RATIO)

@@ -101,14 +101,11 @@ fn looped_wav(seconds: u64) -> PathBuf {
 /// `n` samples of pink noise (Paul Kellet's filter on uniform white noise)
 /// at `dbfs` RMS, as S16LE bytes.
 fn pink_pcm(n: usize, dbfs: f64) -> Vec<u8> {
-    let mut seed = 9u64;
+    let mut rng = fastrand::Rng::with_seed(9);
     let mut b = [0.0f64; 7];
     let x: Vec<f64> = (0..n)
         .map(|_| {
-            seed = seed
-                .wrapping_mul(6364136223846793005)
-                .wrapping_add(1442695040888963407);
-            let w = (seed >> 11) as f64 / (1u64 << 53) as f64 - 0.5;
+            let w = rng.f64() - 0.5;
             b[0] = 0.99886 * b[0] + w * 0.0555179;
             b[1] = 0.99332 * b[1] + w * 0.0750759;
             b[2] = 0.96900 * b[2] + w * 0.1538520;

@@ -53,17 +53,11 @@ fn independent_channels_give_results_only_where_there_is_speech() {
 }
 
 /// `n` samples of uniform white noise of RMS `rms`, the same for a seed.
-fn white_noise(n: usize, mut seed: u64, rms: f32) -> Vec<f32> {
+fn white_noise(n: usize, seed: u64, rms: f32) -> Vec<f32> {
     // Uniform on [-0.5, 0.5) has RMS 1/sqrt(12).
     let scale = rms * 12f32.sqrt();
-    (0..n)
-        .map(|_| {
-            seed = seed
-                .wrapping_mul(6364136223846793005)
-                .wrapping_add(1442695040888963407);
-            ((seed >> 40) as f32 / (1u64 << 24) as f32 - 0.5) * scale
-        })
-        .collect()
+    let mut rng = fastrand::Rng::with_seed(seed);
+    (0..n).map(|_| (rng.f32() - 0.5) * scale).collect()
 }
 
 /// The RMS of the speech in `x`: over its 20 ms blocks within 40 dB of the

@@ -41,23 +41,15 @@ fn parallel_pipelines_sharing_one_model_match_a_lone_run() {
     let threads: Vec<_> = (0..64u64)
         .map(|t| {
             std::thread::spawn(move || {
-                let mut seed = t
-                    .wrapping_mul(6364136223846793005)
-                    .wrapping_add(1442695040888963407);
-                let mut next = || {
-                    seed = seed
-                        .wrapping_mul(6364136223846793005)
-                        .wrapping_add(1442695040888963407);
-                    (seed >> 33) as usize
-                };
+                let mut rng = fastrand::Rng::with_seed(t);
                 let mut runs = Vec::new();
                 for _ in 0..3 {
-                    std::thread::sleep(std::time::Duration::from_millis((next() % 20) as u64));
+                    std::thread::sleep(std::time::Duration::from_millis(rng.u64(0..20)));
                     // A third of the runs go to the end, the others stop early.
-                    let stop = if next() % 3 == 0 {
+                    let stop = if rng.usize(0..3) == 0 {
                         None
                     } else {
-                        Some(1 + next() % 11)
+                        Some(1 + rng.usize(0..11))
                     };
                     runs.push((stop, run(stop)));
                 }

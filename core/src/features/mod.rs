@@ -578,15 +578,9 @@ pub fn extract_all(params: &FeatureParams, samples: &[f32]) -> Result<Vec<f32>, 
 /// `n` samples of uniform white noise in [-0.5, 0.5), the same for a seed
 /// (for the crate's tests).
 #[cfg(test)]
-pub(crate) fn uniform_noise(n: usize, mut seed: u64) -> Vec<f32> {
-    (0..n)
-        .map(|_| {
-            seed = seed
-                .wrapping_mul(6364136223846793005)
-                .wrapping_add(1442695040888963407);
-            (seed >> 40) as f32 / (1u64 << 24) as f32 - 0.5
-        })
-        .collect()
+pub(crate) fn uniform_noise(n: usize, seed: u64) -> Vec<f32> {
+    let mut rng = fastrand::Rng::with_seed(seed);
+    (0..n).map(|_| rng.f32() - 0.5).collect()
 }
 
 #[cfg(test)]

@@ -300,15 +300,14 @@ def audio_for(audio: Audio, i: int, condition: str, rate: int) -> tuple[np.ndarr
     if condition.startswith("aug"):
         # augbabN, an ablation (not in the shipped recipe): an augmented copy drawn like augN with its own seed,
         # then with p 0.5 babble of four other speakers of the clip's group on top, at 0-20 dB SNR re the copy.
-        # The bank cache key (_code_hash) covers channel.py and nonspeech.py, not this file: change this branch
-        # and the aug banks in .cache must be deleted by hand
+        # The bank cache key (_code_hash) covers channel.py and nonspeech.py (and voice.py for augvtN), not this
+        # file: change this branch and the aug banks in .cache must be deleted by hand
         # augmixN, an ablation too: augN with every draw the same, but babble for 2/3 of the noise instead of
         # 1/3 (channel.augment's more_babble)
         # augvtN, an ablation too: augN with every draw the same, after a voice perturbation drawn from a
         # generator of its own (voice.py), so the copy differs from augN by it alone
-        babble_on_top, more_babble = condition.startswith("augbab"), condition.startswith("augmix")
-        voiced = condition.startswith("augvt")
         prefix = next(p for p in ("augbab", "augmix", "augvt", "aug") if condition.startswith(p))
+        babble_on_top, more_babble, voiced = prefix == "augbab", prefix == "augmix", prefix == "augvt"
         v = int(condition[len(prefix):])
         rng = np.random.default_rng([AUG_SEED, 77, cid, i, v] if babble_on_top else [AUG_SEED, cid, i, v])
         factors = voice.draw(np.random.default_rng([AUG_SEED, 55, cid, i, v])) if voiced else None

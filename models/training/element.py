@@ -35,6 +35,11 @@ clip's position in the call (1, 2-5, 6-20, >20), pooled over folds and
 speakers, with the mean `speaker-frames` of those clips' windows.
 
     python3 -m training.element --rate 16000 --calls [--folds 0] [--condition babble10]
+    python3 -m training.element --rate 16000 --nonspeech [--model M.onnx --suffix=-old]
+
+`--nonspeech` plays the held-out non-speech test clips through the element with the built-in model (or
+`--model`), each clip its own stream and all back to back as one stream, and counts the impulsive clips
+(impulses.py) apart from the others (models/results/element-nonspeech-<R>k.json).
 
 Writes models/results/element-calls-<R>k.json. `--condition` plays the RAVDESS test speakers' calls under
 one of the card's robustness conditions instead (the clips as extract.audio_for degrades them: the same
@@ -387,6 +392,50 @@ def export_run(model, record: dict, path: Path) -> None:
     export.write_onnx(model, path, export.contract_metadata(ex.params_json(), None, model.adaptation))
 
 
+def nonspeech_main(rate: int, model_path: Path) -> dict:
+    """The held-out non-speech test clips through the element with one model, as a user gets them: each clip
+    its own stream, and all of them back to back as one stream (as hold music and office noise come in a
+    call). Counted apart: the clips of the earlier figures (generated and real scores) and the impulsive ones
+    (impulses.py: recorded percussion on keys training never plays, synthetic typing)."""
+    audio, info = extract.nonspeech_audio("ns-test")
+    n_before = extract.NS_COUNT["ns-test"] + extract.NS_SCORES["ns-test"]
+    parts = {"as_before": range(n_before), "impulses": range(n_before, len(audio))}
+    kinds = sorted({info[i]["kind"] for i in parts["impulses"]})
+    res: dict = {"model": str(model_path), "rate": rate,
+                 "how": "own streams: filesrc ! decodebin ! audioconvert ! audioresample ! emotiondetect (defaults) ! "
+                        "fakesink; one stream: run_calls (concat, STREAM_STARTs after the first dropped); 16 kHz "
+                        "clips, at 8 kHz through channel.telephone (mu-law)"}
+    with tempfile.TemporaryDirectory() as tmp:
+        files = []
+        for i, x in enumerate(audio):
+            y = x if rate == 16000 else channel.telephone(x, "mu")
+            f = Path(tmp) / f"ns-{i:04d}.wav"
+            sf.write(f, y.astype(np.float32), rate, subtype="FLOAT")
+            files.append(f)
+        got = run_element(model_path, files)
+        for part, idx in parts.items():
+            groups = {part: list(idx)}
+            if part == "impulses":
+                groups.update({k: [i for i in idx if info[i]["kind"] == k] for k in kinds})
+            for name, members in groups.items():
+                wins = [w for i in members for w in got[files[i].name]["windows"]]
+                labels: dict[str, int] = {}
+                for w in wins:  # the label of each classified window
+                    labels[w] = labels.get(w, 0) + 1
+                total = sum(len(windows.window_starts(audio[i].size * rate // 16000, rate)) for i in members)
+                res.setdefault("own_streams", {})[name] = {
+                    "clips": len(members), "windows": total, "windows_classified": len(wins),
+                    "share": round(len(wins) / max(total, 1), 4), "labels": dict(sorted(labels.items())),
+                    "clips_with_a_summary": int(sum(got[files[i].name]["summary"] is not None for i in members))}
+        for part, idx in parts.items():
+            call = run_calls(model_path, [[files[i] for i in idx]])[0]
+            seconds = sum(audio[i].size for i in idx) / 16000
+            res.setdefault("one_stream", {})[part] = {"clips": len(idx), "seconds": seconds,
+                                                      "windows_about": int(seconds) - 2,
+                                                      "windows_classified": len(call["windows"])}
+    return res
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--rate", type=int, choices=(16000, 8000), default=16000)
@@ -399,6 +448,11 @@ def main() -> None:
     ap.add_argument("--min-speech-ratio", type=float, default=-1.0,
                     help="--calls --condition: the element's min-speech-ratio (default automatic, as a user gets it); "
                          "keyed '<CONDITION> min-speech-ratio R' in element-calls-<R>k-conditions.json")
+    ap.add_argument("--nonspeech", action="store_true",
+                    help="the held-out non-speech through the element with one model, impulsive clips apart "
+                         "(element-nonspeech-<R>k<SUFFIX>.json)")
+    ap.add_argument("--model", default="", help="--nonspeech: the ONNX model (default: the built-in one of the rate)")
+    ap.add_argument("--suffix", default="", help="--nonspeech: appended to the result file's name")
     args = ap.parse_args()
     torch.set_num_threads(1)
     if args.min_speech_ratio >= 0 and args.condition == "clean":
@@ -408,10 +462,18 @@ def main() -> None:
     if args.calls:
         calls_main(args)
         return
+    if args.nonspeech:
+        model = Path(args.model) if args.model else export.ONNX_PATH[args.rate]
+        res = nonspeech_main(args.rate, model)
+        path = common.RESULTS_DIR / f"element-nonspeech-{args.rate // 1000}k{args.suffix}.json"
+        path.write_text(json.dumps(res, indent=1) + "\n")
+        print(json.dumps(res))
+        return
     rate = args.rate
     res = {"how": "filesrc ! decodebin ! audioconvert ! audioresample ! emotiondetect (defaults) ! fakesink; "
                   "decision = emotion-summary; no classified window = wrong", "folds": {}}
     ns_audio, ns_info = extract.nonspeech_audio("ns-test")
+    ns_audio = ns_audio[:len(extract.ns_before("ns-test"))]  # as before the impulsive clips (--nonspeech: those too)
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
         # non-speech test clips (and, at 8 kHz, telephone versions of the speech) as WAV files

@@ -227,7 +227,7 @@ def evaluate_cv(rate: int, conditions: list[str], ns_bank: extract.Bank, tag: st
     pooled = {c: ([], []) for c in conditions}
     fa = {"ravdess": [], "emodb": []}
     joined = []  # EmoDB test speakers in the element's 3 s windows (two clips of one emotion joined)
-    nsr = []
+    nsr, imp = [], []
     # the element's classified windows of every run, pooled per test set: are its confidences honest?
     cal = {k: ([], []) for k in ["ravdess", "emodb"] + [f"ravdess {c}" for c in conditions if c != "clean"]}
     sweep = {corpus: {k: [] for k in CONTEXT_SWEEP} for corpus in ("ravdess", "emodb")}
@@ -260,7 +260,8 @@ def evaluate_cv(rate: int, conditions: list[str], ns_bank: extract.Bank, tag: st
                 pool_windows(cal[f"ravdess {c}"], p, y)
             pooled[c][0].extend(y)
             pooled[c][1].extend(np.argmax(np.stack([decide(q)[0] for q in p])[:, :8], axis=1))
-        nsr.append(classified_rate(window_probs(model, ns_bank, range(len(ns_bank)))))
+        nsr.append(classified_rate(window_probs(model, ns_bank, extract.ns_before(ns_bank.group))))
+        imp.append(classified_rate(window_probs(model, ns_bank, extract.ns_impulses(ns_bank.group))))
     for corpus in ("ravdess", "emodb"):
         res[corpus] = {"clip_uar": mean_std([s["clip_uar"] for s in per[corpus]]),
                        "element_uar": mean_std([s["element_uar"] for s in per[corpus]]),
@@ -284,8 +285,10 @@ def evaluate_cv(rate: int, conditions: list[str], ns_bank: extract.Bank, tag: st
     res["context"] = CONTEXT
     res["context_sweep_element_uar"] = {corpus: {str(k): mean_std(v) for k, v in ks.items() if v}
                                         for corpus, ks in sweep.items()}
-    tot = sum(a["windows"] for a in nsr)
-    res["false_alarms"]["nonspeech_test_windows_classified"] = round(sum(a["classified"] for a in nsr) / max(tot, 1), 4)
+    # the held-out non-speech as before the impulsive clips, and those apart
+    for key, rates in (("nonspeech_test_windows_classified", nsr), ("impulses_test_windows_classified", imp)):
+        tot = sum(a["windows"] for a in rates)
+        res["false_alarms"][key] = round(sum(a["classified"] for a in rates) / max(tot, 1), 4)
     return res
 
 
@@ -503,7 +506,9 @@ def nonspeech_detail(model: ResLSTMSA, bank: extract.Bank) -> dict:
         kind = info["kind"] if info["kind"] != "score" else f"score ({info['style']})"
         by_kind.setdefault(kind, []).append(p)
     out = {k: classified_rate(v) for k, v in sorted(by_kind.items())}
-    out["all"] = classified_rate(preds)
+    # "all": the clips of the figures before the impulsive ones; those apart
+    out["all"] = classified_rate([preds[i] for i in extract.ns_before(bank.group)])
+    out["impulses (all)"] = classified_rate([preds[i] for i in extract.ns_impulses(bank.group)])
     return out
 
 
@@ -590,13 +595,14 @@ def validation_row(model: ResLSTMSA, rec: dict, rate: int) -> dict:
     # the same speakers in the element's 3 s windows: two clips of one emotion joined
     row["emodb_val_joined"] = round(corpus_scores(joined_window_probs(model, emo, ei), ey,
                                                   common.EMODB_LABELS)["element_uar"], 4)
-    # the gate on the non-speech validation clips (generated, and real scores where the set has them)
+    # the gate on the non-speech validation clips: generated and real scores (ns_val_classified, as before
+    # the impulsive clips), and the impulsive clips apart
     nsv = bank("ns-val", "clean")
-    n_gen = extract.NS_COUNT["ns-val"]
-    parts = {"ns_val_generated_classified": gate_margins(model, nsv, range(n_gen))}
-    if len(nsv) > n_gen:
-        parts["ns_val_scores_classified"] = gate_margins(model, nsv, range(n_gen, len(nsv)))
-    parts = {"ns_val_classified": np.concatenate(list(parts.values())), **parts}
+    n_gen, n_scores = extract.NS_COUNT["ns-val"], extract.NS_SCORES["ns-val"]
+    parts = {"ns_val_generated_classified": gate_margins(model, nsv, range(n_gen)),
+             "ns_val_scores_classified": gate_margins(model, nsv, range(n_gen, n_gen + n_scores))}
+    parts = {"ns_val_classified": np.concatenate(list(parts.values())), **parts,
+             "ns_val_impulses_classified": gate_margins(model, nsv, range(n_gen + n_scores, len(nsv)))}
     for key, margins in parts.items():
         row[key] = round(float(np.mean(margins <= 0)), 4)
     sm = gate_margins(model, bank("ravdess", "clean"), idx)
@@ -647,7 +653,7 @@ def gate_bias_sweep(rate: int) -> dict:
     ns = {}
     for g in ("ns-val", "ns-test"):
         bank = recipe_bank(g, "clean", rate)
-        ns[g] = gate_margins(model, bank, range(len(bank)))
+        ns[g] = gate_margins(model, bank, extract.ns_before(g))
     rows = [{"bias": b, "val_speech_windows_gated": round(float(np.mean(speech + b > 0)), 4),
              "val_nonspeech_windows_classified": round(float(np.mean(ns["ns-val"] + b <= 0)), 4),
              "test_nonspeech_windows_classified": round(float(np.mean(ns["ns-test"] + b <= 0)), 4)}
@@ -756,9 +762,10 @@ def old_model_eval(path: Path, rate: int) -> dict:
                 ang += int(np.argmax(probs(f[j0:j1])) == ANGRY)
     out["espeak_windows_angry"] = {"windows": n, "angry": ang, "angry_share": round(ang / max(n, 1), 4)}
     ns = extract.load("ns-test", "clean", rate, progress=False, remove_dc=False)
-    loud = int(np.sum(ns.win_db >= windows.SILENCE_DBFS))
-    out["nonspeech_test_windows_classified"] = {"windows": int(ns.win_db.size), "loud": loud,
-                                                "share": round(loud / max(ns.win_db.size, 1), 4)}
+    db = ns.win_db[np.isin(ns.win_clip, extract.ns_before("ns-test"))]  # as before the impulsive clips
+    loud = int(np.sum(db >= windows.SILENCE_DBFS))
+    out["nonspeech_test_windows_classified"] = {"windows": int(db.size), "loud": loud,
+                                                "share": round(loud / max(db.size, 1), 4)}
     return out
 
 

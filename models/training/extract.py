@@ -17,8 +17,8 @@ ns-train, ns-val, ns-test) under one condition at one rate, their speech
 flags, plus the element
 windows of each clip (windows.py) with their RMS. Banks are cached in
 models/.cache/bank-*.npz, keyed by the extractor's hash and parameters, the
-clip list and the source of the audio code (channel.py, nonspeech.py; not this
-file: see `audio_for`).
+clip list and the source of the audio code (channel.py, nonspeech.py, and
+impulses.py for the non-speech groups; not this file: see `audio_for`).
 
 Conditions (`audio_for`):
   clean           16 kHz: the clip; 8 kHz: the deterministic telephone channel
@@ -30,6 +30,8 @@ Conditions (`audio_for`):
                   on top of the copy's noise or in place of some of it
   augvt1          an ablation: aug1 after a voice perturbation (voice.py:
                   pitch and spectral envelope moved independently)
+  augimp1..3      an ablation: augN with impulsive sounds on top (impulses.py:
+                  typing, clicks, knocks, percussion; p 0.5)
   white/babble{20,10,5}, reverb   test conditions (independent seeds)
   tel16           (16 kHz only) the telephone signal upsampled back to 16 kHz
 
@@ -50,7 +52,7 @@ from pathlib import Path
 import numpy as np
 import soundfile as sf
 
-from . import adapt, channel, common, nonspeech, voice, windows
+from . import adapt, channel, common, impulses, nonspeech, voice, windows
 
 CACHE_FORMAT = 7
 # the extractor's `--speech` byte per frame (core/src/bin/emotiondetect-features.rs): the detector's verdict
@@ -64,6 +66,9 @@ NS_SECONDS = {"ns-train": 5.0, "ns-val": 5.0, "ns-test": 8.0}
 NS_COUNT = {"ns-train": 480, "ns-val": 96, "ns-test": 120}
 # real-score clips (nonspeech.score_clip) after the generated ones: indices NS_COUNT.. of the group
 NS_SCORES = {"ns-train": 240, "ns-val": 48, "ns-test": 0}
+# impulsive clips (impulses.py: typing, clicks, knocks, percussion) after the real scores: indices
+# NS_COUNT + NS_SCORES.. of the group
+NS_IMPULSES = {"ns-train": 120, "ns-val": 24, "ns-test": 40}
 GROUPS = ("ravdess", "emodb", "ns-train", "ns-val", "ns-test")
 # The MFCC and chroma the extractor computes at both rates; a run may train on fewer (`subset`).
 N_MFCC, N_CHROMA = 34, 12
@@ -209,12 +214,24 @@ class Bank:
 # clips of each group
 
 
+def ns_before(group: str) -> range:
+    """The clips of a non-speech group that the figures before the impulsive clips were measured on (generated and
+    real scores); the impulsive clips (NS_IMPULSES) follow them and are counted apart."""
+    return range(NS_COUNT[group] + NS_SCORES[group])
+
+
+def ns_impulses(group: str) -> range:
+    """The impulsive clips of a non-speech group (impulses.py)."""
+    n = NS_COUNT[group] + NS_SCORES[group]
+    return range(n, n + NS_IMPULSES[group])
+
+
 def clips_of(group: str) -> list[common.Clip]:
     if group == "ravdess":
         return common.list_ravdess()
     if group == "emodb":
         return common.list_emodb()
-    n = NS_COUNT[group] + NS_SCORES[group]
+    n = NS_COUNT[group] + NS_SCORES[group] + NS_IMPULSES[group]
     return [common.Clip(Path(f"{group}/{i:04d}"), "nonspeech", 0, common.NON_SPEECH, -1) for i in range(n)]
 
 
@@ -225,8 +242,8 @@ def nonspeech_audio(group: str) -> tuple[list[np.ndarray], list[dict]]:
     """Generated non-speech clips of a group (cached in models/.cache/nonspeech-<group>-<hash>.npz)."""
     if group in _NS_CACHE:
         return _NS_CACHE[group]
-    h = hashlib.sha256(_source(nonspeech) + _source(channel))
-    h.update(f"{group} {NS_COUNT[group]} {NS_SCORES[group]} {NS_SECONDS[group]}".encode())
+    h = hashlib.sha256(_source(nonspeech) + _source(channel) + _source(impulses))
+    h.update(f"{group} {NS_COUNT[group]} {NS_SCORES[group]} {NS_IMPULSES[group]} {NS_SECONDS[group]}".encode())
     path = common.CACHE_DIR / f"nonspeech-{group}-{h.hexdigest()[:16]}.npz"
     if path.exists():
         z = np.load(path, allow_pickle=False)
@@ -238,8 +255,11 @@ def nonspeech_audio(group: str) -> tuple[list[np.ndarray], list[dict]]:
 
         clips, info = [], []
         split = group.split("-")[1]
-        for i in tqdm(range(NS_COUNT[group] + NS_SCORES[group]), desc=f"generate {group}"):
-            if split == "test":
+        n_before = NS_COUNT[group] + NS_SCORES[group]
+        for i in tqdm(range(n_before + NS_IMPULSES[group]), desc=f"generate {group}"):
+            if i >= n_before:
+                x, d = impulses.clip(split, i - n_before, NS_SECONDS[group])
+            elif split == "test":
                 x, d = nonspeech.test_clip(i, NS_SECONDS[group])
             elif i < NS_COUNT[group]:
                 x, d = nonspeech.generate(split, i, NS_SECONDS[group])
@@ -306,7 +326,10 @@ def audio_for(audio: Audio, i: int, condition: str, rate: int) -> tuple[np.ndarr
         # 1/3 (channel.augment's more_babble)
         # augvtN, an ablation too: augN with every draw the same, after a voice perturbation drawn from a
         # generator of its own (voice.py), so the copy differs from augN by it alone
-        prefix = next(p for p in ("augbab", "augmix", "augvt", "aug") if condition.startswith(p))
+        # augimpN, an ablation too: augN with every draw the same, then with p 0.5 an impulsive track
+        # (impulses.py: typing, clicks, knocks, tapping, percussion; a generator of its own) on top at 5-30 dB
+        # SNR re the copy, so the model hears clicks under speech as well as alone (the non-speech clips)
+        prefix = next(p for p in ("augbab", "augmix", "augvt", "augimp", "aug") if condition.startswith(p))
         babble_on_top, more_babble, voiced = prefix == "augbab", prefix == "augmix", prefix == "augvt"
         v = int(condition[len(prefix):])
         rng = np.random.default_rng([AUG_SEED, 77, cid, i, v] if babble_on_top else [AUG_SEED, cid, i, v])
@@ -316,6 +339,15 @@ def audio_for(audio: Audio, i: int, condition: str, rate: int) -> tuple[np.ndarr
         y, info = channel.augment(x, rng, audio.babble_talkers(i, rng), more_babble=more_babble)
         if factors is not None:
             info = {"pitch": round(factors[0], 3), "formant": round(factors[1], 3), **info}
+        if prefix == "augimp":
+            irng = np.random.default_rng([AUG_SEED, 88, cid, i, v])
+            if irng.random() < 0.5:
+                kind = impulses.KINDS[int(irng.choice(len(impulses.KINDS), p=impulses.KIND_WEIGHTS))]
+                track, _ = impulses.GENERATORS[kind](y.size, irng)
+                snr = float(irng.uniform(5.0, 30.0))
+                y = channel.add_noise(y, track / max(float(np.sqrt(np.mean(track**2))), 1e-12), snr)
+                y *= min(1.0, 0.99 / max(float(np.max(np.abs(y))), 1e-12))
+                info.update(impulses=kind, impulses_snr_db=round(snr, 2))
         if babble_on_top:
             talkers = audio.babble_talkers(i, rng)
             if rng.random() < 0.5 and talkers:
@@ -353,13 +385,19 @@ def _source(module) -> bytes:
     return re.sub(rb"^# SPDX-License-Identifier: [^\n]*\n", b"", Path(module.__file__).read_bytes())
 
 
-def _code_hash(condition: str = "") -> str:
-    """The source the audio of a bank comes from (voice.py only for the conditions that use it, so the keys
-    of the other banks stay as they were)."""
+def _code_hash(group: str, condition: str = "") -> str:
+    """The source the audio of a bank comes from (voice.py and impulses.py only for the groups and conditions
+    that use them, so the keys of the other banks stay as they were)."""
     h = hashlib.sha256()
-    for m in (channel, nonspeech) + ((voice,) if condition.startswith("augvt") else ()):
+    ns = group.startswith("ns-")
+    uses_impulses = ns or condition.startswith("augimp")
+    modules = (channel, nonspeech) + ((voice,) if condition.startswith("augvt") else ()) + \
+        ((impulses,) if uses_impulses else ())
+    for m in modules:
         h.update(_source(m))
     h.update(repr((CACHE_FORMAT, AUG_SEED, K_AUG, NS_COUNT, NS_SCORES, NS_SECONDS)).encode())
+    if ns:
+        h.update(repr(NS_IMPULSES).encode())
     return h.hexdigest()
 
 
@@ -424,7 +462,7 @@ def _load(group: str, condition: str, rate: int, progress: bool, pitch: bool, re
     params_json = ex.params_json()
     ex_sha = sha256_file(ex.path)
     clips = clips_of(group)
-    h = hashlib.sha256(f"{group} {condition} {rate}\n{params_json}\n{ex_sha}\n{_code_hash(condition)}\n".encode())
+    h = hashlib.sha256(f"{group} {condition} {rate}\n{params_json}\n{ex_sha}\n{_code_hash(group, condition)}\n".encode())
     for c in clips:
         h.update(f"{c.path.name} {c.path.stat().st_size if c.path.exists() else 0}\n".encode())
     path = common.CACHE_DIR / f"bank-{group}-{condition}-{rate}-{h.hexdigest()[:16]}.npz"

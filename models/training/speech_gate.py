@@ -151,7 +151,7 @@ def measure(runs: list[tuple[str, object, dict]], part: str, rate: int) -> dict:
             preds = with_ratios(model, evaluate.recipe_bank(corpus, cond, rate), idx)
             for r in GATES:
                 tallies[r].setdefault(f"{corpus} {cond}", Tally()).add(preds, y, common.EVAL_LABELS[corpus], r)
-        ns.extend(with_ratios(model, ns_bank, range(len(ns_bank))))
+        ns.extend(with_ratios(model, ns_bank, extract.ns_before(ns_group)))  # as before the impulsive clips
     out = {}
     for r in GATES:
         rep = {k: t.report() for k, t in tallies[r].items()}

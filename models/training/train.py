@@ -95,6 +95,10 @@ class Config:
     remove_dc: int = 1
     # 1: the non-speech training clips include the real-score music (extract.NS_SCORES); 0: generated only
     score_music: int = 1
+    # 1: the non-speech training and validation clips include the impulsive ones (extract.NS_IMPULSES: typing,
+    # clicks, knocks, percussion; impulses.py); 0: without, as the runs before them (the checkpoint's temperature
+    # is fitted on the validation clips). evaluate.validation_row measures every run on all of them.
+    impulses: int = 0
     # 1: attentive statistics pooling (model.py): the weighted standard deviation of h_t joins the
     # attention's weighted mean (49,706 parameters); 0: the paper's soft attention alone
     stats_pool: int = 0
@@ -157,10 +161,13 @@ class Data:
 
     def __init__(self, rate: int, conditions=tuple(DEFAULT_CONDITIONS), pitch: bool = True,
                  remove_dc: bool = True, score_music: bool = True, n_mfcc: int = extract.N_MFCC,
-                 n_chroma: int = extract.N_CHROMA):
+                 n_chroma: int = extract.N_CHROMA, impulses: bool = False):
         self.rate, self.conditions = rate, list(conditions)
         self.clips = {g: extract.clips_of(g) for g in ("ravdess", "emodb", "ns-train", "ns-val")}
-        self.n_ns_train = len(self.clips["ns-train"]) - (0 if score_music else extract.NS_SCORES["ns-train"])
+        n_gen, n_scores = extract.NS_COUNT["ns-train"], extract.NS_SCORES["ns-train"]
+        self.ns_train = list(range(n_gen)) + (list(range(n_gen, n_gen + n_scores)) if score_music else []) + \
+            (list(extract.ns_impulses("ns-train")) if impulses else [])
+        self.ns_val = list(extract.ns_before("ns-val")) + (list(extract.ns_impulses("ns-val")) if impulses else [])
         opts = {"pitch": pitch, "remove_dc": remove_dc, "n_mfcc": n_mfcc, "n_chroma": n_chroma}
         self.banks = {}
         for g in ("ravdess", "emodb", "ns-train"):
@@ -180,9 +187,9 @@ class Data:
                 speakers = set(split[corpus][part])
                 out += [(corpus, i) for i, c in enumerate(self.clips[corpus]) if c.speaker in speakers]
         if part == "train":
-            out += [("ns-train", i) for i in range(self.n_ns_train)]
+            out += [("ns-train", i) for i in self.ns_train]
         elif part == "val":
-            out += [("ns-val", i) for i in range(len(self.clips["ns-val"]))]
+            out += [("ns-val", i) for i in self.ns_val]
         return out
 
     def label(self, item) -> int:
@@ -544,7 +551,7 @@ def run_and_save(data: Data, tag: str, name: str, split: dict, cfg: Config, seed
                              "train under another --tag, or --force to replace it")
         # a key missing from an older record has its default (Config's), as the run had; except the keys
         # added with their feature, which runs before them did without
-        before = {"pitch": 0, "remove_dc": 0, "score_music": 0}
+        before = {"pitch": 0, "remove_dc": 0, "score_music": 0, "impulses": 0}
         if (Config(**{**before, **r["config"]}) == cfg and r.get("seed") == seed and r["conditions"] == data.conditions
                 and r.get("extractor_sha256") == data.extractor_sha256 and r.get("features_params") == json.loads(data.params_json)):
             print(f"{tag}/{name}: cached")
@@ -580,7 +587,8 @@ def main() -> None:
     torch.set_num_threads(1)
     torch.set_num_interop_threads(1)
     cfg = Config.load(args.set, args.rate)
-    data = Data(args.rate, args.conditions, **cfg.front_end(), score_music=bool(cfg.score_music))
+    data = Data(args.rate, args.conditions, **cfg.front_end(), score_music=bool(cfg.score_music),
+                impulses=bool(cfg.impulses))
     print(f"config {json.dumps(asdict(cfg))}; conditions {data.conditions}; rate {args.rate}")
     if args.cmd == "cv":
         for f in args.folds:

@@ -119,8 +119,8 @@ class Condition(unittest.TestCase):
         self.assertIn(info["law"], ("mu", "a"))
 
     def test_only_its_own_banks_depend_on_voice_py(self):
-        self.assertEqual(extract._code_hash("aug1"), extract._code_hash("clean"))
-        self.assertNotEqual(extract._code_hash("augvt1"), extract._code_hash("aug1"))
+        self.assertEqual(extract._code_hash("ravdess", "aug1"), extract._code_hash("ravdess", "clean"))
+        self.assertNotEqual(extract._code_hash("ravdess", "augvt1"), extract._code_hash("ravdess", "aug1"))
 
 
 if __name__ == "__main__":

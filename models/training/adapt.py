@@ -107,3 +107,33 @@ def streaming_stats(frames: np.ndarray, speech: np.ndarray, upto: int, before: S
     clip up to there, plus `before` (what the channel saw earlier)."""
     own = Stats.of(frames[:upto], speech[:upto])
     return own if before is None else own + before
+
+
+def pooled(means: list[np.ndarray], stds: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+    """Mean and standard deviation of several sets of frames together, from each set's mean and standard
+    deviation (each set's count equal)."""
+    mean = np.mean(means, axis=0)
+    second = np.mean([s ** 2 + m ** 2 for m, s in zip(means, stds)], axis=0)
+    return mean, np.sqrt(np.maximum(second - mean ** 2, 0.0))
+
+
+def ensemble_normalisation(priors: list[Prior | None], adaptations: list[str | None], means: list[np.ndarray],
+                           stds: list[np.ndarray]) -> tuple[Prior | None, np.ndarray, np.ndarray, str]:
+    """An ensemble's adaptation prior (None without adaptation), its graph normalisation (mean, std) and how they
+    were made, from its members' priors, their records' `adaptation` entries and their own normalisation (used
+    without adaptation only)."""
+    if all(p is None for p in priors):
+        # global normalisation (adapt=0): the pooled statistics of the members' own normalisation
+        mean, std = pooled(means, stds)
+        return None, mean, std, "none: global normalisation by the pooled statistics of the members'"
+    if any(p is None for p in priors):
+        raise SystemExit("members with and without speaker adaptation")
+    if all(a == adaptations[0] for a in adaptations):
+        prior, how = priors[0], "shared by the members"
+    else:
+        if len({(p.frames, p.min_std_ratio) for p in priors}) != 1:
+            raise SystemExit("members with different prior_frames or min_std_ratio")
+        mean, std = pooled([p.mean for p in priors], [p.std for p in priors])
+        prior = Prior(mean, std, priors[0].frames, priors[0].min_std_ratio).rounded()
+        how = "pooled statistics of the members' priors"
+    return prior, prior.mean, prior.std, how

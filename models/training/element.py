@@ -392,26 +392,33 @@ def export_run(model, record: dict, path: Path) -> None:
     export.write_onnx(model, path, export.contract_metadata(ex.params_json(), None, model.adaptation))
 
 
+def nonspeech_wavs(audio: list[np.ndarray], rate: int, tmp: Path) -> list[Path]:
+    """The non-speech test clips as float WAV files at the model's rate (8 kHz: the telephone channel, mu-law)."""
+    files = []
+    for i, x in enumerate(audio):
+        y = x if rate == 16000 else channel.telephone(x, "mu")
+        f = tmp / f"ns-{i:04d}.wav"
+        sf.write(f, y.astype(np.float32), rate, subtype="FLOAT")
+        files.append(f)
+    return files
+
+
 def nonspeech_main(rate: int, model_path: Path) -> dict:
     """The held-out non-speech test clips through the element with one model, as a user gets them: each clip
     its own stream, and all of them back to back as one stream (as hold music and office noise come in a
     call). Counted apart: the clips of the earlier figures (generated and real scores) and the impulsive ones
     (impulses.py: recorded percussion on keys training never plays, synthetic typing)."""
     audio, info = extract.nonspeech_audio("ns-test")
-    n_before = extract.NS_COUNT["ns-test"] + extract.NS_SCORES["ns-test"]
-    parts = {"as_before": range(n_before), "impulses": range(n_before, len(audio))}
+    parts = {"earlier": extract.ns_earlier("ns-test"), "impulses": extract.ns_impulses("ns-test")}
     kinds = sorted({info[i]["kind"] for i in parts["impulses"]})
-    res: dict = {"model": str(model_path), "rate": rate,
+    shown = model_path.resolve()
+    shown = shown.relative_to(common.REPO_DIR) if shown.is_relative_to(common.REPO_DIR) else shown
+    res: dict = {"model": str(shown), "rate": rate,
                  "how": "own streams: filesrc ! decodebin ! audioconvert ! audioresample ! emotiondetect (defaults) ! "
                         "fakesink; one stream: run_calls (concat, STREAM_STARTs after the first dropped); 16 kHz "
                         "clips, at 8 kHz through channel.telephone (mu-law)"}
     with tempfile.TemporaryDirectory() as tmp:
-        files = []
-        for i, x in enumerate(audio):
-            y = x if rate == 16000 else channel.telephone(x, "mu")
-            f = Path(tmp) / f"ns-{i:04d}.wav"
-            sf.write(f, y.astype(np.float32), rate, subtype="FLOAT")
-            files.append(f)
+        files = nonspeech_wavs(audio, rate, Path(tmp))
         got = run_element(model_path, files)
         for part, idx in parts.items():
             groups = {part: list(idx)}
@@ -472,17 +479,12 @@ def main() -> None:
     rate = args.rate
     res = {"how": "filesrc ! decodebin ! audioconvert ! audioresample ! emotiondetect (defaults) ! fakesink; "
                   "decision = emotion-summary; no classified window = wrong", "folds": {}}
-    ns_audio, ns_info = extract.nonspeech_audio("ns-test")
-    ns_audio = ns_audio[:len(extract.ns_before("ns-test"))]  # as before the impulsive clips (--nonspeech: those too)
+    ns_audio, _ = extract.nonspeech_audio("ns-test")
+    ns_audio = ns_audio[:len(extract.ns_earlier("ns-test"))]  # the earlier clips (--nonspeech: the impulsive too)
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
         # non-speech test clips (and, at 8 kHz, telephone versions of the speech) as WAV files
-        ns_files = []
-        for i, x in enumerate(ns_audio):
-            y = x if rate == 16000 else channel.telephone(x, "mu")
-            f = tmp / f"ns-{i:04d}.wav"
-            sf.write(f, y.astype(np.float32), rate, subtype="FLOAT")
-            ns_files.append(f)
+        ns_files = nonspeech_wavs(ns_audio, rate, tmp)
         ns_windows_total = sum(len(windows.window_starts(sf.info(str(p)).frames, rate)) for p in ns_files)
         totals = {"ns_windows": 0, "ns_classified": 0, "ns_clips_with_summary": 0}
         per_corpus = {"ravdess": [], "emodb": []}

@@ -34,37 +34,15 @@ import json
 import numpy as np
 import torch
 
-from . import adapt, common, train
+from . import adapt, train
 from .model import Ensemble
 
 
-def pooled(means: list[np.ndarray], stds: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
-    """Mean and standard deviation of the members' normalisation frames together (each member's count equal)."""
-    mean = np.mean(means, axis=0)
-    second = np.mean([s ** 2 + m ** 2 for m, s in zip(means, stds)], axis=0)
-    return mean, np.sqrt(np.maximum(second - mean ** 2, 0.0))
-
-
 def normalisation(members: list, adaptations: list[str | None]) -> tuple[adapt.Prior | None, np.ndarray, np.ndarray, str]:
-    """The ensemble's adaptation prior (None without adaptation), its graph normalisation (mean, std) and how
-    they were made, from its members and their records' `adaptation` entries."""
-    priors = [m.adaptation for m in members]
-    if all(p is None for p in priors):
-        # global normalisation (adapt=0): the pooled statistics of the members' own normalisation
-        mean, std = pooled([m.feat_mean.numpy().astype(np.float64) for m in members],
-                           [m.feat_std.numpy().astype(np.float64) for m in members])
-        return None, mean, std, "none: global normalisation by the pooled statistics of the members'"
-    if any(p is None for p in priors):
-        raise SystemExit("members with and without speaker adaptation")
-    if all(a == adaptations[0] for a in adaptations):
-        prior, how = priors[0], "shared by the members"
-    else:
-        if len({(p.frames, p.min_std_ratio) for p in priors}) != 1:
-            raise SystemExit("members with different prior_frames or min_std_ratio")
-        mean, std = pooled([p.mean for p in priors], [p.std for p in priors])
-        prior = adapt.Prior(mean, std, priors[0].frames, priors[0].min_std_ratio).rounded()
-        how = "pooled statistics of the members' priors"
-    return prior, prior.mean, prior.std, how
+    """adapt.ensemble_normalisation of these members (models) and their records' `adaptation` entries."""
+    return adapt.ensemble_normalisation([m.adaptation for m in members], adaptations,
+                                        [m.feat_mean.numpy().astype(np.float64) for m in members],
+                                        [m.feat_std.numpy().astype(np.float64) for m in members])
 
 
 def config(rec: dict) -> train.Config:

@@ -260,7 +260,7 @@ def evaluate_cv(rate: int, conditions: list[str], ns_bank: extract.Bank, tag: st
                 pool_windows(cal[f"ravdess {c}"], p, y)
             pooled[c][0].extend(y)
             pooled[c][1].extend(np.argmax(np.stack([decide(q)[0] for q in p])[:, :8], axis=1))
-        nsr.append(classified_rate(window_probs(model, ns_bank, extract.ns_before(ns_bank.group))))
+        nsr.append(classified_rate(window_probs(model, ns_bank, extract.ns_earlier(ns_bank.group))))
         imp.append(classified_rate(window_probs(model, ns_bank, extract.ns_impulses(ns_bank.group))))
     for corpus in ("ravdess", "emodb"):
         res[corpus] = {"clip_uar": mean_std([s["clip_uar"] for s in per[corpus]]),
@@ -285,7 +285,7 @@ def evaluate_cv(rate: int, conditions: list[str], ns_bank: extract.Bank, tag: st
     res["context"] = CONTEXT
     res["context_sweep_element_uar"] = {corpus: {str(k): mean_std(v) for k, v in ks.items() if v}
                                         for corpus, ks in sweep.items()}
-    # the held-out non-speech as before the impulsive clips, and those apart
+    # the earlier held-out non-speech, and the impulsive clips apart
     for key, rates in (("nonspeech_test_windows_classified", nsr), ("impulses_test_windows_classified", imp)):
         tot = sum(a["windows"] for a in rates)
         res["false_alarms"][key] = round(sum(a["classified"] for a in rates) / max(tot, 1), 4)
@@ -506,8 +506,8 @@ def nonspeech_detail(model: ResLSTMSA, bank: extract.Bank) -> dict:
         kind = info["kind"] if info["kind"] != "score" else f"score ({info['style']})"
         by_kind.setdefault(kind, []).append(p)
     out = {k: classified_rate(v) for k, v in sorted(by_kind.items())}
-    # "all": the clips of the figures before the impulsive ones; those apart
-    out["all"] = classified_rate([preds[i] for i in extract.ns_before(bank.group)])
+    # "all": the earlier clips (the figures before the impulsive ones); those apart
+    out["all"] = classified_rate([preds[i] for i in extract.ns_earlier(bank.group)])
     out["impulses (all)"] = classified_rate([preds[i] for i in extract.ns_impulses(bank.group)])
     return out
 
@@ -595,14 +595,14 @@ def validation_row(model: ResLSTMSA, rec: dict, rate: int) -> dict:
     # the same speakers in the element's 3 s windows: two clips of one emotion joined
     row["emodb_val_joined"] = round(corpus_scores(joined_window_probs(model, emo, ei), ey,
                                                   common.EMODB_LABELS)["element_uar"], 4)
-    # the gate on the non-speech validation clips: generated and real scores (ns_val_classified, as before
-    # the impulsive clips), and the impulsive clips apart
+    # the gate on the non-speech validation clips: the earlier ones (ns_val_classified: generated and real scores,
+    # each apart too), and the impulsive ones apart
     nsv = bank("ns-val", "clean")
-    n_gen, n_scores = extract.NS_COUNT["ns-val"], extract.NS_SCORES["ns-val"]
-    parts = {"ns_val_generated_classified": gate_margins(model, nsv, range(n_gen)),
-             "ns_val_scores_classified": gate_margins(model, nsv, range(n_gen, n_gen + n_scores))}
-    parts = {"ns_val_classified": np.concatenate(list(parts.values())), **parts,
-             "ns_val_impulses_classified": gate_margins(model, nsv, range(n_gen + n_scores, len(nsv)))}
+    earlier, n_gen = extract.ns_earlier("ns-val"), extract.NS_COUNT["ns-val"]
+    parts = {"ns_val_classified": gate_margins(model, nsv, earlier),
+             "ns_val_generated_classified": gate_margins(model, nsv, range(n_gen)),
+             "ns_val_scores_classified": gate_margins(model, nsv, range(n_gen, earlier.stop)),
+             "ns_val_impulses_classified": gate_margins(model, nsv, extract.ns_impulses("ns-val"))}
     for key, margins in parts.items():
         row[key] = round(float(np.mean(margins <= 0)), 4)
     sm = gate_margins(model, bank("ravdess", "clean"), idx)
@@ -653,7 +653,7 @@ def gate_bias_sweep(rate: int) -> dict:
     ns = {}
     for g in ("ns-val", "ns-test"):
         bank = recipe_bank(g, "clean", rate)
-        ns[g] = gate_margins(model, bank, extract.ns_before(g))
+        ns[g] = gate_margins(model, bank, extract.ns_earlier(g))
     rows = [{"bias": b, "val_speech_windows_gated": round(float(np.mean(speech + b > 0)), 4),
              "val_nonspeech_windows_classified": round(float(np.mean(ns["ns-val"] + b <= 0)), 4),
              "test_nonspeech_windows_classified": round(float(np.mean(ns["ns-test"] + b <= 0)), 4)}
@@ -762,7 +762,7 @@ def old_model_eval(path: Path, rate: int) -> dict:
                 ang += int(np.argmax(probs(f[j0:j1])) == ANGRY)
     out["espeak_windows_angry"] = {"windows": n, "angry": ang, "angry_share": round(ang / max(n, 1), 4)}
     ns = extract.load("ns-test", "clean", rate, progress=False, remove_dc=False)
-    db = ns.win_db[np.isin(ns.win_clip, extract.ns_before("ns-test"))]  # as before the impulsive clips
+    db = ns.win_db[np.isin(ns.win_clip, extract.ns_earlier("ns-test"))]  # the earlier clips, not the impulsive
     loud = int(np.sum(db >= windows.SILENCE_DBFS))
     out["nonspeech_test_windows_classified"] = {"windows": int(db.size), "loud": loud,
                                                 "share": round(loud / max(db.size, 1), 4)}

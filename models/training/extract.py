@@ -31,7 +31,7 @@ Conditions (`audio_for`):
   augvt1          an ablation: aug1 after a voice perturbation (voice.py:
                   pitch and spectral envelope moved independently)
   augimp1..3      an ablation: augN with impulsive sounds on top (impulses.py:
-                  typing, clicks, knocks, percussion; p 0.5)
+                  typing, clicks, knocks, tapping, percussion; p 0.5)
   white/babble{20,10,5}, reverb   test conditions (independent seeds)
   tel16           (16 kHz only) the telephone signal upsampled back to 16 kHz
 
@@ -214,15 +214,16 @@ class Bank:
 # clips of each group
 
 
-def ns_before(group: str) -> range:
-    """The clips of a non-speech group that the figures before the impulsive clips were measured on (generated and
-    real scores); the impulsive clips (NS_IMPULSES) follow them and are counted apart."""
+def ns_earlier(group: str) -> range:
+    """The earlier clips of a non-speech group (generated and real scores), which every non-speech figure before
+    the impulsive clips was measured on; the impulsive clips (NS_IMPULSES, `ns_impulses`) follow them and are
+    counted apart."""
     return range(NS_COUNT[group] + NS_SCORES[group])
 
 
 def ns_impulses(group: str) -> range:
     """The impulsive clips of a non-speech group (impulses.py)."""
-    n = NS_COUNT[group] + NS_SCORES[group]
+    n = ns_earlier(group).stop
     return range(n, n + NS_IMPULSES[group])
 
 
@@ -255,10 +256,10 @@ def nonspeech_audio(group: str) -> tuple[list[np.ndarray], list[dict]]:
 
         clips, info = [], []
         split = group.split("-")[1]
-        n_before = NS_COUNT[group] + NS_SCORES[group]
-        for i in tqdm(range(n_before + NS_IMPULSES[group]), desc=f"generate {group}"):
-            if i >= n_before:
-                x, d = impulses.clip(split, i - n_before, NS_SECONDS[group])
+        earlier = ns_earlier(group).stop
+        for i in tqdm(range(earlier + NS_IMPULSES[group]), desc=f"generate {group}"):
+            if i >= earlier:
+                x, d = impulses.clip(split, i - earlier, NS_SECONDS[group])
             elif split == "test":
                 x, d = nonspeech.test_clip(i, NS_SECONDS[group])
             elif i < NS_COUNT[group]:
@@ -320,7 +321,8 @@ def audio_for(audio: Audio, i: int, condition: str, rate: int) -> tuple[np.ndarr
     if condition.startswith("aug"):
         # augbabN, an ablation (not in the shipped recipe): an augmented copy drawn like augN with its own seed,
         # then with p 0.5 babble of four other speakers of the clip's group on top, at 0-20 dB SNR re the copy.
-        # The bank cache key (_code_hash) covers channel.py and nonspeech.py (and voice.py for augvtN), not this
+        # The bank cache key (_code_hash) covers channel.py and nonspeech.py (and voice.py for augvtN, impulses.py
+        # for augimpN and the non-speech groups), not this
         # file: change this branch and the aug banks in .cache must be deleted by hand
         # augmixN, an ablation too: augN with every draw the same, but babble for 2/3 of the noise instead of
         # 1/3 (channel.augment's more_babble)

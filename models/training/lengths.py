@@ -11,7 +11,7 @@ them to its length), and a share of the short clips is joined end to end with
 another training clip of the same speaker and emotion (a tuple of items) and
 joins the long class.
 
-`data` is train.Data (features, speech, corpus, speaker, label of an item).
+`data` is data.Data (features, speech, corpus, speaker, label of an item).
 """
 from __future__ import annotations
 
@@ -30,6 +30,15 @@ def sequence(data, item, condition: str) -> tuple[np.ndarray, np.ndarray]:
 def first(item):
     """The clip that gives a (possibly joined) item its label, corpus and speaker."""
     return item[0] if isinstance(item[0], tuple) else item
+
+
+def nonspeech_to_short(long: np.ndarray, nonspeech: np.ndarray, share: float,
+                       rng: np.random.Generator) -> list[np.ndarray]:
+    """One epoch's [long, short] classes (indices) with `ns_short`: each long non-speech item joins the short
+    class with probability `share` (the batch crops it to the short length), so short batches (EmoDB's 2 s
+    clips) hold non-speech too; speech stays in its own class."""
+    move = long & nonspeech & (rng.random(long.size) < share)
+    return [np.flatnonzero(long & ~move), np.flatnonzero(~long | move)]
 
 
 def length_classes(data, tr: list, long: np.ndarray, share: float, rng: np.random.Generator) -> list[list]:

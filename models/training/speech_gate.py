@@ -18,7 +18,8 @@ validation speakers (selection) and on the CV test speakers (report):
   element's summary under the same gate (a clip with no classified window falls back to its loud
   windows, as in evaluate.decide);
 - the share of loud neutral and calm windows labelled angry (clean, white and babble 10 dB);
-- the share of loud non-speech windows classified (ns-val for selection, ns-test for the report).
+- the share of loud non-speech windows classified (ns-val for selection, ns-test for the report; the earlier
+  clips, not the impulsive ones of impulses.py).
 
     python3 -m training.speech_gate --rate 16000     # -> models/results/speech-gate-16k.json
 """
@@ -30,7 +31,9 @@ import json
 
 import numpy as np
 
-from . import calibration, common, evaluate, extract, train
+from . import calibration, common, extract
+
+# evaluate and train (torch) are imported where they are used, so the unit tests of the rule need no torch
 
 RATIOS = (0.2, 0.1, 0.05, 0.0)
 # Candidate automatic gates for models with `non-speech`, each judged by its own rule written before its figures, in
@@ -83,6 +86,8 @@ def speech_ratios(bank: extract.Bank, i: int, flags=None) -> tuple[np.ndarray, n
 def with_ratios(model, bank: extract.Bank, idx) -> list[dict]:
     """evaluate.window_probs, each clip with its windows' speech ratio, the ratio each of SOUND_GATES counts, and
     whether they hold frames."""
+    from . import evaluate
+
     preds = evaluate.window_probs(model, bank, idx)
     for c, i in zip(preds, idx):
         c["ratio"], c["framed"] = speech_ratios(bank, int(i))
@@ -96,8 +101,8 @@ def classified(c: dict, r: float | str) -> np.ndarray:
     """The windows the element classifies at min-speech-ratio r, or (r one of SOUND_GATES) at 0.05 of the
     frames that gate counts."""
     if isinstance(r, str):
-        return evaluate.gated(c) & c["framed"] & (c[r] >= SOUND_GATE_RATIO)
-    return evaluate.gated(c) & c["framed"] & (c["ratio"] >= r)
+        return calibration.gated(c) & c["framed"] & (c[r] >= SOUND_GATE_RATIO)
+    return calibration.gated(c) & c["framed"] & (c["ratio"] >= r)
 
 
 class Tally:
@@ -109,6 +114,8 @@ class Tally:
         self.clip_uars = []
 
     def add(self, preds: list[dict], y: list[int], labels: list[int], r: float) -> None:
+        from . import evaluate
+
         keep = functools.partial(classified, r=r)
         rate = evaluate.classified_rate(preds, keep)
         self.loud, self.cls = self.loud + rate["windows"], self.cls + rate["classified"]
@@ -131,6 +138,8 @@ class Tally:
 
 
 def nonspeech_share(preds: list[dict], r: float) -> dict:
+    from . import evaluate
+
     rate = evaluate.classified_rate(preds, functools.partial(classified, r=r))
     return {"loud_windows": rate["windows"], "classified": rate["classified"],
             "classified_share": round(rate["classified_share"], 4)}
@@ -138,6 +147,8 @@ def nonspeech_share(preds: list[dict], r: float) -> dict:
 
 def measure(runs: list[tuple[str, object, dict]], part: str, rate: int) -> dict:
     """Every ratio's figures over `runs` on their `part` speakers ("val" or "test")."""
+    from . import evaluate
+
     conditions = ["clean"] + extract.TEST_CONDITIONS + (["tel16"] if rate == 16000 else [])
     tallies = {r: {} for r in GATES}
     ns_group = "ns-val" if part == "val" else "ns-test"
@@ -151,7 +162,7 @@ def measure(runs: list[tuple[str, object, dict]], part: str, rate: int) -> dict:
             preds = with_ratios(model, evaluate.recipe_bank(corpus, cond, rate), idx)
             for r in GATES:
                 tallies[r].setdefault(f"{corpus} {cond}", Tally()).add(preds, y, common.EVAL_LABELS[corpus], r)
-        ns.extend(with_ratios(model, ns_bank, extract.ns_before(ns_group)))  # as before the impulsive clips
+        ns.extend(with_ratios(model, ns_bank, extract.ns_earlier(ns_group)))  # the earlier clips
     out = {}
     for r in GATES:
         rep = {k: t.report() for k, t in tallies[r].items()}
@@ -231,6 +242,8 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--rate", type=int, default=16000, choices=(16000, 8000))
     args = ap.parse_args()
+    from . import evaluate, train
+
     rate = args.rate
     cv = [(f"cv fold {f}", m, r) for f, m, r in evaluate.cv_runs(rate)]
     final = train.load_run(train.tag_of("final", rate), "final")

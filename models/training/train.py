@@ -40,13 +40,11 @@ import torch
 import torch.nn.functional as F
 
 from . import adapt, common, extract
-from .lengths import first, length_classes, sequence
+from .data import DEFAULT_CONDITIONS, Data, Speakers, class_weights, corpus_label
+from .lengths import first, length_classes, nonspeech_to_short, sequence
 from .model import Ensemble, Fused, ResLSTMSA, count_parameters
 
 RUNS_DIR = common.CACHE_DIR / "runs"
-# Training versions of each clip: the clean one and one augmented copy, drawn with equal probability
-# (chosen on validation speakers over clean-only and clean + 3 copies; see the model card).
-DEFAULT_CONDITIONS = ["clean", "aug1"]
 CONFIG_PATH = Path(__file__).resolve().parent / "config.json"
 
 
@@ -81,6 +79,10 @@ class Config:
     # the model never hears EmoDB speech in a window as long as the element's (3 s), nor RAVDESS or
     # non-speech in a short one, and clip length alone tells the corpora and non-speech apart.
     mix_lengths: float = 0.0
+    # with buckets (not with mix_lengths): each epoch, each non-speech training clip joins the short class with
+    # this probability (cropped to its length; lengths.nonspeech_to_short), so short batches are not EmoDB
+    # speech alone; 0: every clip in its own class (the recipe)
+    ns_short: float = 0.0
     # 1: speaker adaptation (adapt.py): each example is standardised by its speaker's statistics, as the
     # element does during a stream; the context is `prior_frames` frames of the training statistics plus
     # the speech of 0 (share `adapt_p0`) or a log-uniform number of other clips of the same speaker
@@ -154,112 +156,6 @@ def front_end(rate: int) -> dict:
 def front_end_params(rate: int) -> dict:
     """The feature parameters of the rate's recipe, as run records store them."""
     return json.loads(extract.Extractor(rate, **front_end(rate)).params_json())
-
-
-class Data:
-    """Banks of every group under the training conditions at one rate."""
-
-    def __init__(self, rate: int, conditions=tuple(DEFAULT_CONDITIONS), pitch: bool = True,
-                 remove_dc: bool = True, score_music: bool = True, n_mfcc: int = extract.N_MFCC,
-                 n_chroma: int = extract.N_CHROMA, impulses: bool = False):
-        self.rate, self.conditions = rate, list(conditions)
-        self.clips = {g: extract.clips_of(g) for g in ("ravdess", "emodb", "ns-train", "ns-val")}
-        n_gen, n_scores = extract.NS_COUNT["ns-train"], extract.NS_SCORES["ns-train"]
-        self.ns_train = list(range(n_gen)) + (list(range(n_gen, n_gen + n_scores)) if score_music else []) + \
-            (list(extract.ns_impulses("ns-train")) if impulses else [])
-        self.ns_val = list(extract.ns_before("ns-val")) + (list(extract.ns_impulses("ns-val")) if impulses else [])
-        opts = {"pitch": pitch, "remove_dc": remove_dc, "n_mfcc": n_mfcc, "n_chroma": n_chroma}
-        self.banks = {}
-        for g in ("ravdess", "emodb", "ns-train"):
-            for c in self.conditions:
-                self.banks[(g, c)] = extract.load(g, c, rate, progress=False, **opts)
-        self.banks[("ns-val", "clean")] = extract.load("ns-val", "clean", rate, progress=False, **opts)
-        for g in ("ravdess", "emodb"):
-            self.banks.setdefault((g, "clean"), extract.load(g, "clean", rate, progress=False, **opts))
-        b = self.banks[("ravdess", "clean")]
-        self.params_json, self.extractor_sha256 = b.params_json, b.extractor_sha256
-
-    def items(self, split: dict, part: str) -> list[tuple[str, int]]:
-        """(group, index) of the clips of split[corpus][part] speakers (non-speech: ns-train / ns-val)."""
-        out = []
-        for corpus in ("ravdess", "emodb"):
-            if corpus in split:
-                speakers = set(split[corpus][part])
-                out += [(corpus, i) for i, c in enumerate(self.clips[corpus]) if c.speaker in speakers]
-        if part == "train":
-            out += [("ns-train", i) for i in self.ns_train]
-        elif part == "val":
-            out += [("ns-val", i) for i in self.ns_val]
-        return out
-
-    def label(self, item) -> int:
-        return self.clips[item[0]][item[1]].label
-
-    def corpus(self, item) -> str:
-        return self.clips[item[0]][item[1]].corpus
-
-    def features(self, item, condition: str = "clean") -> np.ndarray:
-        return self.banks[(item[0], condition)].clip(item[1])
-
-    def speech(self, item, condition: str = "clean") -> np.ndarray:
-        return self.banks[(item[0], condition)].clip_speech(item[1])
-
-    def speaker(self, item) -> tuple[str, int]:
-        c = self.clips[item[0]][item[1]]
-        return c.corpus, c.speaker
-
-    def context(self, pool: list, k: int, rng: np.random.Generator, conditions) -> adapt.Stats:
-        """Summed statistics of k clips of `pool`, each in a random one of `conditions`."""
-        chosen = [pool[int(j)] for j in rng.choice(len(pool), size=min(k, len(pool)), replace=False)]
-        return adapt.total((self.banks[(g, conditions[int(rng.integers(len(conditions)))])].speech_stats()[i]
-                            for g, i in chosen), self.n_features)
-
-    @property
-    def n_features(self) -> int:
-        return self.banks[("ravdess", "clean")].feats.shape[1]
-
-    def mask(self, item) -> np.ndarray:
-        m = np.zeros(common.N_LABELS, dtype=bool)
-        m[common.CORPUS_MASK[self.corpus(item)]] = True
-        return m
-
-
-class Speakers:
-    """The items of each speaker of a part, for drawing a speaker's other clips."""
-
-    def __init__(self, data: Data, items):
-        self.by: dict[tuple[str, int], list] = {}
-        for it in items:
-            if data.corpus(it) != "nonspeech":
-                self.by.setdefault(data.speaker(it), []).append(it)
-        self.keys = sorted(self.by)
-
-    def others(self, data: Data, item, rng: np.random.Generator) -> list:
-        """The other clips of item's speaker (non-speech: every clip of a random speaker); a joined item
-        excludes each of its clips."""
-        own = set(item) if isinstance(item[0], tuple) else {item}
-        if data.corpus(first(item)) == "nonspeech":
-            return self.by[self.keys[int(rng.integers(len(self.keys)))]]
-        return [o for o in self.by[data.speaker(first(item))] if o not in own]
-
-
-def corpus_label(data: Data, item) -> tuple[str, int]:
-    """The key of an item's class weight (class_weights)."""
-    return data.corpus(first(item)), data.label(first(item))
-
-
-def class_weights(data: Data, items) -> dict[tuple[str, int], float]:
-    """(corpus, label) -> n_corpus / (labels of the corpus * n_label) over the training items: the mean weight of
-    a corpus's examples is 1, and each of its labels weighs alike in total."""
-    count: dict[tuple[str, int], int] = {}
-    for it in items:
-        key = corpus_label(data, it)
-        count[key] = count.get(key, 0) + 1
-    out = {}
-    for (corpus, label), n in count.items():
-        same = [v for (c, _), v in count.items() if c == corpus]
-        out[(corpus, label)] = sum(same) / (len(same) * n)
-    return out
 
 
 def make_batch(data: Data, items, crop: int, rng: np.random.Generator, cfg: Config | None = None,
@@ -408,6 +304,9 @@ def train_run(data: Data, split: dict, cfg: Config, seed: int, desc: str = "", t
     weights = class_weights(data, tr) if cfg.class_balance else None
     if cfg.mix_lengths and not cfg.bucket:
         raise SystemExit("mix_lengths moves clips between the length classes of bucket=1")
+    if cfg.ns_short and (not cfg.bucket or cfg.mix_lengths):
+        raise SystemExit("ns_short moves non-speech between the length classes of bucket=1, without mix_lengths")
+    nonspeech = np.array([data.corpus(it) == "nonspeech" for it in tr])
     long = np.array([data.features(it).shape[0] >= cfg.crop for it in tr])
     if cfg.bucket:
         buckets = [np.flatnonzero(long), np.flatnonzero(~long)]
@@ -427,7 +326,7 @@ def train_run(data: Data, split: dict, cfg: Config, seed: int, desc: str = "", t
             for c in length_classes(data, tr, long, cfg.mix_lengths, rng):
                 batches += [c[k:k + cfg.batch_size] for k in range(0, len(c), cfg.batch_size)]
         else:
-            for b in buckets:
+            for b in (nonspeech_to_short(long, nonspeech, cfg.ns_short, rng) if cfg.ns_short else buckets):
                 perm = b[rng.permutation(len(b))]
                 batches += [[tr[i] for i in perm[k:k + cfg.batch_size]] for k in range(0, len(perm), cfg.batch_size)]
         order = rng.permutation(len(batches)) if cfg.bucket else range(len(batches))

@@ -2,7 +2,7 @@
 """class_balance=1: each corpus's labels weigh alike in the loss, and a corpus's examples weigh 1 on average."""
 import unittest
 
-from training import train
+from training import data as train_data
 
 
 class FakeData:
@@ -18,7 +18,7 @@ class FakeData:
 class ClassWeights(unittest.TestCase):
     def test_inverse_label_frequency_within_each_corpus(self):
         items = [("ravdess", 0)] * 2 + [("ravdess", 1)] * 4 + [("emodb", 0)] * 3 + [("nonspeech", 9)] * 7
-        w = train.class_weights(FakeData(), items)
+        w = train_data.class_weights(FakeData(), items)
         # ravdess: 6 examples, 2 labels -> 6 / (2 * 2) and 6 / (2 * 4)
         self.assertAlmostEqual(w[("ravdess", 0)], 1.5)
         self.assertAlmostEqual(w[("ravdess", 1)], 0.75)

@@ -1,26 +1,28 @@
 # SPDX-License-Identifier: MPL-2.0
-"""The normalisation an ensemble of runs gets: one prior for adapted members, pooled statistics otherwise."""
+"""The normalisation an ensemble of runs gets: one prior for adapted members, pooled statistics otherwise
+(adapt.ensemble_normalisation, which ensemble.normalisation feeds with the members' own; numpy only)."""
 import unittest
 
 import numpy as np
-import torch
 
-from training import adapt, ensemble
-from training.model import ResLSTMSA
+from training import adapt
 
 
 def member(mean, std, prior=None):
-    m = ResLSTMSA(n_features=2, hidden=4)
-    m.set_normalisation(mean, std)
-    m.adaptation = prior
-    return m
+    """A member as ensemble.normalisation passes it on: its prior and its own normalisation."""
+    return prior, np.asarray(mean, dtype=np.float64), np.asarray(std, dtype=np.float64)
+
+
+def normalisation(members, adaptations):
+    priors, means, stds = zip(*members)
+    return adapt.ensemble_normalisation(list(priors), adaptations, list(means), list(stds))
 
 
 class Normalisation(unittest.TestCase):
     def test_global_members_get_the_pooled_statistics_of_their_own_and_no_prior(self):
         # two members' frames: means 0 and 2, std 1 each -> together mean 1, variance 1 + 1 = 2
         a, b = member([0.0, 1.0], [1.0, 2.0]), member([2.0, 1.0], [1.0, 2.0])
-        prior, mean, std, how = ensemble.normalisation([a, b], [None, None])
+        prior, mean, std, how = normalisation([a, b], [None, None])
         self.assertIsNone(prior)
         np.testing.assert_allclose(mean, [1.0, 1.0], rtol=1e-6)
         np.testing.assert_allclose(std, [np.sqrt(2.0), 2.0], rtol=1e-6)
@@ -29,11 +31,11 @@ class Normalisation(unittest.TestCase):
     def test_adapted_members_share_their_prior_or_pool_it(self):
         p = adapt.Prior(np.array([0.0, 1.0]), np.array([1.0, 2.0]), 100.0, 0.1)
         q = adapt.Prior(np.array([2.0, 1.0]), np.array([1.0, 2.0]), 100.0, 0.1)
-        same, mean, std, how = ensemble.normalisation([member([0, 0], [1, 1], p), member([0, 0], [1, 1], p)],
+        same, mean, std, how = normalisation([member([0, 0], [1, 1], p), member([0, 0], [1, 1], p)],
                                                       [p.to_json(), p.to_json()])
         self.assertIs(same, p)
         self.assertEqual(how, "shared by the members")
-        pooled, mean, std, _ = ensemble.normalisation([member([0, 0], [1, 1], p), member([0, 0], [1, 1], q)],
+        pooled, mean, std, _ = normalisation([member([0, 0], [1, 1], p), member([0, 0], [1, 1], q)],
                                                       [p.to_json(), q.to_json()])
         np.testing.assert_allclose(pooled.mean, [1.0, 1.0], rtol=1e-6)
         np.testing.assert_allclose(pooled.std, [np.sqrt(2.0), 2.0], rtol=1e-6)
@@ -44,9 +46,9 @@ class Normalisation(unittest.TestCase):
         p = adapt.Prior(np.zeros(2), np.ones(2), 100.0, 0.1)
         q = adapt.Prior(np.ones(2), np.ones(2), 25.0, 0.1)
         with self.assertRaises(SystemExit):
-            ensemble.normalisation([member([0, 0], [1, 1], p), member([0, 0], [1, 1])], [p.to_json(), None])
+            normalisation([member([0, 0], [1, 1], p), member([0, 0], [1, 1])], [p.to_json(), None])
         with self.assertRaises(SystemExit):
-            ensemble.normalisation([member([0, 0], [1, 1], p), member([0, 0], [1, 1], q)], [p.to_json(), q.to_json()])
+            normalisation([member([0, 0], [1, 1], p), member([0, 0], [1, 1], q)], [p.to_json(), q.to_json()])
 
 
 if __name__ == "__main__":

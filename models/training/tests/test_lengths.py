@@ -76,5 +76,26 @@ class Lengths(unittest.TestCase):
         self.assertEqual(lengths.first(("emodb", 0)), ("emodb", 0))
 
 
+class NonspeechToShort(unittest.TestCase):
+    def test_only_long_nonspeech_moves_and_every_item_stays_once(self):
+        long = np.array([True] * 6 + [False] * 4 + [True] * 10)
+        nonspeech = np.array([False] * 10 + [True] * 10)
+        moved = 0
+        for seed in range(50):
+            lo, sh = lengths.nonspeech_to_short(long, nonspeech, 0.3, np.random.default_rng(seed))
+            self.assertEqual(sorted(np.concatenate([lo, sh]).tolist()), list(range(20)))
+            self.assertTrue(set(range(6)) <= set(lo.tolist()))  # long speech stays long
+            self.assertTrue(set(range(6, 10)) <= set(sh.tolist()))  # short speech stays short
+            moved += len(set(sh.tolist()) & set(range(10, 20)))
+        self.assertTrue(0.2 < moved / 500 < 0.4, moved / 500)  # about the share asked
+
+    def test_share_zero_and_one(self):
+        long, nonspeech = np.array([True, True, False]), np.array([False, True, False])
+        lo, sh = lengths.nonspeech_to_short(long, nonspeech, 0.0, np.random.default_rng(0))
+        self.assertEqual((lo.tolist(), sh.tolist()), ([0, 1], [2]))
+        lo, sh = lengths.nonspeech_to_short(long, nonspeech, 1.0, np.random.default_rng(0))
+        self.assertEqual((lo.tolist(), sh.tolist()), ([0], [1, 2]))
+
+
 if __name__ == "__main__":
     unittest.main()

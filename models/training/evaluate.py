@@ -599,9 +599,9 @@ def validation_row(model: ResLSTMSA, rec: dict, rate: int) -> dict:
     # each apart too), and the impulsive ones apart
     nsv = bank("ns-val", "clean")
     earlier, n_gen = extract.ns_earlier("ns-val"), extract.NS_COUNT["ns-val"]
-    parts = {"ns_val_classified": gate_margins(model, nsv, earlier),
-             "ns_val_generated_classified": gate_margins(model, nsv, range(n_gen)),
-             "ns_val_scores_classified": gate_margins(model, nsv, range(n_gen, earlier.stop)),
+    parts = {"ns_val_generated_classified": gate_margins(model, nsv, range(n_gen)),
+             "ns_val_scores_classified": gate_margins(model, nsv, range(n_gen, earlier.stop))}
+    parts = {"ns_val_classified": np.concatenate(list(parts.values())), **parts,
              "ns_val_impulses_classified": gate_margins(model, nsv, extract.ns_impulses("ns-val"))}
     for key, margins in parts.items():
         row[key] = round(float(np.mean(margins <= 0)), 4)

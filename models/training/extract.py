@@ -322,8 +322,8 @@ def audio_for(audio: Audio, i: int, condition: str, rate: int) -> tuple[np.ndarr
         # augbabN, an ablation (not in the shipped recipe): an augmented copy drawn like augN with its own seed,
         # then with p 0.5 babble of four other speakers of the clip's group on top, at 0-20 dB SNR re the copy.
         # The bank cache key (_code_hash) covers channel.py and nonspeech.py (and voice.py for augvtN, impulses.py
-        # for augimpN and the non-speech groups), not this
-        # file: change this branch and the aug banks in .cache must be deleted by hand
+        # for augimpN and the non-speech groups), not this file: change this branch and the aug banks in .cache
+        # must be deleted by hand
         # augmixN, an ablation too: augN with every draw the same, but babble for 2/3 of the noise instead of
         # 1/3 (channel.augment's more_babble)
         # augvtN, an ablation too: augN with every draw the same, after a voice perturbation drawn from a

@@ -79,9 +79,9 @@ class Config:
     # the model never hears EmoDB speech in a window as long as the element's (3 s), nor RAVDESS or
     # non-speech in a short one, and clip length alone tells the corpora and non-speech apart.
     mix_lengths: float = 0.0
-    # with buckets (not with mix_lengths): each epoch, each non-speech training clip joins the short class with
-    # this probability (cropped to its length; lengths.nonspeech_to_short), so short batches are not EmoDB
-    # speech alone; 0: every clip in its own class (the recipe)
+    # with buckets (not with mix_lengths): each epoch, each long non-speech training clip joins the short class
+    # with this probability (cropped to the short batch's length; lengths.nonspeech_to_short), so short batches
+    # are not EmoDB speech alone; 0: every clip in its own class (the recipe)
     ns_short: float = 0.0
     # 1: speaker adaptation (adapt.py): each example is standardised by its speaker's statistics, as the
     # element does during a stream; the context is `prior_frames` frames of the training statistics plus
@@ -304,6 +304,8 @@ def train_run(data: Data, split: dict, cfg: Config, seed: int, desc: str = "", t
     weights = class_weights(data, tr) if cfg.class_balance else None
     if cfg.mix_lengths and not cfg.bucket:
         raise SystemExit("mix_lengths moves clips between the length classes of bucket=1")
+    if not 0.0 <= cfg.ns_short <= 1.0:
+        raise SystemExit(f"ns_short is a probability, not {cfg.ns_short}")
     if cfg.ns_short and (not cfg.bucket or cfg.mix_lengths):
         raise SystemExit("ns_short moves non-speech between the length classes of bucket=1, without mix_lengths")
     nonspeech = np.array([data.corpus(it) == "nonspeech" for it in tr])

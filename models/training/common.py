@@ -175,3 +175,27 @@ def to_shared6(label: int) -> int:
     """Index into SHARED6 of a LABELS index (-1 if the label is not shared)."""
     name = "neutral" if LABELS[label] == "calm" else LABELS[label]
     return SHARED6.index(name) if name in SHARED6 else -1
+
+
+def json_default(o):
+    """numpy values as lists, anything else unknown as its string (results files)."""
+    return o.tolist() if hasattr(o, "tolist") else str(o)
+
+
+def merge_json(path: Path, update, default: dict | None = None, lock_dir: Path = CACHE_DIR) -> dict:
+    """Read-modify-write of a results file: `update(d)` changes the file's dict (`default` when there is none)
+    in place. Under an exclusive lock (a file in `lock_dir`) and written atomically, so evaluations run at the
+    same time keep each other's entries. Returns the dict written."""
+    import fcntl
+    import json
+
+    lock_dir.mkdir(parents=True, exist_ok=True)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(lock_dir / f"{path.name}.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        d = json.loads(path.read_text()) if path.exists() else dict(default or {})
+        update(d)
+        tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+        tmp.write_text(json.dumps(d, indent=1, default=json_default) + "\n")
+        tmp.replace(path)
+    return d

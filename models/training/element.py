@@ -358,9 +358,8 @@ def calls_main(args) -> None:
     if degraded:
         # every condition in one file, by condition
         path = common.RESULTS_DIR / f"element-calls-{rate // 1000}k-conditions.json"
-        old = json.loads(path.read_text()) if path.exists() else {}
         key = args.condition + ("" if args.min_speech_ratio < 0 else f" min-speech-ratio {args.min_speech_ratio:g}")
-        path.write_text(json.dumps({**old, key: res}, indent=1) + "\n")
+        common.merge_json(path, lambda d: d.update({key: res}))
     else:
         path = common.RESULTS_DIR / f"element-calls-{rate // 1000}k.json"
         path.write_text(json.dumps(res, indent=1) + "\n")

@@ -787,7 +787,7 @@ def cv_headline(cv: dict) -> dict:
 
 def write_json(path: Path, obj: dict) -> None:
     """A results file: numpy values as lists, anything else unknown as its string."""
-    path.write_text(json.dumps(obj, indent=1, default=lambda o: o.tolist() if hasattr(o, "tolist") else str(o)) + "\n")
+    path.write_text(json.dumps(obj, indent=1, default=common.json_default) + "\n")
 
 
 def fmt(ms: dict) -> str:
@@ -848,21 +848,18 @@ def main() -> None:
         return
     if args.final_runs:
         res = {tag: validation_row(*train.load_run(tag, "final"), rate) for tag in args.final_runs}
-        path = common.RESULTS_DIR / f"final-validation-{rate // 1000}k.json"
-        old = json.loads(path.read_text()) if path.exists() else {}
-        path.write_text(json.dumps({**old, **res}, indent=1) + "\n")
+        common.merge_json(common.RESULTS_DIR / f"final-validation-{rate // 1000}k.json", lambda d: d.update(res))
         print(json.dumps(res, indent=1))
         return
     if args.xcorpus_tags:
         path = common.RESULTS_DIR / f"xcorpus-variants-{rate // 1000}k.json"
         for tag in args.xcorpus_tags:
-            old = json.loads(path.read_text()) if path.exists() else {"rate": rate}
-            old[tag] = evaluate_xcorpus(rate, tag)
-            if not old[tag]:
+            res = evaluate_xcorpus(rate, tag)
+            if not res:
                 raise SystemExit(f"{tag}: no cross-corpus runs under {train.RUNS_DIR / tag}")
-            write_json(path, old)
+            common.merge_json(path, lambda d: d.update({tag: res}), {"rate": rate})
             print(tag, json.dumps({k: {"all": v["element_uar"], **{p: q["element_uar"] for p, q in v["by_speaker"].items()}}
-                                   for k, v in old[tag].items()}), flush=True)
+                                   for k, v in res.items()}), flush=True)
         return
     if args.gate_sweep:
         res = gate_bias_sweep(rate)
@@ -871,10 +868,7 @@ def main() -> None:
         return
     if args.ablation:
         res = evaluate_ablation(rate, args.ablation)
-        path = common.RESULTS_DIR / f"ablation-{rate // 1000}k.json"
-        old = json.loads(path.read_text()) if path.exists() else {}
-        old.update(res)
-        path.write_text(json.dumps(old, indent=1) + "\n")
+        common.merge_json(common.RESULTS_DIR / f"ablation-{rate // 1000}k.json", lambda d: d.update(res))
         for k, v in res.items():
             print(k, json.dumps(v["mean"]))
         return
@@ -885,10 +879,9 @@ def main() -> None:
         for tag in args.cv_tags:
             cv = evaluate_cv(rate, conditions, ns_bank, tag)
             key = f"{tag} seeds {' '.join(map(str, SEEDS))}"
-            old = json.loads(path.read_text()) if path.exists() else {"rate": rate, "labels": common.LABELS}
-            old[key] = {"headline": cv_headline(cv), "cv": cv, "monotone_calls": evaluate_monotone(rate, tag)}
-            write_json(path, old)
-            print(key, json.dumps(old[key]["headline"], indent=1), flush=True)
+            entry = {"headline": cv_headline(cv), "cv": cv, "monotone_calls": evaluate_monotone(rate, tag)}
+            common.merge_json(path, lambda d: d.update({key: entry}), {"rate": rate, "labels": common.LABELS})
+            print(key, json.dumps(entry["headline"], indent=1), flush=True)
         return
     out = {"rate": rate, "labels": common.LABELS, "silence_dbfs": windows.SILENCE_DBFS}
     if not args.skip_cv:

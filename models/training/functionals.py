@@ -333,12 +333,11 @@ def main() -> None:
         attach_all(args.attach, args.rate, args.suffix, c_reg=args.head_c, conditions=args.head_conditions)
         return
     if args.fusion:
-        path = common.RESULTS_DIR / f"fusion-{args.rate // 1000}k.json"
-        res = {**(json.loads(path.read_text()) if path.exists() else {}), **fusion(args.rate, args.fusion, args.on)}
+        new = fusion(args.rate, args.fusion, args.on)
+        res = common.merge_json(common.RESULTS_DIR / f"fusion-{args.rate // 1000}k.json", lambda d: d.update(new))
     else:
         res = run(args.rate)
-        path = common.RESULTS_DIR / f"functionals-{args.rate // 1000}k.json"
-    path.write_text(json.dumps(res, indent=1) + "\n")
+        (common.RESULTS_DIR / f"functionals-{args.rate // 1000}k.json").write_text(json.dumps(res, indent=1) + "\n")
     print(json.dumps(res, indent=1))
 
 

@@ -79,5 +79,40 @@ class Metrics(unittest.TestCase):
         self.assertEqual(common.restricted_argmax(p, [0, 2]).tolist(), [2])
 
 
+class MergeJson(unittest.TestCase):
+    def test_evaluations_at_the_same_time_keep_each_others_entries(self):
+        import json
+        import tempfile
+        import threading
+        import time
+        from pathlib import Path
+
+        with tempfile.TemporaryDirectory() as d:
+            path, locks = Path(d) / "results.json", Path(d) / "locks"
+            path.write_text(json.dumps({"kept": 1}))
+
+            def writer(name):
+                for k in range(15):
+                    def update(res, key=f"{name}{k}"):
+                        time.sleep(0.002)  # a slow evaluation between its read and its write
+                        res[key] = k
+                    common.merge_json(path, update, lock_dir=locks)
+
+            threads = [threading.Thread(target=writer, args=(n,)) for n in "ab"]
+            for t in threads:
+                t.start()
+            for t in threads:
+                t.join()
+            got = json.loads(path.read_text())
+            self.assertEqual(len(got), 31)
+            self.assertEqual(got["kept"], 1)
+            self.assertEqual(got["b14"], 14)
+            # a new file starts from the default
+            d2 = common.merge_json(Path(d) / "new.json", lambda r: r.update(x=np.float32(0.5)), {"rate": 8000},
+                                   lock_dir=locks)
+            self.assertEqual(json.loads((Path(d) / "new.json").read_text()), {"rate": 8000, "x": 0.5})
+            self.assertEqual(d2["rate"], 8000)
+
+
 if __name__ == "__main__":
     unittest.main()

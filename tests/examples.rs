@@ -88,31 +88,45 @@ fn odd_8bit_wav() -> PathBuf {
 }
 
 #[test]
-fn rust_example_reads_a_wav_with_an_odd_length_data_chunk() {
+fn examples_read_a_wav_with_an_odd_length_data_chunk() {
     // Pulled by wavparse (filesrc ! decodebin) such a file gives no audio on
-    // GStreamer 1.22; the example lets the file push it.
+    // GStreamer 1.22; the examples let the file push it.
     let wav = odd_8bit_wav();
-    let out = Command::new(target_dir().join("examples/emotions"))
+    let rust = Command::new(target_dir().join("examples/emotions"))
         .arg(&wav)
         .output()
         .expect("the example is built");
+    let dir = plugin_dir("python-odd");
+    let python = Command::new("/usr/bin/python3")
+        .arg(concat!(env!("CARGO_MANIFEST_DIR"), "/examples/emotions.py"))
+        .arg(&wav)
+        .env("GST_PLUGIN_PATH", &dir)
+        .env("GST_REGISTRY", dir.join("registry.bin"))
+        .output()
+        .expect("/usr/bin/python3 runs");
+    std::fs::remove_dir_all(&dir).unwrap();
     std::fs::remove_file(&wav).unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let lines = json_lines(&out.stdout);
-    let summary = lines.last().expect("a summary");
-    assert_eq!(summary["type"], "emotion-summary");
-    // All 14.5 s reach the element (pulled: none, and a summary of 0 s), and
-    // speech is classified in them (8-bit noise gates a few of the 16-bit
-    // file's 12 windows).
-    assert!(
-        summary["duration"].as_u64().unwrap() > 14_000_000_000,
-        "{summary}"
-    );
-    assert!(summary["windows"].as_u64().unwrap() >= 6, "{lines:?}");
+    for (name, out) in [("rust", rust), ("python", python)] {
+        assert!(
+            out.status.success(),
+            "{name}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let lines = json_lines(&out.stdout);
+        let summary = lines.last().expect("a summary");
+        assert_eq!(summary["type"], "emotion-summary", "{name}");
+        // All 14.5 s reach the element (pulled: none, and a summary of 0 s),
+        // and speech is classified in them (8-bit noise gates a few of the
+        // 16-bit file's 12 windows).
+        assert!(
+            summary["duration"].as_u64().unwrap() > 14_000_000_000,
+            "{name}: {summary}"
+        );
+        assert!(
+            summary["windows"].as_u64().unwrap() >= 6,
+            "{name}: {summary}"
+        );
+    }
 }
 
 #[test]

@@ -196,6 +196,9 @@ def merge_json(path: Path, update, default: dict | None = None, lock_dir: Path =
         d = json.loads(path.read_text()) if path.exists() else dict(default or {})
         update(d)
         tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-        tmp.write_text(json.dumps(d, indent=1, default=json_default) + "\n")
-        tmp.replace(path)
+        try:
+            tmp.write_text(json.dumps(d, indent=1, default=json_default) + "\n")
+            tmp.replace(path)
+        finally:
+            tmp.unlink(missing_ok=True)
     return d

@@ -94,6 +94,7 @@ model = sys.argv[1]
 for path in sys.stdin.read().split("\n"):
     if not path:
         continue
+    # float WAVs written here: their data chunks are even, so pulled wavparse reads them whole (README: queue)
     p = Gst.parse_launch(f'filesrc location="{path}" ! decodebin ! audioconvert ! audioresample ! '
                          f'emotiondetect model-file="{model}" ! fakesink')
     wins, summary = [], {}

@@ -48,6 +48,7 @@ audio as the card's robustness table; models/results/element-calls-<R>k-conditio
 from __future__ import annotations
 
 import argparse
+import collections
 import json
 import os
 import subprocess
@@ -425,10 +426,8 @@ def nonspeech_main(rate: int, model_path: Path) -> dict:
             if part == "impulses":
                 groups.update({k: [i for i in idx if info[i]["kind"] == k] for k in kinds})
             for name, members in groups.items():
-                wins = [w for i in members for w in got[files[i].name]["windows"]]
-                labels: dict[str, int] = {}
-                for w in wins:  # the label of each classified window
-                    labels[w] = labels.get(w, 0) + 1
+                wins = [w for i in members for w in got[files[i].name]["windows"]]  # classified windows' labels
+                labels = collections.Counter(wins)
                 total = sum(len(windows.window_starts(audio[i].size * rate // 16000, rate)) for i in members)
                 res.setdefault("own_streams", {})[name] = {
                     "clips": len(members), "windows": total, "windows_classified": len(wins),

@@ -232,7 +232,7 @@ def clips_of(group: str) -> list[common.Clip]:
         return common.list_ravdess()
     if group == "emodb":
         return common.list_emodb()
-    n = NS_COUNT[group] + NS_SCORES[group] + NS_IMPULSES[group]
+    n = ns_impulses(group).stop
     return [common.Clip(Path(f"{group}/{i:04d}"), "nonspeech", 0, common.NON_SPEECH, -1) for i in range(n)]
 
 
@@ -257,7 +257,7 @@ def nonspeech_audio(group: str) -> tuple[list[np.ndarray], list[dict]]:
         clips, info = [], []
         split = group.split("-")[1]
         earlier = ns_earlier(group).stop
-        for i in tqdm(range(earlier + NS_IMPULSES[group]), desc=f"generate {group}"):
+        for i in tqdm(range(ns_impulses(group).stop), desc=f"generate {group}"):
             if i >= earlier:
                 x, d = impulses.clip(split, i - earlier, NS_SECONDS[group])
             elif split == "test":
@@ -347,8 +347,8 @@ def audio_for(audio: Audio, i: int, condition: str, rate: int) -> tuple[np.ndarr
                 kind = impulses.KINDS[int(irng.choice(len(impulses.KINDS), p=impulses.KIND_WEIGHTS))]
                 track, _ = impulses.GENERATORS[kind](y.size, irng)
                 snr = float(irng.uniform(5.0, 30.0))
-                y = channel.add_noise(y, track / max(float(np.sqrt(np.mean(track**2))), 1e-12), snr)
-                y *= min(1.0, 0.99 / max(float(np.max(np.abs(y))), 1e-12))
+                # add_noise takes noise of unit power; the louder sum is limited, not clipped
+                y = channel.apply_gain(channel.add_noise(y, nonspeech._level(track, 0.0), snr), 0.0)
                 info.update(impulses=kind, impulses_snr_db=round(snr, 2))
         if babble_on_top:
             talkers = audio.babble_talkers(i, rng)

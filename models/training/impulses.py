@@ -158,8 +158,7 @@ def _finish(x: np.ndarray, rng: np.random.Generator) -> tuple[np.ndarray, dict]:
         x = channel.add_noise(x, channel.coloured_noise(x.size, colour, rng), snr)
         info.update(room_noise=colour, snr_db=round(snr, 1))
     level = float(rng.uniform(-45, -15))
-    x = x * 10 ** (level / 20) / max(float(np.sqrt(np.mean(x**2))), 1e-12)
-    x *= min(1.0, 0.99 / max(float(np.max(np.abs(x))), 1e-12))
+    x = channel.apply_gain(nonspeech._level(x, level), 0.0)
     return x, {**info, "dbfs": round(level, 1)}
 
 

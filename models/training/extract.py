@@ -42,6 +42,7 @@ from __future__ import annotations
 import argparse
 import hashlib
 import json
+import os
 import re
 import struct
 import subprocess
@@ -270,7 +271,7 @@ def nonspeech_audio(group: str) -> tuple[list[np.ndarray], list[dict]]:
             info.append(d)
         path.parent.mkdir(parents=True, exist_ok=True)
         off = np.concatenate([[0], np.cumsum([c.size for c in clips])])
-        tmp = path.with_name(path.name + ".tmp.npz")
+        tmp = path.with_name(f"{path.name}.{os.getpid()}.tmp.npz")  # per process: two runs may build one file at once
         np.savez_compressed(tmp, audio=np.concatenate(clips).astype(np.float32), offsets=off,
                             info=np.array(json.dumps(info)))
         tmp.replace(path)
@@ -499,7 +500,7 @@ def _load(group: str, condition: str, rate: int, progress: bool, pitch: bool, re
         "win_len": np.array(wl, dtype=np.int64), "win_db": np.array(wd, dtype=np.float64),
     }
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp.npz")
+    tmp = path.with_name(f"{path.name}.{os.getpid()}.tmp.npz")  # per process: two runs may build one file at once
     np.savez_compressed(tmp, **arrays, params_json=np.array(params_json), extractor_sha256=np.array(ex_sha),
                         info=np.array(json.dumps(info)))
     tmp.replace(path)

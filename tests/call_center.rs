@@ -77,7 +77,11 @@ fn speech_on_a_noisy_line_still_gets_results() {
     // The demo speech with white noise 10 and 5 dB below it: the frame
     // detector calls most of its frames noise, but the built-in models' own
     // gate hears speech; by default (min-speech-ratio automatic) a window
-    // needs only a few speech or noise frames.
+    // needs only a few speech or noise frames, so the element classifies
+    // every window the model would classify with no ratio at all. (The
+    // model gates some itself: since its training on impulsive sounds the
+    // 16 kHz model classifies 8 of these 12 at 10 dB, 6-8 at 5 dB, where
+    // the one before classified 10 and 8-10.)
     let speech = demo_speech();
     let classified = |snr_db: f32, props: &[(&str, &str)]| {
         let noise = white_noise(
@@ -94,21 +98,23 @@ fn speech_on_a_noisy_line_still_gets_results() {
     let by_default = classified(10.0, &[]);
     let gated = classified(10.0, &[("min-speech-ratio", "0.2")]);
     let ungated = classified(10.0, &[("min-speech-ratio", "0")]);
-    assert!(by_default >= 9, "{by_default} of 12 windows classified");
+    assert!(by_default >= 8, "{by_default} of 12 windows classified");
+    assert_eq!(by_default, ungated, "the automatic gate dropped speech");
     // An older default left most of them out.
     assert!(
         gated <= 3 && gated < by_default,
         "{gated} of 12 classified at 0.2"
     );
-    assert!(
-        ungated >= by_default,
-        "{ungated} of 12 classified with no ratio"
-    );
     // At 5 dB few frames are speech: a ratio set by hand counts only those,
     // the automatic one speech or noise frames.
     let by_default = classified(5.0, &[]);
     let speech_frames = classified(5.0, &[("min-speech-ratio", "0.05")]);
-    assert!(by_default >= 9, "{by_default} of 12 classified at 5 dB");
+    let ungated = classified(5.0, &[("min-speech-ratio", "0")]);
+    assert!(by_default >= 6, "{by_default} of 12 classified at 5 dB");
+    assert_eq!(
+        by_default, ungated,
+        "the automatic gate dropped speech at 5 dB"
+    );
     assert!(
         speech_frames <= 3,
         "{speech_frames} of 12 classified at 5 dB with 5 % speech frames"
@@ -161,16 +167,21 @@ fn a_constant_offset_or_a_pure_hum_tone_gets_no_emotion() {
             })
             .collect()
     };
+    // The last field: whether the model itself classifies the sound (the
+    // control below). Since its training on impulsive sounds the 16 kHz
+    // model rejects a constant offset on its own (the one before labelled
+    // it `fearful`), so that case checks the default alone.
     let cases = [
-        ("offset", 16000, wave(16000, 0.05, &[])),
-        ("50 Hz tone", 16000, wave(16000, 0.0, &[(50.0, 0.1)])),
+        ("offset", 16000, wave(16000, 0.05, &[]), false),
+        ("50 Hz tone", 16000, wave(16000, 0.0, &[(50.0, 0.1)]), true),
         (
             "hum on an offset",
             8000,
             wave(8000, 0.05, &[(50.0, 0.1), (150.0, 0.03)]),
+            true,
         ),
     ];
-    for (name, rate, signal) in &cases {
+    for (name, rate, signal, model_labels_it) in &cases {
         assert_eq!(
             emotion_windows(*rate, signal, None),
             0,
@@ -179,9 +190,10 @@ fn a_constant_offset_or_a_pure_hum_tone_gets_no_emotion() {
         // The control: without a speech ratio the model does classify it, so
         // this test checks the ratio (if a model stops doing so, pick
         // another sound).
-        assert!(
+        assert_eq!(
             emotion_windows(*rate, signal, Some("0")) > 0,
-            "{name} at {rate} Hz is no longer classified without a speech ratio"
+            *model_labels_it,
+            "{name} at {rate} Hz without a speech ratio"
         );
     }
 }
@@ -510,21 +522,27 @@ fn a_low_buzz_gets_no_emotion() {
                     );
                 }
                 // The control: without a speech ratio the 8 kHz model labels
-                // the 20 and 50 Hz buzz at every level, so for those this
-                // test checks the gate (if a model stops doing so, the test
-                // says so: pick other cases).
-                if rate == 8000 && f0 <= 50.0 {
+                // the 20 and 50 Hz buzz at every level but the 20 Hz one at
+                // 0.003 (which it rejects itself since its training on
+                // impulsive sounds), so for those this test checks the gate
+                // (if a model stops doing so, the test says so: pick other
+                // cases).
+                if rate == 8000 && f0 <= 50.0 && !(f0 == 20.0 && amp == 0.003) {
                     assert!(
                         emotion_windows(rate, &buzz, Some("0")) > 0,
                         "{f0} Hz at {amp}, {rate} Hz is no longer classified without a ratio"
                     );
                     // ... and the onset frames are there: a ratio set by
                     // hand, which counts speech frames, lets the window after
-                    // silence through.
-                    assert!(
-                        emotion_windows(rate, &after_silence(0), Some("0.05")) > 0,
-                        "{f0} Hz at {amp} after silence, {rate} Hz: no onset frames"
-                    );
+                    // silence through to the model, which labels it for the
+                    // 50 Hz buzz (the 20 Hz one after silence it rejects
+                    // itself since its training on impulsive sounds).
+                    if f0 == 50.0 {
+                        assert!(
+                            emotion_windows(rate, &after_silence(0), Some("0.05")) > 0,
+                            "{f0} Hz at {amp} after silence, {rate} Hz: no onset frames"
+                        );
+                    }
                 }
             }
         }

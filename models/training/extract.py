@@ -240,6 +240,18 @@ def clips_of(group: str) -> list[common.Clip]:
 _NS_CACHE: dict[str, tuple[list[np.ndarray], list[dict]]] = {}
 
 
+def _save_npz(path: Path, **arrays) -> None:
+    """Writes a cache file whole or not at all: through a temporary file of this process (two runs may build one
+    file at once), renamed into place."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f"{path.name}.{os.getpid()}.tmp.npz")
+    try:
+        np.savez_compressed(tmp, **arrays)
+        tmp.replace(path)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
 def nonspeech_audio(group: str) -> tuple[list[np.ndarray], list[dict]]:
     """Generated non-speech clips of a group (cached in models/.cache/nonspeech-<group>-<hash>.npz)."""
     if group in _NS_CACHE:
@@ -269,12 +281,8 @@ def nonspeech_audio(group: str) -> tuple[list[np.ndarray], list[dict]]:
                 x, d = nonspeech.score_clip(split, i - NS_COUNT[group], NS_SECONDS[group])
             clips.append(x)
             info.append(d)
-        path.parent.mkdir(parents=True, exist_ok=True)
         off = np.concatenate([[0], np.cumsum([c.size for c in clips])])
-        tmp = path.with_name(f"{path.name}.{os.getpid()}.tmp.npz")  # per process: two runs may build one file at once
-        np.savez_compressed(tmp, audio=np.concatenate(clips).astype(np.float32), offsets=off,
-                            info=np.array(json.dumps(info)))
-        tmp.replace(path)
+        _save_npz(path, audio=np.concatenate(clips).astype(np.float32), offsets=off, info=np.array(json.dumps(info)))
     _NS_CACHE[group] = (clips, info)
     return clips, info
 
@@ -499,11 +507,8 @@ def _load(group: str, condition: str, rate: int, progress: bool, pitch: bool, re
         "win_clip": np.array(wc, dtype=np.int64), "win_start": np.array(ws, dtype=np.int64),
         "win_len": np.array(wl, dtype=np.int64), "win_db": np.array(wd, dtype=np.float64),
     }
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f"{path.name}.{os.getpid()}.tmp.npz")  # per process: two runs may build one file at once
-    np.savez_compressed(tmp, **arrays, params_json=np.array(params_json), extractor_sha256=np.array(ex_sha),
-                        info=np.array(json.dumps(info)))
-    tmp.replace(path)
+    _save_npz(path, **arrays, params_json=np.array(params_json), extractor_sha256=np.array(ex_sha),
+              info=np.array(json.dumps(info)))
     return Bank(group, condition, rate, **arrays, params_json=params_json, extractor_sha256=ex_sha, info=info,
                 path=path)
 

@@ -18,13 +18,15 @@ class Data:
 
     def __init__(self, rate: int, conditions=tuple(DEFAULT_CONDITIONS), pitch: bool = True,
                  remove_dc: bool = True, score_music: bool = True, n_mfcc: int = extract.N_MFCC,
-                 n_chroma: int = extract.N_CHROMA, impulses: bool = False):
+                 n_chroma: int = extract.N_CHROMA, impulses: bool = False, alerts: bool = False):
         self.rate, self.conditions = rate, list(conditions)
         self.clips = {g: extract.clips_of(g) for g in ("ravdess", "emodb", "ns-train", "ns-val")}
         n_gen = extract.NS_COUNT["ns-train"]
         self.ns_train = list(extract.ns_earlier("ns-train") if score_music else range(n_gen)) + \
-            (list(extract.ns_impulses("ns-train")) if impulses else [])
-        self.ns_val = list(extract.ns_earlier("ns-val")) + (list(extract.ns_impulses("ns-val")) if impulses else [])
+            (list(extract.ns_impulses("ns-train")) if impulses else []) + \
+            (list(extract.ns_alerts("ns-train")) if alerts else [])
+        self.ns_val = list(extract.ns_earlier("ns-val")) + (list(extract.ns_impulses("ns-val")) if impulses else []) + \
+            (list(extract.ns_alerts("ns-val")) if alerts else [])
         opts = {"pitch": pitch, "remove_dc": remove_dc, "n_mfcc": n_mfcc, "n_chroma": n_chroma}
         self.banks = {}
         for g in ("ravdess", "emodb", "ns-train"):

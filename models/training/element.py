@@ -39,7 +39,7 @@ speakers, with the mean `speaker-frames` of those clips' windows.
 
 `--nonspeech` plays the held-out non-speech test clips through the element with the built-in model (or
 `--model`), each clip its own stream and all back to back as one stream, and counts the impulsive clips
-(impulses.py) apart from the others (models/results/element-nonspeech-<R>k.json).
+(impulses.py) and the alert clips (alerts.py) apart from the others (models/results/element-nonspeech-<R>k.json).
 
 Writes models/results/element-calls-<R>k.json. `--condition` plays the RAVDESS test speakers' calls under
 one of the card's robustness conditions instead (the clips as extract.audio_for degrades them: the same
@@ -407,11 +407,13 @@ def nonspeech_wavs(audio: list[np.ndarray], rate: int, tmp: Path) -> list[Path]:
 def nonspeech_main(rate: int, model_path: Path) -> dict:
     """The held-out non-speech test clips through the element with one model, as a user gets them: each clip
     its own stream, and all of them back to back as one stream (as hold music and office noise come in a
-    call). Counted apart: the clips of the earlier figures (generated and real scores) and the impulsive ones
-    (impulses.py: recorded percussion on keys training never plays, synthetic typing)."""
+    call). Counted apart: the clips of the earlier figures (generated and real scores), the impulsive ones
+    (impulses.py: recorded percussion on keys training never plays, synthetic typing) and the alert ones
+    (alerts.py: the soundfont's telephone ring and tinkle bell, synthetic ringers, chimes and alarms)."""
     audio, info = extract.nonspeech_audio("ns-test")
-    parts = {"earlier": extract.ns_earlier("ns-test"), "impulses": extract.ns_impulses("ns-test")}
-    kinds = sorted({info[i]["kind"] for i in parts["impulses"]})
+    parts = {"earlier": extract.ns_earlier("ns-test"), "impulses": extract.ns_impulses("ns-test"),
+             "alerts": extract.ns_alerts("ns-test")}
+    kinds = {part: sorted({info[i]["kind"] for i in parts[part]}) for part in ("impulses", "alerts")}
     shown = model_path.resolve()
     shown = shown.relative_to(common.REPO_DIR) if shown.is_relative_to(common.REPO_DIR) else shown
     res: dict = {"model": str(shown), "rate": rate,
@@ -423,8 +425,8 @@ def nonspeech_main(rate: int, model_path: Path) -> dict:
         got = run_element(model_path, files)
         for part, idx in parts.items():
             groups = {part: list(idx)}
-            if part == "impulses":
-                groups.update({k: [i for i in idx if info[i]["kind"] == k] for k in kinds})
+            if part in kinds:
+                groups.update({k: [i for i in idx if info[i]["kind"] == k] for k in kinds[part]})
             for name, members in groups.items():
                 wins = [w for i in members for w in got[files[i].name]["windows"]]  # classified windows' labels
                 labels = collections.Counter(wins)

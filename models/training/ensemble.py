@@ -55,7 +55,7 @@ def clean_data(rec: dict) -> train.Data:
     """The clean banks of a run's recipe, for its validation clips."""
     cfg = config(rec)
     return train.Data(rec["rate"], ["clean"], **cfg.front_end(), score_music=bool(cfg.score_music),
-                      impulses=bool(cfg.impulses))
+                      impulses=bool(cfg.impulses), alerts=bool(cfg.alerts))
 
 
 def build(src: str, names: list[str], dst: str, name: str, data: train.Data | None = None) -> dict:

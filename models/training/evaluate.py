@@ -227,7 +227,7 @@ def evaluate_cv(rate: int, conditions: list[str], ns_bank: extract.Bank, tag: st
     pooled = {c: ([], []) for c in conditions}
     fa = {"ravdess": [], "emodb": []}
     joined = []  # EmoDB test speakers in the element's 3 s windows (two clips of one emotion joined)
-    nsr, imp = [], []
+    nsr, imp, alr = [], [], []
     # the element's classified windows of every run, pooled per test set: are its confidences honest?
     cal = {k: ([], []) for k in ["ravdess", "emodb"] + [f"ravdess {c}" for c in conditions if c != "clean"]}
     sweep = {corpus: {k: [] for k in CONTEXT_SWEEP} for corpus in ("ravdess", "emodb")}
@@ -262,6 +262,7 @@ def evaluate_cv(rate: int, conditions: list[str], ns_bank: extract.Bank, tag: st
             pooled[c][1].extend(np.argmax(np.stack([decide(q)[0] for q in p])[:, :8], axis=1))
         nsr.append(classified_rate(window_probs(model, ns_bank, extract.ns_earlier(ns_bank.group))))
         imp.append(classified_rate(window_probs(model, ns_bank, extract.ns_impulses(ns_bank.group))))
+        alr.append(classified_rate(window_probs(model, ns_bank, extract.ns_alerts(ns_bank.group))))
     for corpus in ("ravdess", "emodb"):
         res[corpus] = {"clip_uar": mean_std([s["clip_uar"] for s in per[corpus]]),
                        "element_uar": mean_std([s["element_uar"] for s in per[corpus]]),
@@ -285,8 +286,9 @@ def evaluate_cv(rate: int, conditions: list[str], ns_bank: extract.Bank, tag: st
     res["context"] = CONTEXT
     res["context_sweep_element_uar"] = {corpus: {str(k): mean_std(v) for k, v in ks.items() if v}
                                         for corpus, ks in sweep.items()}
-    # the earlier held-out non-speech, and the impulsive clips apart
-    for key, rates in (("nonspeech_test_windows_classified", nsr), ("impulses_test_windows_classified", imp)):
+    # the earlier held-out non-speech, and the impulsive and the alert clips apart
+    for key, rates in (("nonspeech_test_windows_classified", nsr), ("impulses_test_windows_classified", imp),
+                       ("alerts_test_windows_classified", alr)):
         tot = sum(a["windows"] for a in rates)
         res["false_alarms"][key] = round(sum(a["classified"] for a in rates) / max(tot, 1), 4)
     return res
@@ -509,6 +511,7 @@ def nonspeech_detail(model: ResLSTMSA, bank: extract.Bank) -> dict:
     # "all": the earlier clips (the figures before the impulsive ones); those apart
     out["all"] = classified_rate([preds[i] for i in extract.ns_earlier(bank.group)])
     out["impulses (all)"] = classified_rate([preds[i] for i in extract.ns_impulses(bank.group)])
+    out["alerts (all)"] = classified_rate([preds[i] for i in extract.ns_alerts(bank.group)])
     return out
 
 
@@ -596,13 +599,14 @@ def validation_row(model: ResLSTMSA, rec: dict, rate: int) -> dict:
     row["emodb_val_joined"] = round(corpus_scores(joined_window_probs(model, emo, ei), ey,
                                                   common.EMODB_LABELS)["element_uar"], 4)
     # the gate on the non-speech validation clips: the earlier ones (ns_val_classified: generated and real scores,
-    # each apart too), and the impulsive ones apart
+    # each apart too), and the impulsive and the alert ones apart
     nsv = bank("ns-val", "clean")
     earlier, n_gen = extract.ns_earlier("ns-val"), extract.NS_COUNT["ns-val"]
     parts = {"ns_val_generated_classified": gate_margins(model, nsv, range(n_gen)),
              "ns_val_scores_classified": gate_margins(model, nsv, range(n_gen, earlier.stop))}
     parts = {"ns_val_classified": np.concatenate(list(parts.values())), **parts,
-             "ns_val_impulses_classified": gate_margins(model, nsv, extract.ns_impulses("ns-val"))}
+             "ns_val_impulses_classified": gate_margins(model, nsv, extract.ns_impulses("ns-val")),
+             "ns_val_alerts_classified": gate_margins(model, nsv, extract.ns_alerts("ns-val"))}
     for key, margins in parts.items():
         row[key] = round(float(np.mean(margins <= 0)), 4)
     sm = gate_margins(model, bank("ravdess", "clean"), idx)

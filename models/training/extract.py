@@ -18,7 +18,7 @@ flags, plus the element
 windows of each clip (windows.py) with their RMS. Banks are cached in
 models/.cache/bank-*.npz, keyed by the extractor's hash and parameters, the
 clip list and the source of the audio code (channel.py, nonspeech.py, and
-impulses.py for the non-speech groups; not this file: see `audio_for`).
+impulses.py and alerts.py for the non-speech groups; not this file: see `audio_for`).
 
 Conditions (`audio_for`):
   clean           16 kHz: the clip; 8 kHz: the deterministic telephone channel
@@ -53,7 +53,7 @@ from pathlib import Path
 import numpy as np
 import soundfile as sf
 
-from . import adapt, channel, common, impulses, nonspeech, voice, windows
+from . import adapt, alerts, channel, common, impulses, nonspeech, voice, windows
 
 CACHE_FORMAT = 7
 # the extractor's `--speech` byte per frame (core/src/bin/emotiondetect-features.rs): the detector's verdict
@@ -70,6 +70,8 @@ NS_SCORES = {"ns-train": 240, "ns-val": 48, "ns-test": 0}
 # impulsive clips (impulses.py: typing, clicks, knocks, percussion) after the real scores: indices
 # NS_COUNT + NS_SCORES.. of the group
 NS_IMPULSES = {"ns-train": 120, "ns-val": 24, "ns-test": 40}
+# ringing and alert clips (alerts.py: ringers, ring tones, chimes, alarms, buzzers) after the impulsive ones
+NS_ALERTS = {"ns-train": 120, "ns-val": 24, "ns-test": 40}
 GROUPS = ("ravdess", "emodb", "ns-train", "ns-val", "ns-test")
 # The MFCC and chroma the extractor computes at both rates; a run may train on fewer (`subset`).
 N_MFCC, N_CHROMA = 34, 12
@@ -228,12 +230,18 @@ def ns_impulses(group: str) -> range:
     return range(n, n + NS_IMPULSES[group])
 
 
+def ns_alerts(group: str) -> range:
+    """The ringing and alert clips of a non-speech group (alerts.py), after the impulsive ones."""
+    n = ns_impulses(group).stop
+    return range(n, n + NS_ALERTS[group])
+
+
 def clips_of(group: str) -> list[common.Clip]:
     if group == "ravdess":
         return common.list_ravdess()
     if group == "emodb":
         return common.list_emodb()
-    n = ns_impulses(group).stop
+    n = ns_alerts(group).stop
     return [common.Clip(Path(f"{group}/{i:04d}"), "nonspeech", 0, common.NON_SPEECH, -1) for i in range(n)]
 
 
@@ -256,8 +264,9 @@ def nonspeech_audio(group: str) -> tuple[list[np.ndarray], list[dict]]:
     """Generated non-speech clips of a group (cached in models/.cache/nonspeech-<group>-<hash>.npz)."""
     if group in _NS_CACHE:
         return _NS_CACHE[group]
-    h = hashlib.sha256(_source(nonspeech) + _source(channel) + _source(impulses))
-    h.update(f"{group} {NS_COUNT[group]} {NS_SCORES[group]} {NS_IMPULSES[group]} {NS_SECONDS[group]}".encode())
+    h = hashlib.sha256(_source(nonspeech) + _source(channel) + _source(impulses) + _source(alerts))
+    h.update(f"{group} {NS_COUNT[group]} {NS_SCORES[group]} {NS_IMPULSES[group]} {NS_ALERTS[group]} "
+             f"{NS_SECONDS[group]}".encode())
     path = common.CACHE_DIR / f"nonspeech-{group}-{h.hexdigest()[:16]}.npz"
     if path.exists():
         z = np.load(path, allow_pickle=False)
@@ -269,9 +278,11 @@ def nonspeech_audio(group: str) -> tuple[list[np.ndarray], list[dict]]:
 
         clips, info = [], []
         split = group.split("-")[1]
-        earlier = ns_earlier(group).stop
-        for i in tqdm(range(ns_impulses(group).stop), desc=f"generate {group}"):
-            if i >= earlier:
+        earlier, impulsive = ns_earlier(group).stop, ns_impulses(group).stop
+        for i in tqdm(range(ns_alerts(group).stop), desc=f"generate {group}"):
+            if i >= impulsive:
+                x, d = alerts.clip(split, i - impulsive, NS_SECONDS[group])
+            elif i >= earlier:
                 x, d = impulses.clip(split, i - earlier, NS_SECONDS[group])
             elif split == "test":
                 x, d = nonspeech.test_clip(i, NS_SECONDS[group])
@@ -397,18 +408,19 @@ def _source(module) -> bytes:
 
 
 def _code_hash(group: str, condition: str = "") -> str:
-    """The source the audio of a bank comes from (voice.py and impulses.py only for the groups and conditions
-    that use them, so the keys of the other banks stay as they were)."""
+    """The source the audio of a bank comes from (voice.py, impulses.py and alerts.py only for the groups and
+    conditions that use them, so the keys of the other banks stay as they were)."""
     h = hashlib.sha256()
     ns = group.startswith("ns-")
     uses_impulses = ns or condition.startswith("augimp")
     modules = (channel, nonspeech) + ((voice,) if condition.startswith("augvt") else ()) + \
-        ((impulses,) if uses_impulses else ())
+        ((impulses,) if uses_impulses else ()) + ((alerts,) if ns else ())
     for m in modules:
         h.update(_source(m))
     h.update(repr((CACHE_FORMAT, AUG_SEED, K_AUG, NS_COUNT, NS_SCORES, NS_SECONDS)).encode())
     if ns:
         h.update(repr(NS_IMPULSES).encode())
+        h.update(repr(NS_ALERTS).encode())
     return h.hexdigest()
 
 

@@ -101,6 +101,9 @@ class Config:
     # clicks, knocks, percussion; impulses.py); 0: without, as the runs before them (the checkpoint's temperature
     # is fitted on the validation clips). evaluate.validation_row measures every run on all of them.
     impulses: int = 0
+    # 1: the non-speech training and validation clips include the ringing and alert ones (extract.NS_ALERTS:
+    # ringers, ring tones, chimes, alarms, buzzers; alerts.py); 0: without, as the runs before them
+    alerts: int = 0
     # 1: attentive statistics pooling (model.py): the weighted standard deviation of h_t joins the
     # attention's weighted mean (49,706 parameters); 0: the paper's soft attention alone
     stats_pool: int = 0
@@ -452,7 +455,7 @@ def run_and_save(data: Data, tag: str, name: str, split: dict, cfg: Config, seed
                              "train under another --tag, or --force to replace it")
         # a key missing from an older record has its default (Config's), as the run had; except the keys
         # added with their feature, which runs before them did without
-        before = {"pitch": 0, "remove_dc": 0, "score_music": 0, "impulses": 0}
+        before = {"pitch": 0, "remove_dc": 0, "score_music": 0, "impulses": 0, "alerts": 0}
         if (Config(**{**before, **r["config"]}) == cfg and r.get("seed") == seed and r["conditions"] == data.conditions
                 and r.get("extractor_sha256") == data.extractor_sha256 and r.get("features_params") == json.loads(data.params_json)):
             print(f"{tag}/{name}: cached")
@@ -489,7 +492,7 @@ def main() -> None:
     torch.set_num_interop_threads(1)
     cfg = Config.load(args.set, args.rate)
     data = Data(args.rate, args.conditions, **cfg.front_end(), score_music=bool(cfg.score_music),
-                impulses=bool(cfg.impulses))
+                impulses=bool(cfg.impulses), alerts=bool(cfg.alerts))
     print(f"config {json.dumps(asdict(cfg))}; conditions {data.conditions}; rate {args.rate}")
     if args.cmd == "cv":
         for f in args.folds:

@@ -457,8 +457,8 @@ def main() -> None:
                     help="--calls --condition: the element's min-speech-ratio (default automatic, as a user gets it); "
                          "keyed '<CONDITION> min-speech-ratio R' in element-calls-<R>k-conditions.json")
     ap.add_argument("--nonspeech", action="store_true",
-                    help="the held-out non-speech through the element with one model, impulsive clips apart "
-                         "(element-nonspeech-<R>k<SUFFIX>.json)")
+                    help="the held-out non-speech through the element with one model, impulsive and alert clips "
+                         "apart (element-nonspeech-<R>k<SUFFIX>.json)")
     ap.add_argument("--model", default="", help="--nonspeech: the ONNX model (default: the built-in one of the rate)")
     ap.add_argument("--suffix", default="", help="--nonspeech: appended to the result file's name")
     args = ap.parse_args()

@@ -18,10 +18,11 @@ mod properties;
 use properties::set_property;
 
 fn classify(path: &str, props: &[(String, String)]) -> Result<serde_json::Value, String> {
-    // The queue makes the file push its data (see examples/emotions.rs: a
-    // pulled WAV with an odd-length data chunk gives no audio on 1.22).
+    // pushfilesrc makes the file push its data (see examples/emotions.rs: a
+    // pulled WAV with an odd-length data chunk gives no audio on 1.22, and
+    // `filesrc ! queue ! decodebin` can deadlock).
     let pipeline = gst::parse::launch(
-        "filesrc name=src ! queue ! decodebin ! audioconvert ! audioresample ! emotiondetect name=detect ! fakesink",
+        "pushfilesrc name=src ! decodebin ! audioconvert ! audioresample ! emotiondetect name=detect ! fakesink",
     )
     .map_err(|e| e.to_string())?;
     let bin = pipeline

@@ -63,10 +63,11 @@ def structure_to_dict(structure, source):
 
 def main(path, properties):
     Gst.init(None)
-    # The queue makes the file push its data: pulled, GStreamer 1.22's wavparse drops a WAV whose data chunk has
-    # an odd length (8-bit and G.711 audio with an odd number of samples).
+    # pushfilesrc makes the file push its data: pulled, GStreamer 1.22's wavparse drops a WAV whose data chunk has
+    # an odd length (8-bit and G.711 audio with an odd number of samples); `filesrc ! queue ! decodebin` pushes
+    # too but can deadlock at the start on 1.22 (examples/emotions.rs).
     pipeline = Gst.parse_launch(
-        "filesrc name=src ! queue ! decodebin ! audioconvert ! audioresample ! emotiondetect name=detect ! fakesink name=sink"
+        "pushfilesrc name=src ! decodebin ! audioconvert ! audioresample ! emotiondetect name=detect ! fakesink name=sink"
     )
     pipeline.get_by_name("src").set_property("location", path)
     detect = pipeline.get_by_name("detect")

@@ -129,6 +129,78 @@ fn examples_read_a_wav_with_an_odd_length_data_chunk() {
     }
 }
 
+/// Runs `cmd` to its end, or kills it after `limit` and says it hung.
+fn run_or_hang(
+    mut cmd: Command,
+    limit: std::time::Duration,
+) -> Result<std::process::Output, String> {
+    use std::process::Stdio;
+    let mut child = cmd
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .map_err(|e| e.to_string())?;
+    let start = std::time::Instant::now();
+    while child.try_wait().map_err(|e| e.to_string())?.is_none() {
+        if start.elapsed() > limit {
+            child.kill().ok();
+            child.wait().ok();
+            return Err(format!("still running after {limit:?}"));
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    child.wait_with_output().map_err(|e| e.to_string())
+}
+
+#[test]
+fn examples_do_not_hang_on_a_file_that_deadlocks_a_queue_before_decodebin() {
+    // 51.7 s of silence, 8 kHz, 16-bit: on GStreamer 1.22 `filesrc ! queue !
+    // decodebin` deadlocks at the start on a file of this size (5 runs of 5
+    // with gst-launch-1.0; the examples used that pipeline and hung about one
+    // run in five). Each example runs several times: the hang is a race.
+    let n = 413_600u32;
+    let mut wav = Vec::new();
+    wav.extend_from_slice(b"RIFF");
+    wav.extend_from_slice(&(36 + 2 * n).to_le_bytes());
+    wav.extend_from_slice(b"WAVEfmt ");
+    // PCM, mono, 8 kHz, 16,000 bytes a second, 2-byte blocks, 16 bits
+    for v in [16u32, 1 | 1 << 16, 8000, 16000, 2 | 16 << 16] {
+        wav.extend_from_slice(&v.to_le_bytes());
+    }
+    wav.extend_from_slice(b"data");
+    wav.extend_from_slice(&(2 * n).to_le_bytes());
+    wav.resize(wav.len() + 2 * n as usize, 0);
+    let path = std::env::temp_dir().join(format!("emotiondetect-hang-{}.wav", std::process::id()));
+    std::fs::write(&path, wav).unwrap();
+    let dir = plugin_dir("python-hang");
+    for run in 0..5 {
+        let mut rust = Command::new(target_dir().join("examples/emotions"));
+        rust.arg(&path);
+        let mut python = Command::new("/usr/bin/python3");
+        python
+            .arg(concat!(env!("CARGO_MANIFEST_DIR"), "/examples/emotions.py"))
+            .arg(&path)
+            .env("GST_PLUGIN_PATH", &dir)
+            .env("GST_REGISTRY", dir.join("registry.bin"));
+        for (name, cmd) in [("rust", rust), ("python", python)] {
+            let out = run_or_hang(cmd, std::time::Duration::from_secs(60))
+                .unwrap_or_else(|e| panic!("{name} example, run {run}: {e}"));
+            assert!(
+                out.status.success(),
+                "{name}: {}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+            // silence: no window classified, and the summary of the whole file
+            let lines = json_lines(&out.stdout);
+            assert_eq!(lines.len(), 1, "{name}: {lines:?}");
+            assert_eq!(lines[0]["type"], "emotion-summary", "{name}");
+            assert_eq!(lines[0]["duration"], 51_700_000_000u64, "{name}");
+        }
+    }
+    std::fs::remove_dir_all(&dir).unwrap();
+    std::fs::remove_file(&path).unwrap();
+}
+
 #[test]
 fn rust_example_reports_a_bad_model_and_fails() {
     let out = Command::new(target_dir().join("examples/emotions"))

@@ -10,9 +10,10 @@ use gst::prelude::*;
 pub fn mulaw_8k(path: &Path) -> Result<Vec<u8>, String> {
     gst::init().map_err(|e| e.to_string())?;
     let location = path.to_str().ok_or("path not UTF-8")?;
-    // The queue makes the file push its data: pulled, GStreamer 1.22's
-    // wavparse drops a WAV whose data chunk has an odd length.
-    let description = "filesrc name=src ! queue ! decodebin ! audioconvert ! audioresample ! \
+    // pushfilesrc makes the file push its data: pulled, GStreamer 1.22's
+    // wavparse drops a WAV whose data chunk has an odd length, and
+    // `filesrc ! queue ! decodebin` can deadlock at the start.
+    let description = "pushfilesrc name=src ! decodebin ! audioconvert ! audioresample ! \
          audio/x-raw,rate=8000,channels=1 ! mulawenc ! appsink name=sink sync=false";
     let pipeline = gst::parse::launch(description)
         .map_err(|e| e.to_string())?
@@ -20,7 +21,7 @@ pub fn mulaw_8k(path: &Path) -> Result<Vec<u8>, String> {
         .map_err(|_| "not a pipeline")?;
     pipeline
         .by_name("src")
-        .ok_or("no filesrc")?
+        .ok_or("no pushfilesrc")?
         .set_property("location", location);
     let sink = pipeline
         .by_name("sink")

@@ -129,27 +129,52 @@ fn examples_read_a_wav_with_an_odd_length_data_chunk() {
     }
 }
 
-/// Runs `cmd` to its end, or kills it after `limit` and says it hung.
+/// Runs `cmd` to its end, or kills it after `limit` and says it hung. Its
+/// output goes to files (a pipe nobody reads could block it and look like a
+/// hang).
 fn run_or_hang(
     mut cmd: Command,
     limit: std::time::Duration,
 ) -> Result<std::process::Output, String> {
-    use std::process::Stdio;
+    let dir = std::env::temp_dir();
+    let tag = format!("{}-{:?}", std::process::id(), std::thread::current().id());
+    let (out_path, err_path) = (
+        dir.join(format!("emotiondetect-out-{tag}")),
+        dir.join(format!("emotiondetect-err-{tag}")),
+    );
+    let file = |p: &PathBuf| std::fs::File::create(p).map_err(|e| e.to_string());
     let mut child = cmd
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
+        .stdout(file(&out_path)?)
+        .stderr(file(&err_path)?)
         .spawn()
         .map_err(|e| e.to_string())?;
     let start = std::time::Instant::now();
-    while child.try_wait().map_err(|e| e.to_string())?.is_none() {
+    let status = loop {
+        if let Some(status) = child.try_wait().map_err(|e| e.to_string())? {
+            break Some(status);
+        }
         if start.elapsed() > limit {
             child.kill().ok();
             child.wait().ok();
-            return Err(format!("still running after {limit:?}"));
+            break None;
         }
         std::thread::sleep(std::time::Duration::from_millis(20));
+    };
+    let stdout = std::fs::read(&out_path).unwrap_or_default();
+    let stderr = std::fs::read(&err_path).unwrap_or_default();
+    std::fs::remove_file(&out_path).ok();
+    std::fs::remove_file(&err_path).ok();
+    match status {
+        Some(status) => Ok(std::process::Output {
+            status,
+            stdout,
+            stderr,
+        }),
+        None => Err(format!(
+            "still running after {limit:?}; stderr: {}",
+            String::from_utf8_lossy(&stderr)
+        )),
     }
-    child.wait_with_output().map_err(|e| e.to_string())
 }
 
 #[test]

@@ -16,10 +16,14 @@ MIDI telephone rings (MODEL_CARD.md).
   several national plans, sometimes in a room;
 - the test (`test_clip`): recorded sounds of the FluidR3 soundfont that no
   training plays (General MIDI program 124, Telephone Ring, in ring cadences,
-  and 112, Tinkle Bell, in chime motifs) and the synthetic families from the
-  test's seeds.
+  and 112, Tinkle Bell, in chime motifs) and the training families from the
+  test's seeds (among the 40 test clips, 2 recorded ringers on training
+  programs: clips 23 and 35).
 
-Seeds: (nonspeech.SEED_ROOT, split, STREAM, index), apart from nonspeech.py's and impulses.py's.
+Seeds: (nonspeech.SEED_ROOT, split, STREAM, index). numpy pads a seed with
+zeros, so clip 0 of a split draws what nonspeech.py's generated clip 9 of that
+split draws (its index is STREAM) and impulses.py's clip 0 what its clip 8
+draws; every other clip has a stream of its own.
 Clips are 16 kHz mono float64 like theirs.
 """
 from __future__ import annotations
@@ -128,8 +132,8 @@ SHAPES = ("sine", "square", "triangle", "saw")
 
 
 def electronic_ringer(n: int, rng: np.random.Generator) -> tuple[np.ndarray, dict]:
-    """An electronic ringer: a tone switching between two or three pitches 8-30 times a second (a trill) in
-    the cadence, on a sine, square, triangle or saw wave."""
+    """An electronic ringer: a tone cycling through two or three pitches 8-30 times a second (a trill) in the
+    cadence, on a sine, square, triangle or saw wave."""
     f1 = rng.uniform(400, 2200)
     freqs = [f1 * r for r in [1.0] + list(rng.uniform(1.1, 1.7, size=int(rng.integers(1, 3))))]
     rate = rng.uniform(8, 30)
@@ -165,7 +169,8 @@ SCALE = [0, 2, 4, 5, 7, 9, 11]
 def _motif(rng: np.random.Generator, notes: int) -> list[float]:
     base = rng.uniform(60, 88)  # MIDI pitch
     degrees = np.cumsum(rng.integers(-3, 4, size=notes)) + int(rng.integers(0, 7))
-    return [440 * 2 ** ((base + 12 * (d // 7) + SCALE[d % 7] - 69) / 12) for d in degrees]
+    # within MIDI's 0..127 (the recorded ringers play these as notes)
+    return [440 * 2 ** ((np.clip(base + 12 * (d // 7) + SCALE[d % 7], 0, 127) - 69) / 12) for d in degrees]
 
 
 def ring_tone(n: int, rng: np.random.Generator) -> tuple[np.ndarray, dict]:

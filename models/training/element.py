@@ -416,7 +416,7 @@ def nonspeech_main(rate: int, model_path: Path) -> dict:
     kinds = {part: sorted({info[i]["kind"] for i in parts[part]}) for part in ("impulses", "alerts")}
     shown = model_path.resolve()
     shown = shown.relative_to(common.REPO_DIR) if shown.is_relative_to(common.REPO_DIR) else shown
-    res: dict = {"model": str(shown), "rate": rate,
+    res: dict = {"model": str(shown), "model_sha256": extract.sha256_file(model_path), "rate": rate,
                  "how": "own streams: filesrc ! decodebin ! audioconvert ! audioresample ! emotiondetect (defaults) ! "
                         "fakesink; one stream: run_calls (concat, STREAM_STARTs after the first dropped); 16 kHz "
                         "clips, at 8 kHz through channel.telephone (mu-law)"}
@@ -481,7 +481,7 @@ def main() -> None:
     res = {"how": "filesrc ! decodebin ! audioconvert ! audioresample ! emotiondetect (defaults) ! fakesink; "
                   "decision = emotion-summary; no classified window = wrong", "folds": {}}
     ns_audio, _ = extract.nonspeech_audio("ns-test")
-    ns_audio = ns_audio[:len(extract.ns_earlier("ns-test"))]  # the earlier clips (--nonspeech: the impulsive too)
+    ns_audio = ns_audio[:len(extract.ns_earlier("ns-test"))]  # the earlier clips (--nonspeech: impulsive, alerts too)
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
         # non-speech test clips (and, at 8 kHz, telephone versions of the speech) as WAV files

@@ -50,6 +50,15 @@ class Generators(unittest.TestCase):
 
     def test_electronic_ringer_switches_pitch_at_its_rate(self):
         x, info = alerts.electronic_ringer(6 * SR, np.random.default_rng(5))
+        # the pitch (zero crossings per 1 ms) changes rate x len(freqs) times a second while it rings
+        f, t, z = __import__("scipy.signal", fromlist=["stft"]).stft(x, SR, nperseg=128, noverlap=96)
+        loud = np.abs(z).max(axis=0) > 0.05
+        pitch = np.argmax(np.abs(z), axis=0)
+        changes = np.sum((pitch[1:] != pitch[:-1]) & loud[1:] & loud[:-1])
+        seconds = loud.sum() * 32 / SR
+        want = info["rate_hz"] * len(info["freqs"])
+        self.assertGreater(changes / seconds, 0.5 * want, info)
+        self.assertLess(changes / seconds, 2.0 * want, info)
         on = x[np.abs(x) > 0]
         self.assertGreater(on.size, SR // 2)
         f, t, z = __import__("scipy.signal", fromlist=["stft"]).stft(x, SR, nperseg=256)
@@ -96,6 +105,9 @@ class Splits(unittest.TestCase):
         self.assertEqual(kinds[0], "alerts (telephone ring)")
         self.assertEqual(kinds[2], "alerts (tinkle bell)")
         self.assertTrue(all(kinds[i] in [f"alerts ({k})" for k in SYNTHETIC] for i in (1, 3, 5, 7)), kinds)
+        # all 40: the held-out programs on even clips; on odd ones 2 recorded ringers on training programs
+        recorded = [i for i in range(1, 40, 2) if alerts.test_clip(i, 6.0)[1]["kind"] == "alerts (recorded ringer)"]
+        self.assertEqual(recorded, [23, 35])
         self.assertEqual(alerts.clip("test", 3, 6.0)[1], alerts.test_clip(3, 6.0)[1])
 
     def test_clips_are_seeded_split_apart_and_levelled(self):

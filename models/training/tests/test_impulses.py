@@ -130,7 +130,7 @@ class Data(unittest.TestCase):
             self.assertEqual(earlier.start, 0)
             self.assertEqual(earlier.stop, extract.NS_COUNT[g] + extract.NS_SCORES[g])
             self.assertEqual(imp.start, earlier.stop)
-            self.assertEqual(imp.stop, extract.ns_alerts(g).start)  # the alert clips follow (test_alerts.py)
+            self.assertEqual(imp.stop + extract.NS_ALERTS[g], len(extract.clips_of(g)))  # the alert clips follow
             self.assertEqual(len(imp), extract.NS_IMPULSES[g])
 
     def test_training_and_validation_items_without_and_with_impulses(self):

@@ -28,6 +28,8 @@ Clips are 16 kHz mono float64 like theirs.
 """
 from __future__ import annotations
 
+import sys
+
 import numpy as np
 from scipy import signal
 
@@ -254,13 +256,7 @@ def clip(split: str, index: int, seconds: float) -> tuple[np.ndarray, dict]:
     """Alert clip `index` of a split (the test's: `test_clip`)."""
     if split == "test":
         return test_clip(index, seconds)
-    rng = np.random.default_rng([nonspeech.SEED_ROOT, nonspeech.SPLIT_ID[split], STREAM, index])
-    kind = KINDS[int(rng.choice(len(KINDS), p=KIND_WEIGHTS))]
-    x, info = GENERATORS[kind](int(seconds * SR), rng)
-    if np.max(np.abs(x)) < 1e-4:
-        raise RuntimeError(f"silent alert clip {split} {index}: {info}")
-    x, more = _room(x, rng)
-    return x, {"kind": f"alerts ({kind})", **info, **more}
+    return impulses.seeded_clip(sys.modules[__name__], split, index, seconds, _room, "alerts")
 
 
 def recorded(n: int, rng: np.random.Generator, program: int) -> tuple[np.ndarray, dict]:

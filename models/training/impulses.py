@@ -18,6 +18,8 @@ Clips are 16 kHz mono float64 like nonspeech.py's.
 """
 from __future__ import annotations
 
+import sys
+
 import numpy as np
 
 from . import channel, nonspeech
@@ -162,17 +164,24 @@ def _finish(x: np.ndarray, rng: np.random.Generator) -> tuple[np.ndarray, dict]:
     return x, {**info, "dbfs": round(level, 1)}
 
 
+def seeded_clip(module, split: str, index: int, seconds: float, finish, name: str) -> tuple[np.ndarray, dict]:
+    """Clip `index` of a training or validation split from a module's GENERATORS (a kind drawn by its
+    KIND_WEIGHTS from the seed (SEED_ROOT, split, module.STREAM, index)), then `finish`ed; shared by this
+    module and alerts.py."""
+    rng = np.random.default_rng([nonspeech.SEED_ROOT, nonspeech.SPLIT_ID[split], module.STREAM, index])
+    kind = module.KINDS[int(rng.choice(len(module.KINDS), p=module.KIND_WEIGHTS))]
+    x, info = module.GENERATORS[kind](int(seconds * SR), rng)
+    if np.max(np.abs(x)) < 1e-4:
+        raise RuntimeError(f"silent {name} clip {split} {index}: {info}")
+    x, more = finish(x, rng)
+    return x, {"kind": f"{name} ({kind})", **info, **more}
+
+
 def clip(split: str, index: int, seconds: float) -> tuple[np.ndarray, dict]:
     """Impulsive clip `index` of a split (the test's: `test_clip`)."""
     if split == "test":
         return test_clip(index, seconds)
-    rng = np.random.default_rng([nonspeech.SEED_ROOT, nonspeech.SPLIT_ID[split], STREAM, index])
-    kind = KINDS[int(rng.choice(len(KINDS), p=KIND_WEIGHTS))]
-    x, info = GENERATORS[kind](int(seconds * SR), rng)
-    if np.max(np.abs(x)) < 1e-4:
-        raise RuntimeError(f"silent impulsive clip {split} {index}: {info}")
-    x, more = _finish(x, rng)
-    return x, {"kind": f"impulses ({kind})", **info, **more}
+    return seeded_clip(sys.modules[__name__], split, index, seconds, _finish, "impulses")
 
 
 def test_clip(index: int, seconds: float) -> tuple[np.ndarray, dict]:

@@ -852,7 +852,18 @@ def main() -> None:
         return
     if args.final_runs:
         res = {tag: validation_row(*train.load_run(tag, "final"), rate) for tag in args.final_runs}
-        common.merge_json(common.RESULTS_DIR / f"final-validation-{rate // 1000}k.json", lambda d: d.update(res))
+
+        def keep_other_runs(d: dict) -> None:
+            # a tag whose entry holds other runs (final<R>k is the shipped models' tag, whose entry the card cites
+            # for older runs) is not overwritten: copy the runs under a tag of their own
+            for tag, row in res.items():
+                old = d.get(tag)
+                if old and (old.get("best_epoch"), old.get("val_score")) != (row["best_epoch"], row["val_score"]):
+                    raise SystemExit(f"{tag}: final-validation holds other runs under this tag (epoch "
+                                     f"{old.get('best_epoch')}); evaluate a copy of the runs under a new tag")
+            d.update(res)
+
+        common.merge_json(common.RESULTS_DIR / f"final-validation-{rate // 1000}k.json", keep_other_runs)
         print(json.dumps(res, indent=1))
         return
     if args.xcorpus_tags:

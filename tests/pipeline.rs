@@ -40,3 +40,58 @@ fn after_a_flushing_seek_windows_start_at_the_new_position() {
     assert_eq!(summary.get::<u32>("windows").unwrap(), 7);
     assert_eq!(summary.get::<u64>("timestamp").unwrap(), 5_000_000_000);
 }
+
+#[test]
+fn float_samples_not_aligned_to_their_size_are_read() {
+    // A 32-bit float WAV with a `fact` chunk: its samples start 58 bytes
+    // into the file, and wavparse, pushed, hands out sub-buffers of the
+    // file's buffers, so each float starts 2 bytes off a multiple of 4. The
+    // element read such a buffer as an error (a float WAV sox writes from
+    // another float file has this layout).
+    let speech = demo_speech();
+    let mut wav = Vec::new();
+    let data_len = 4 * speech.len() as u32;
+    wav.extend_from_slice(b"RIFF");
+    wav.extend_from_slice(&(50 + data_len).to_le_bytes());
+    wav.extend_from_slice(b"WAVEfmt ");
+    wav.extend_from_slice(&18u32.to_le_bytes());
+    // IEEE float, mono, 16 kHz, 64,000 bytes a second, 4-byte blocks, 32 bits, no extension
+    for v in [3u16, 1] {
+        wav.extend_from_slice(&v.to_le_bytes());
+    }
+    wav.extend_from_slice(&16000u32.to_le_bytes());
+    wav.extend_from_slice(&64000u32.to_le_bytes());
+    for v in [4u16, 32, 0] {
+        wav.extend_from_slice(&v.to_le_bytes());
+    }
+    wav.extend_from_slice(b"fact");
+    wav.extend_from_slice(&4u32.to_le_bytes());
+    wav.extend_from_slice(&(speech.len() as u32).to_le_bytes());
+    wav.extend_from_slice(b"data");
+    wav.extend_from_slice(&data_len.to_le_bytes());
+    assert_eq!(wav.len(), 58);
+    for x in &speech {
+        wav.extend_from_slice(&x.to_le_bytes());
+    }
+    let path = std::env::temp_dir().join(format!("emotiondetect-f32-{}.wav", std::process::id()));
+    std::fs::write(&path, wav).unwrap();
+    let results = run_pipeline(
+        &format!(
+            "pushfilesrc location={} ! decodebin ! audioconvert ! audioresample ! emotiondetect ! fakesink",
+            path.display()
+        ),
+        None,
+    );
+    std::fs::remove_file(&path).unwrap();
+    // the same samples as the 16-bit demo (x / 32768 is exact in f32): the same results
+    let expected = run_pipeline(
+        &format!("{} ! emotiondetect ! fakesink", demo_source()),
+        None,
+    );
+    let (got, want) = (only(&results, "emotion"), only(&expected, "emotion"));
+    assert!(!want.is_empty());
+    assert_eq!(timestamps(&got), timestamps(&want));
+    for (a, b) in got.iter().zip(&want) {
+        assert!(same_probabilities(a, b), "{a}\n{b}");
+    }
+}

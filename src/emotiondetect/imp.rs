@@ -168,6 +168,23 @@ impl Loaded {
     }
 }
 
+/// A sample type the element reads: from the buffer in place, or from bytes
+/// when the buffer's samples are not aligned to their size.
+trait Sample: byte_slice_cast::FromByteSlice + Copy {
+    fn from_ne_slice(bytes: &[u8]) -> Self;
+}
+
+macro_rules! sample {
+    ($($t:ty),*) => {$(
+        impl Sample for $t {
+            fn from_ne_slice(bytes: &[u8]) -> Self {
+                <$t>::from_ne_bytes(bytes.try_into().expect("chunks of the sample's size"))
+            }
+        }
+    )*};
+}
+sample!(i16, i32, f32, f64);
+
 /// One analysed signal: the mix, or one input channel.
 struct Channel {
     speaker: Speaker,
@@ -540,15 +557,28 @@ impl EmotionDetect {
         for ch in channels.iter_mut() {
             ch.samples.clear();
         }
-        fn split<T: byte_slice_cast::FromByteSlice + Copy>(
+        fn split<T: Sample>(
             data: &[u8],
             n: usize,
             channels: &mut [Channel],
             to_f32: impl Fn(T) -> f32,
         ) -> Result<(), gst::FlowError> {
-            let data = data
-                .as_slice_of::<T>()
-                .map_err(|_| gst::FlowError::NotNegotiated)?;
+            let copied: Vec<T>;
+            let data = match data.as_slice_of::<T>() {
+                Ok(data) => data,
+                // Samples that do not start at a multiple of their size: a
+                // WAV whose data chunk starts at such an offset (a `fact`
+                // chunk before it), parsed in push mode, comes in sub-buffers
+                // of the file's. Read them through a copy.
+                Err(byte_slice_cast::Error::AlignmentMismatch { .. }) => {
+                    copied = data
+                        .chunks_exact(std::mem::size_of::<T>())
+                        .map(T::from_ne_slice)
+                        .collect();
+                    &copied
+                }
+                Err(_) => return Err(gst::FlowError::NotNegotiated),
+            };
             let data = &data[..data.len() - data.len() % n];
             if n == 1 {
                 channels[0].samples.extend(data.iter().map(|&v| to_f32(v)));

@@ -69,18 +69,8 @@ fn odd_8bit_wav() -> PathBuf {
         .iter()
         .map(|x| (x * 127.0 + 128.0).round().clamp(0.0, 255.0) as u8)
         .collect();
-    let mut wav = Vec::new();
-    wav.extend_from_slice(b"RIFF");
-    wav.extend_from_slice(&(36 + data.len() as u32 + 1).to_le_bytes());
-    wav.extend_from_slice(b"WAVEfmt ");
-    // PCM, mono, 16 kHz, 16,000 bytes a second, 1-byte blocks, 8 bits
-    for v in [16u32, 1 | 1 << 16, 16000, 16000, 1 | 8 << 16] {
-        wav.extend_from_slice(&v.to_le_bytes());
-    }
-    wav.extend_from_slice(b"data");
-    wav.extend_from_slice(&(data.len() as u32).to_le_bytes());
-    wav.extend_from_slice(&data);
-    wav.push(0);
+    // PCM, 16 kHz, 8 bits; the odd-length data chunk gets its pad byte
+    let wav = common::wav_file(1, 16000, 8, false, None, &data);
     let path =
         std::env::temp_dir().join(format!("emotiondetect-8bit-odd-{}.wav", std::process::id()));
     std::fs::write(&path, wav).unwrap();
@@ -183,18 +173,9 @@ fn examples_do_not_hang_on_a_file_that_deadlocks_a_queue_before_decodebin() {
     // decodebin` deadlocks at the start on a file of this size (5 runs of 5
     // with gst-launch-1.0; the examples used that pipeline and hung about one
     // run in five). Each example runs several times: the hang is a race.
-    let n = 413_600u32;
-    let mut wav = Vec::new();
-    wav.extend_from_slice(b"RIFF");
-    wav.extend_from_slice(&(36 + 2 * n).to_le_bytes());
-    wav.extend_from_slice(b"WAVEfmt ");
-    // PCM, mono, 8 kHz, 16,000 bytes a second, 2-byte blocks, 16 bits
-    for v in [16u32, 1 | 1 << 16, 8000, 16000, 2 | 16 << 16] {
-        wav.extend_from_slice(&v.to_le_bytes());
-    }
-    wav.extend_from_slice(b"data");
-    wav.extend_from_slice(&(2 * n).to_le_bytes());
-    wav.resize(wav.len() + 2 * n as usize, 0);
+    // PCM, 8 kHz, 16 bits, 413,600 samples of silence
+    let wav = common::wav_file(1, 8000, 16, false, None, &vec![0u8; 2 * 413_600]);
+    assert_eq!(wav.len(), 827_244);
     let path = std::env::temp_dir().join(format!("emotiondetect-hang-{}.wav", std::process::id()));
     std::fs::write(&path, wav).unwrap();
     let dir = plugin_dir("python-hang");

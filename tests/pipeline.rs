@@ -49,30 +49,10 @@ fn float_samples_not_aligned_to_their_size_are_read() {
     // element read such a buffer as an error (a float WAV sox writes from
     // another float file has this layout).
     let speech = demo_speech();
-    let mut wav = Vec::new();
-    let data_len = 4 * speech.len() as u32;
-    wav.extend_from_slice(b"RIFF");
-    wav.extend_from_slice(&(50 + data_len).to_le_bytes());
-    wav.extend_from_slice(b"WAVEfmt ");
-    wav.extend_from_slice(&18u32.to_le_bytes());
-    // IEEE float, mono, 16 kHz, 64,000 bytes a second, 4-byte blocks, 32 bits, no extension
-    for v in [3u16, 1] {
-        wav.extend_from_slice(&v.to_le_bytes());
-    }
-    wav.extend_from_slice(&16000u32.to_le_bytes());
-    wav.extend_from_slice(&64000u32.to_le_bytes());
-    for v in [4u16, 32, 0] {
-        wav.extend_from_slice(&v.to_le_bytes());
-    }
-    wav.extend_from_slice(b"fact");
-    wav.extend_from_slice(&4u32.to_le_bytes());
-    wav.extend_from_slice(&(speech.len() as u32).to_le_bytes());
-    wav.extend_from_slice(b"data");
-    wav.extend_from_slice(&data_len.to_le_bytes());
-    assert_eq!(wav.len(), 58);
-    for x in &speech {
-        wav.extend_from_slice(&x.to_le_bytes());
-    }
+    let data: Vec<u8> = speech.iter().flat_map(|x| x.to_le_bytes()).collect();
+    // IEEE float, 16 kHz, 32 bits, an 18-byte fmt chunk and a fact chunk
+    let wav = wav_file(3, 16000, 32, true, Some(speech.len() as u32), &data);
+    assert_eq!(wav.len(), 58 + data.len());
     let path = std::env::temp_dir().join(format!("emotiondetect-f32-{}.wav", std::process::id()));
     std::fs::write(&path, wav).unwrap();
     let results = run_pipeline(

@@ -13,6 +13,53 @@ use gst::prelude::*;
 
 pub const RATE: u32 = 16000;
 
+/// A mono RIFF WAVE file of `data`: format tag 1 (PCM) or 3 (IEEE float),
+/// a `fmt ` chunk of 16 bytes, or 18 with an empty extension when
+/// `fmt_extension`, a `fact` chunk holding `fact` when given, and the data
+/// chunk, padded to an even length as RIFF asks.
+pub fn wav_file(
+    format: u16,
+    rate: u32,
+    bits: u16,
+    fmt_extension: bool,
+    fact: Option<u32>,
+    data: &[u8],
+) -> Vec<u8> {
+    let block = bits / 8;
+    let mut fmt = Vec::new();
+    for v in [format, 1] {
+        fmt.extend_from_slice(&v.to_le_bytes());
+    }
+    fmt.extend_from_slice(&rate.to_le_bytes());
+    fmt.extend_from_slice(&(rate * block as u32).to_le_bytes());
+    for v in [block, bits] {
+        fmt.extend_from_slice(&v.to_le_bytes());
+    }
+    if fmt_extension {
+        fmt.extend_from_slice(&0u16.to_le_bytes());
+    }
+    let mut chunks = Vec::new();
+    let mut chunk = |id: &[u8], body: &[u8]| {
+        chunks.extend_from_slice(id);
+        chunks.extend_from_slice(&(body.len() as u32).to_le_bytes());
+        chunks.extend_from_slice(body);
+        if body.len() % 2 == 1 {
+            chunks.push(0);
+        }
+    };
+    chunk(b"fmt ", &fmt);
+    if let Some(frames) = fact {
+        chunk(b"fact", &frames.to_le_bytes());
+    }
+    chunk(b"data", data);
+    let mut wav = Vec::new();
+    wav.extend_from_slice(b"RIFF");
+    wav.extend_from_slice(&(4 + chunks.len() as u32).to_le_bytes());
+    wav.extend_from_slice(b"WAVE");
+    wav.extend_from_slice(&chunks);
+    wav
+}
+
 pub fn init() {
     static INIT: Once = Once::new();
     INIT.call_once(|| {

@@ -17,6 +17,34 @@ def fake_render(data: bytes, seconds: float, sr: int = nonspeech.SR, **_) -> np.
     return 0.1 * np.random.default_rng(len(data)).standard_normal(int(seconds * sr))
 
 
+def check_seeded_clips(test: unittest.TestCase, module, name: str, n: int, seconds: float, min_kinds: int,
+                       others=()) -> list[tuple[np.ndarray, dict]]:
+    """Training clips 0..n-1 of a module (impulses.py, alerts.py): each the same when drawn again, different from
+    the validation clip of its index and from every `others(i)`, of one of the module's KINDS, more than
+    `min_kinds` kinds in all. Returns the clips for further checks."""
+    out, kinds = [], set()
+    for i in range(n):
+        a, ia = module.clip("train", i, seconds)
+        b, ib = module.clip("train", i, seconds)
+        test.assertTrue(np.array_equal(a, b))
+        test.assertEqual(ia, ib)
+        for other in (module.clip("val", i, seconds)[0], *(f(i) for f in others)):
+            test.assertFalse(np.array_equal(a, other), i)
+        test.assertIn(ia["kind"], [f"{name} ({k})" for k in module.KINDS])
+        kinds.add(ia["kind"])
+        out.append((a, ia))
+    test.assertGreater(len(kinds), min_kinds)
+    return out
+
+
+def bank_keys(module, changed: bool) -> dict:
+    """Every bank's cache key (extract._code_hash) by (group, condition), with `module`'s source changed or not."""
+    def source(m):
+        return b"changed" if (m is module and changed) else b"same"
+    with mock.patch.object(extract, "_source", source):
+        return {(g, c): extract._code_hash(g, c) for g in extract.GROUPS for c in ("clean", "aug1", "augimp1")}
+
+
 def frame_db(x: np.ndarray, n: int = 320) -> np.ndarray:
     f = x[: x.size // n * n].reshape(-1, n)
     return 10 * np.log10(np.mean(f**2, axis=1) + 1e-20)
@@ -108,19 +136,7 @@ class Splits(unittest.TestCase):
         self.assertEqual(impulses.clip("test", 3, 2.0)[1], impulses.test_clip(3, 2.0)[1])
 
     def test_clips_are_seeded_and_split_apart(self):
-        kinds = set()
-        for i in range(12):
-            a, ia = impulses.clip("train", i, 2.0)
-            b, ib = impulses.clip("train", i, 2.0)
-            self.assertTrue(np.array_equal(a, b))
-            self.assertEqual(ia, ib)
-            v, _ = impulses.clip("val", i, 2.0)
-            t, _ = impulses.test_clip(i, 2.0)
-            self.assertFalse(np.array_equal(a, v), i)
-            self.assertFalse(np.array_equal(a, t), i)
-            self.assertIn(ia["kind"], [f"impulses ({k})" for k in impulses.KINDS])
-            kinds.add(ia["kind"])
-        self.assertGreater(len(kinds), 2)
+        check_seeded_clips(self, impulses, "impulses", 12, 2.0, 2, others=[lambda i: impulses.test_clip(i, 2.0)[0]])
 
 
 class Data(unittest.TestCase):
@@ -162,13 +178,7 @@ class Data(unittest.TestCase):
 
 class BankKeys(unittest.TestCase):
     def test_only_the_banks_that_use_impulses_py_depend_on_it(self):
-        def keys(changed: bool):
-            def source(m):
-                return b"changed" if (m is impulses and changed) else b"same"
-            with mock.patch.object(extract, "_source", source):
-                return {(g, c): extract._code_hash(g, c) for g in extract.GROUPS for c in ("clean", "aug1", "augimp1")}
-
-        before, after = keys(False), keys(True)
+        before, after = bank_keys(impulses, False), bank_keys(impulses, True)
         for (g, c), k in before.items():
             if g.startswith("ns-") or c == "augimp1":
                 self.assertNotEqual(k, after[(g, c)], (g, c))

@@ -8,11 +8,18 @@
 //!                                                            # with --model-file an 8 kHz model)
 //!     cargo bench --bench throughput -- many --streams 1000 --seconds 30
 //!     cargo bench --bench throughput -- pauses --minutes 20 --runs 3
+//!     cargo bench --bench throughput -- files --files 200 --seconds 3
 //!
 //! `single`: one hour of 16 kHz mono speech (the bundled demo looped)
 //! through `filesrc ! wavparse ! emotiondetect ! fakesink`; the element's
 //! CPU time is the pipeline's minus the same pipeline's without the element,
 //! medians of alternating runs.
+//!
+//! `files`: short files one after another in one process, one
+//! `single` pipeline each (`--files`, default 200, of `--seconds`, default
+//! 3 s of the demo speech), as an application that classifies recordings
+//! does: the element's CPU per file and the audio per CPU-second, the
+//! model's load included (it stays loaded between files).
 //!
 //! `pauses`: speech with noise-filled pauses: a minute of the demo speech
 //! (looped) and a minute of pink noise at -45 dBFS RMS, alternating, through
@@ -286,6 +293,30 @@ fn single(minutes: u64, runs: usize, model: Option<&str>, rate: u32) -> f64 {
         audio / element
     );
     element
+}
+
+fn files(count: usize, seconds: u64) {
+    let path = looped_wav(seconds);
+    // Without the element first, so its model is not loaded yet when the
+    // files with it start.
+    let cpu = [false, true].map(|with_element| {
+        let before = cpu_seconds();
+        for _ in 0..count {
+            run_to_eos(&pipeline(&path, with_element, None, RATE));
+        }
+        cpu_seconds() - before
+    });
+    let element = cpu[1] - cpu[0];
+    println!("files: {count} files of {seconds} s of speech, one pipeline each, one after another");
+    println!(
+        "  pipeline CPU with element {:.3} s, without {:.3} s",
+        cpu[1], cpu[0]
+    );
+    println!(
+        "  element CPU {:.2} ms per file ({:.0}x real time)",
+        element / count as f64 * 1e3,
+        (count as u64 * seconds) as f64 / element
+    );
 }
 
 fn pauses(minutes: u64, runs: usize) {
@@ -740,7 +771,18 @@ fn main() {
     let which: Vec<&str> = args
         .iter()
         .map(String::as_str)
-        .filter(|a| ["single", "many", "soak", "versus-python", "live", "pauses"].contains(a))
+        .filter(|a| {
+            [
+                "single",
+                "many",
+                "soak",
+                "versus-python",
+                "live",
+                "pauses",
+                "files",
+            ]
+            .contains(a)
+        })
         .collect();
     let model = args
         .iter()
@@ -764,6 +806,12 @@ fn main() {
     }
     if which.contains(&"soak") {
         soak(arg(&args, "--hours", 24));
+    }
+    if which.contains(&"files") {
+        files(
+            arg(&args, "--files", 200) as usize,
+            arg(&args, "--seconds", 3),
+        );
     }
     if which.contains(&"pauses") {
         pauses(

@@ -24,7 +24,7 @@ use ort::value::TensorRef;
 use crate::adapt::{self, AdaptationPrior};
 use crate::features::{FeatureError, FeatureParams};
 pub use runtime::{LogLevel, Logger, RuntimeError};
-pub use shared::{BatchStats, SharedModel, MAX_BATCH};
+pub use shared::{BatchStats, SharedModel, KEEP_LOADED, MAX_BATCH};
 
 /// Something that turns one sequence of feature frames into the model's
 /// output probabilities: the [`SharedModel`] in the element, a stand-in in

@@ -14,7 +14,7 @@
 //! deliberate wait cost more CPU than bigger batches save (README,
 //! *Performance*).
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::path::PathBuf;
 use std::sync::{Arc, LazyLock, Mutex, Weak};
 use std::thread::Thread;
@@ -91,9 +91,32 @@ struct Key {
 
 static REGISTRY: LazyLock<Mutex<HashMap<Key, Weak<SharedModel>>>> = LazyLock::new(Default::default);
 
+/// How many of the models last asked for stay loaded when no stream holds
+/// them: both built-in models and two files.
+pub const KEEP_LOADED: usize = 4;
+
+/// The models last asked for, most recent last. Loading a model (ONNX
+/// Runtime's session and its graph optimisation) costs more CPU than
+/// analysing a few seconds of audio, so an application that runs one short
+/// file after another would otherwise load it again for each (README,
+/// *Performance*).
+static RECENT: LazyLock<Mutex<VecDeque<Arc<SharedModel>>>> = LazyLock::new(Default::default);
+
+/// Makes `shared` the most recent of [`RECENT`]; returns the model that no
+/// longer fits, to be dropped outside the locks.
+fn keep_loaded(shared: &Arc<SharedModel>) -> Option<Arc<SharedModel>> {
+    let mut recent = lock(&RECENT);
+    recent.retain(|m| !Arc::ptr_eq(m, shared));
+    recent.push_back(Arc::clone(shared));
+    (recent.len() > KEEP_LOADED)
+        .then(|| recent.pop_front())
+        .flatten()
+}
+
 impl SharedModel {
     /// The shared instance for this model and provider, loading it if no
-    /// stream holds it. A file is identified by path, size and modification
+    /// stream holds it and it is not among the [`KEEP_LOADED`] models last
+    /// asked for. A file is identified by path, size and modification
     /// time, so an edited file is loaded anew.
     pub fn get(
         source: ModelSource<'_>,
@@ -116,6 +139,9 @@ impl SharedModel {
         // Held while loading, so concurrent starts load once.
         let mut registry = lock(&REGISTRY);
         if let Some(shared) = registry.get(&key).and_then(Weak::upgrade) {
+            let evicted = keep_loaded(&shared);
+            drop(registry);
+            drop(evicted);
             return Ok(shared);
         }
         registry.retain(|_, w| w.strong_count() > 0);
@@ -134,6 +160,9 @@ impl SharedModel {
             queue: Mutex::new(Queue::default()),
         });
         registry.insert(key, Arc::downgrade(&shared));
+        let evicted = keep_loaded(&shared);
+        drop(registry);
+        drop(evicted);
         Ok(shared)
     }
 

@@ -3,16 +3,18 @@
 //! application that runs one short file after another loads it once; only
 //! the few models last asked for stay.
 //!
-//! One test in its own binary: the models other tests load in parallel
-//! would otherwise push this one's out.
+//! Tests of their own binary, one at a time: models other tests load in
+//! parallel would push theirs out.
 
 mod common;
 
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 use common::{demo_source, init, play, ModelCopy};
 use emotiondetect_core::model::{ModelSource, Provider, SharedModel, KEEP_LOADED};
 use gst::prelude::*;
+
+static ONE_AT_A_TIME: Mutex<()> = Mutex::new(());
 
 fn run(description: &str) {
     let pipeline = gst::parse::launch(description).unwrap();
@@ -22,6 +24,7 @@ fn run(description: &str) {
 
 #[test]
 fn the_models_last_asked_for_stay_loaded_and_only_they() {
+    let _alone = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
     init();
     let model = ModelCopy::new("kept");
     let description = format!(
@@ -65,4 +68,34 @@ fn the_models_last_asked_for_stay_loaded_and_only_they() {
     // Asked for again, it is loaded anew: fresh counters.
     let again = SharedModel::get(ModelSource::File(&model), Provider::Cpu, None).unwrap();
     assert_eq!(again.batch_stats().sequences, 0);
+}
+
+#[test]
+fn a_model_file_rewritten_under_its_old_modification_time_is_loaded_anew() {
+    let _alone = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
+    let model = ModelCopy::new("rewritten");
+    let first = SharedModel::get(ModelSource::File(&model), Provider::Cpu, None).unwrap();
+    // Another model of the same size: one letter of the producer's name
+    // changed. Written in place, then given back the old modification time,
+    // as `cp --preserve` or `rsync -t` of another build would.
+    let modified = std::fs::metadata(&*model).unwrap().modified().unwrap();
+    let mut bytes = std::fs::read(&*model).unwrap();
+    let at = bytes
+        .windows(15)
+        .position(|w| w == b"training/export")
+        .expect("the exporter names itself");
+    bytes[at] = b'T';
+    std::fs::write(&*model, &bytes).unwrap();
+    let file = std::fs::File::options().write(true).open(&*model).unwrap();
+    file.set_modified(modified).unwrap();
+    drop(file);
+    assert_eq!(
+        std::fs::metadata(&*model).unwrap().modified().unwrap(),
+        modified
+    );
+    let second = SharedModel::get(ModelSource::File(&model), Provider::Cpu, None).unwrap();
+    assert!(!Arc::ptr_eq(&first, &second), "the old model was kept");
+    // And the same file again, unchanged, is the instance just loaded.
+    let third = SharedModel::get(ModelSource::File(&model), Provider::Cpu, None).unwrap();
+    assert!(Arc::ptr_eq(&second, &third));
 }

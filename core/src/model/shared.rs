@@ -80,7 +80,32 @@ pub struct SharedModel {
 #[derive(Clone, PartialEq, Eq, Hash)]
 enum SourceKey {
     Builtin(usize),
-    File(PathBuf, u64, Option<std::time::SystemTime>),
+    File(PathBuf, FileVersion),
+}
+
+/// What tells one version of a file from another: its size and
+/// modification time, and on Unix its device, inode and change time, which
+/// no tool sets back (a file copied over with its old modification time
+/// kept, or renamed into place, is another version).
+#[derive(Clone, PartialEq, Eq, Hash)]
+struct FileVersion {
+    len: u64,
+    modified: Option<std::time::SystemTime>,
+    #[cfg(unix)]
+    id: (u64, u64, i64, i64),
+}
+
+impl FileVersion {
+    fn of(meta: &std::fs::Metadata) -> Self {
+        #[cfg(unix)]
+        use std::os::unix::fs::MetadataExt;
+        FileVersion {
+            len: meta.len(),
+            modified: meta.modified().ok(),
+            #[cfg(unix)]
+            id: (meta.dev(), meta.ino(), meta.ctime(), meta.ctime_nsec()),
+        }
+    }
 }
 
 #[derive(Clone, PartialEq, Eq, Hash)]
@@ -116,8 +141,8 @@ fn keep_loaded(shared: &Arc<SharedModel>) -> Option<Arc<SharedModel>> {
 impl SharedModel {
     /// The shared instance for this model and provider, loading it if no
     /// stream holds it and it is not among the [`KEEP_LOADED`] models last
-    /// asked for. A file is identified by path, size and modification
-    /// time, so an edited file is loaded anew.
+    /// asked for. A file is identified by its path and [`FileVersion`], so
+    /// an edited or replaced file is loaded anew.
     pub fn get(
         source: ModelSource<'_>,
         provider: Provider,
@@ -131,7 +156,7 @@ impl SharedModel {
                         source_name: source.name(),
                         reason: e.to_string(),
                     })?;
-                    SourceKey::File(path.to_path_buf(), meta.len(), meta.modified().ok())
+                    SourceKey::File(path.to_path_buf(), FileVersion::of(&meta))
                 }
             },
             provider,

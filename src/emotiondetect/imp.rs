@@ -932,7 +932,7 @@ impl BaseTransformImpl for EmotionDetect {
         let sources: Vec<ModelSource> = match path {
             Some(p) => vec![ModelSource::File(p)],
             // Only the built-in models of a set rate: loading the others
-            // (to find their rate) would cost every stream a session.
+            // (to find their rate) would load sessions the stream never uses.
             None => model::BuiltinModel::sources_for(settings.sample_rate).collect(),
         };
         let mut models = Vec::new();

@@ -480,7 +480,9 @@ pub fn demo_source() -> String {
 }
 
 /// A private copy of the built-in model, removed on drop: its shared
-/// instance (and its batch counters) belongs to the test that makes it.
+/// instance (and its batch counters) belongs to the test that makes it, as
+/// long as no other test of the binary uses its name (the instance may stay
+/// loaded after the file is gone).
 pub struct ModelCopy(PathBuf);
 
 impl ModelCopy {

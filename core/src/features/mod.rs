@@ -29,6 +29,8 @@ use std::sync::{Arc, LazyLock, Mutex, Weak};
 use realfft::num_complex::Complex;
 use realfft::{RealFftPlanner, RealToComplex};
 
+use crate::sync::KeepRecent;
+
 /// Version of the feature definition; models declare the version they need.
 pub const FEATURE_FORMAT: u32 = 1;
 
@@ -309,10 +311,16 @@ pub struct FeatureExtractor {
     frames_emitted: u64,
 }
 
+/// Parameter sets whose [`Tables`] stay built when no extractor uses them:
+/// both built-in models' and two more.
+const KEEP_TABLES: usize = 4;
+
 /// What the parameters alone determine: the FFT plan, window, filterbanks
 /// and DCT. Built once per parameter set in the process and shared by every
 /// extractor using it (a thousand streams would otherwise build a thousand
-/// copies).
+/// copies); those of the last [`KEEP_TABLES`] parameter sets stay built
+/// when no extractor uses them (about 0.2 ms of CPU each, as much as the
+/// features of a quarter second of audio).
 struct Tables {
     fft: Arc<dyn RealToComplex<f32>>,
     window: Vec<f32>,
@@ -330,13 +338,20 @@ impl Tables {
         static CACHE: LazyLock<Mutex<HashMap<String, Weak<Tables>>>> =
             LazyLock::new(Default::default);
         let key = params.to_json();
+        static RECENT: KeepRecent<Tables> = KeepRecent::new(KEEP_TABLES);
         let mut cache = crate::sync::lock(&CACHE);
-        if let Some(tables) = cache.get(&key).and_then(Weak::upgrade) {
-            return tables;
-        }
-        cache.retain(|_, w| w.strong_count() > 0);
-        let tables = Arc::new(Tables::new(params));
-        cache.insert(key, Arc::downgrade(&tables));
+        let tables = match cache.get(&key).and_then(Weak::upgrade) {
+            Some(tables) => tables,
+            None => {
+                cache.retain(|_, w| w.strong_count() > 0);
+                let tables = Arc::new(Tables::new(params));
+                cache.insert(key, Arc::downgrade(&tables));
+                tables
+            }
+        };
+        let evicted = RECENT.touch(&tables);
+        drop(cache);
+        drop(evicted);
         tables
     }
 

@@ -1,7 +1,9 @@
 // SPDX-License-Identifier: MPL-2.0
 //! One ONNX Runtime session per model and provider in the process, shared by
 //! every stream that uses it, with requests from concurrent streams run as
-//! one batch.
+//! one batch. On the CPU the few models last asked for stay loaded when no
+//! stream holds them; a file changed on disk is loaded anew beside the old
+//! version, which goes when its streams end or it leaves the few.
 //!
 //! Batching is flat combining: a stream queues its request, and whichever
 //! stream gets the session runs everything queued with the same number of
@@ -14,13 +16,13 @@
 //! deliberate wait cost more CPU than bigger batches save (README,
 //! *Performance*).
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::{Arc, LazyLock, Mutex, Weak};
 use std::thread::Thread;
 
 use super::{Classifier, Logger, Model, ModelContract, ModelError, ModelSource, Provider};
-use crate::sync::lock;
+use crate::sync::{lock, KeepRecent};
 
 /// The most sequences run in one call: beyond it the cost per window rises
 /// again (README, *Performance*).
@@ -85,14 +87,19 @@ enum SourceKey {
 
 /// What tells one version of a file from another: its size and
 /// modification time, and on Unix its device, inode and change time, which
-/// no tool sets back (a file copied over with its old modification time
-/// kept, or renamed into place, is another version).
+/// no tool sets back: a file moved into its place is another version, and
+/// so is one written again in place (or even given other permissions) once
+/// the file system's clock has moved on.
 #[derive(Clone, PartialEq, Eq, Hash)]
 struct FileVersion {
     len: u64,
     modified: Option<std::time::SystemTime>,
     #[cfg(unix)]
-    id: (u64, u64, i64, i64),
+    device: u64,
+    #[cfg(unix)]
+    inode: u64,
+    #[cfg(unix)]
+    changed: (i64, i64),
 }
 
 impl FileVersion {
@@ -103,7 +110,11 @@ impl FileVersion {
             len: meta.len(),
             modified: meta.modified().ok(),
             #[cfg(unix)]
-            id: (meta.dev(), meta.ino(), meta.ctime(), meta.ctime_nsec()),
+            device: meta.dev(),
+            #[cfg(unix)]
+            inode: meta.ino(),
+            #[cfg(unix)]
+            changed: (meta.ctime(), meta.ctime_nsec()),
         }
     }
 }
@@ -116,33 +127,31 @@ struct Key {
 
 static REGISTRY: LazyLock<Mutex<HashMap<Key, Weak<SharedModel>>>> = LazyLock::new(Default::default);
 
-/// How many of the models last asked for stay loaded when no stream holds
-/// them: both built-in models and two files.
+/// How many models stay loaded on the CPU when no stream holds them, unless
+/// `EMOTIONDETECT_KEEP_MODELS` gives another number (0: none).
 pub const KEEP_LOADED: usize = 4;
 
-/// The models last asked for, most recent last. Loading a model (ONNX
-/// Runtime's session and its graph optimisation) costs more CPU than
-/// analysing a few seconds of audio, so an application that runs one short
-/// file after another would otherwise load it again for each (README,
-/// *Performance*).
-static RECENT: LazyLock<Mutex<VecDeque<Arc<SharedModel>>>> = LazyLock::new(Default::default);
-
-/// Makes `shared` the most recent of [`RECENT`]; returns the model that no
-/// longer fits, to be dropped outside the locks.
-fn keep_loaded(shared: &Arc<SharedModel>) -> Option<Arc<SharedModel>> {
-    let mut recent = lock(&RECENT);
-    recent.retain(|m| !Arc::ptr_eq(m, shared));
-    recent.push_back(Arc::clone(shared));
-    (recent.len() > KEEP_LOADED)
-        .then(|| recent.pop_front())
-        .flatten()
-}
+/// The models last asked for on the CPU (the [`KEEP_LOADED`] most recent
+/// pairs of model and provider: both built-in models and two files, say).
+/// Loading a model (ONNX Runtime's session and its graph optimisation) costs
+/// more CPU than analysing a few seconds of audio, so an application that
+/// runs one short file after another would otherwise load it again for
+/// each (README, *Performance*). GPU sessions are not kept: their device
+/// memory is not ours to hold, and a GPU may come or go between streams.
+static RECENT: LazyLock<KeepRecent<SharedModel>> = LazyLock::new(|| {
+    KeepRecent::new(
+        std::env::var("EMOTIONDETECT_KEEP_MODELS")
+            .ok()
+            .and_then(|n| n.trim().parse().ok())
+            .unwrap_or(KEEP_LOADED),
+    )
+});
 
 impl SharedModel {
     /// The shared instance for this model and provider, loading it if no
-    /// stream holds it and it is not among the [`KEEP_LOADED`] models last
-    /// asked for. A file is identified by its path and [`FileVersion`], so
-    /// an edited or replaced file is loaded anew.
+    /// stream holds it and it is not among the models kept loaded
+    /// ([`KEEP_LOADED`]). A file is identified by its path and
+    /// [`FileVersion`], so an edited or replaced file is loaded anew.
     pub fn get(
         source: ModelSource<'_>,
         provider: Provider,
@@ -163,29 +172,32 @@ impl SharedModel {
         };
         // Held while loading, so concurrent starts load once.
         let mut registry = lock(&REGISTRY);
-        if let Some(shared) = registry.get(&key).and_then(Weak::upgrade) {
-            let evicted = keep_loaded(&shared);
-            drop(registry);
-            drop(evicted);
-            return Ok(shared);
-        }
-        registry.retain(|_, w| w.strong_count() > 0);
-        let model = Model::load(source, provider, logger)?;
-        let shared = Arc::new(SharedModel {
-            contract: model.contract().clone(),
-            provider: model.provider(),
-            library: model.library().to_path_buf(),
-            n_labels: model.n_labels(),
-            n_features: model.contract().features.n_features(),
-            session: Mutex::new(Session {
-                model,
-                input: Vec::new(),
-                output: Vec::new(),
-            }),
-            queue: Mutex::new(Queue::default()),
-        });
-        registry.insert(key, Arc::downgrade(&shared));
-        let evicted = keep_loaded(&shared);
+        let shared = match registry.get(&key).and_then(Weak::upgrade) {
+            Some(shared) => shared,
+            None => {
+                registry.retain(|_, w| w.strong_count() > 0);
+                let model = Model::load(source, provider, logger)?;
+                let shared = Arc::new(SharedModel {
+                    contract: model.contract().clone(),
+                    provider: model.provider(),
+                    library: model.library().to_path_buf(),
+                    n_labels: model.n_labels(),
+                    n_features: model.contract().features.n_features(),
+                    session: Mutex::new(Session {
+                        model,
+                        input: Vec::new(),
+                        output: Vec::new(),
+                    }),
+                    queue: Mutex::new(Queue::default()),
+                });
+                registry.insert(key, Arc::downgrade(&shared));
+                shared
+            }
+        };
+        let evicted = match provider {
+            Provider::Cpu => RECENT.touch(&shared),
+            _ => None,
+        };
         drop(registry);
         drop(evicted);
         Ok(shared)

@@ -798,6 +798,14 @@ def fmt(ms: dict) -> str:
     return f"{ms['mean']:.3f} ± {ms['std']:.3f}"
 
 
+def refuse_other_runs(where: str, tag: str, old: dict | None, new: dict, fields) -> None:
+    """A tag whose stored entry holds other runs (the shipped models' tags keep the names of earlier runs that the
+    card cites) is not overwritten: copy the runs under a tag of their own."""
+    if old and any(old.get(f) != new.get(f) for f in fields):
+        raise SystemExit(f"{tag}: {where} holds other runs under this tag ({fields[0]} {old.get(fields[0])}); "
+                         "evaluate a copy of the runs under a new tag")
+
+
 def main() -> None:
     global CONTEXT, SEEDS
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -854,13 +862,8 @@ def main() -> None:
         res = {tag: validation_row(*train.load_run(tag, "final"), rate) for tag in args.final_runs}
 
         def keep_other_runs(d: dict) -> None:
-            # a tag whose entry holds other runs (final<R>k is the shipped models' tag, whose entry the card cites
-            # for older runs) is not overwritten: copy the runs under a tag of their own
             for tag, row in res.items():
-                old = d.get(tag)
-                if old and (old.get("best_epoch"), old.get("val_score")) != (row["best_epoch"], row["val_score"]):
-                    raise SystemExit(f"{tag}: final-validation holds other runs under this tag (epoch "
-                                     f"{old.get('best_epoch')}); evaluate a copy of the runs under a new tag")
+                refuse_other_runs("final-validation", tag, d.get(tag), row, ("best_epoch", "val_score"))
             d.update(res)
 
         common.merge_json(common.RESULTS_DIR / f"final-validation-{rate // 1000}k.json", keep_other_runs)
@@ -872,7 +875,14 @@ def main() -> None:
             res = evaluate_xcorpus(rate, tag)
             if not res:
                 raise SystemExit(f"{tag}: no cross-corpus runs under {train.RUNS_DIR / tag}")
-            common.merge_json(path, lambda d: d.update({tag: res}), {"rate": rate})
+
+            def keep_other_runs(d: dict) -> None:
+                for direction, row in res.items():
+                    refuse_other_runs(f"xcorpus-variants ({direction})", tag, d.get(tag, {}).get(direction), row,
+                                      ("best_epoch", "val_uar_own_corpus"))
+                d[tag] = res
+
+            common.merge_json(path, keep_other_runs, {"rate": rate})
             print(tag, json.dumps({k: {"all": v["element_uar"], **{p: q["element_uar"] for p, q in v["by_speaker"].items()}}
                                    for k, v in res.items()}), flush=True)
         return

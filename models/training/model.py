@@ -72,8 +72,8 @@ class ResLSTMSA(nn.Module):
     def normalise(self, x: torch.Tensor) -> torch.Tensor:
         return (x - self.feat_mean) / self.feat_std
 
-    def forward_normalised(self, z: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """Logits (B,n_labels) and attention (B,T) of already-normalised features."""
+    def pooled(self, z: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """The attention-pooled vector (B, pooled) and the attention (B,T) of already-normalised features."""
         h1, _ = self.lstm1(z)
         r = h1 + z
         r = self.bn1(r.transpose(1, 2)).transpose(1, 2)
@@ -84,12 +84,44 @@ class ResLSTMSA(nn.Module):
         if self.stats_pool:
             var = torch.sum(alpha.unsqueeze(-1) * h2 * h2, dim=1) - context * context
             context = torch.cat([context, torch.sqrt(var.clamp_min(1e-5))], dim=1)
-        logits = self.fc(self.dropout(self.bn2(context))) / self.temperature
-        return logits, alpha
+        return context, alpha
+
+    def classify(self, context: torch.Tensor) -> torch.Tensor:
+        """Logits (B,n_labels) of pooled vectors."""
+        return self.fc(self.dropout(self.bn2(context))) / self.temperature
+
+    def forward_normalised(self, z: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Logits (B,n_labels) and attention (B,T) of already-normalised features."""
+        context, alpha = self.pooled(z)
+        return self.classify(context), alpha
 
     def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Logits (B,n_labels) and attention (B,T) of raw extractor features (B,T,F)."""
         return self.forward_normalised(self.normalise(x))
+
+
+class _ReverseGradient(torch.autograd.Function):
+    @staticmethod
+    def forward(ctx, x: torch.Tensor, weight: float) -> torch.Tensor:
+        ctx.weight = weight
+        return x.view_as(x)
+
+    @staticmethod
+    def backward(ctx, grad: torch.Tensor):
+        return -ctx.weight * grad, None
+
+
+class SpeakerAdversary(nn.Module):
+    """Names the speaker of a pooled vector; its gradient reaches the network reversed and scaled
+    (Ganin & Lempitsky 2015), so the network learns to leave the speaker unnamed. Training only:
+    not part of any exported model."""
+
+    def __init__(self, pooled: int, n_speakers: int, hidden: int = 64):
+        super().__init__()
+        self.net = nn.Sequential(nn.Linear(pooled, hidden), nn.ReLU(), nn.Linear(hidden, n_speakers))
+
+    def forward(self, context: torch.Tensor, weight: float) -> torch.Tensor:
+        return self.net(_ReverseGradient.apply(context, weight))
 
 
 FUNCTIONALS = 5  # per feature: mean, std, 10th and 90th percentile, mean absolute frame-to-frame change

@@ -42,7 +42,7 @@ import torch.nn.functional as F
 from . import adapt, common, extract
 from .data import DEFAULT_CONDITIONS, Data, Speakers, class_weights, corpus_label
 from .lengths import first, length_classes, nonspeech_to_short, sequence
-from .model import Ensemble, Fused, ResLSTMSA, count_parameters
+from .model import Ensemble, Fused, ResLSTMSA, SpeakerAdversary, count_parameters
 
 RUNS_DIR = common.CACHE_DIR / "runs"
 CONFIG_PATH = Path(__file__).resolve().parent / "config.json"
@@ -107,6 +107,10 @@ class Config:
     # 1: attentive statistics pooling (model.py): the weighted standard deviation of h_t joins the
     # attention's weighted mean (49,706 parameters); 0: the paper's soft attention alone
     stats_pool: int = 0
+    # > 0: a speaker adversary (model.SpeakerAdversary) reads the pooled vector of each speech example through a
+    # gradient reversal layer whose weight rises from 0 to this value over the run (2 / (1 + e^(-10 p)) - 1 of it,
+    # p the share of steps done); training only, not exported. 0: none (the recipe)
+    speaker_adv: float = 0.0
     # > 0: the checkpoint is an exponential moving average of the weights and batch-norm statistics, this
     # decay per optimiser step; validation and the chosen epoch use the average (0: the weights as trained).
     # Measured at 0.995, not adopted (MODEL_CARD.md)
@@ -297,7 +301,17 @@ def train_run(data: Data, split: dict, cfg: Config, seed: int, desc: str = "", t
     prior = (adapt.Prior(model.feat_mean.numpy().astype(np.float64), model.feat_std.numpy().astype(np.float64),
                          cfg.prior_frames).rounded() if cfg.adapt else None)
     speakers = Speakers(data, tr) if cfg.adapt else None
-    opt = torch.optim.Adam(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+    params = list(model.parameters())
+    adversary, speaker_ids = None, {}
+    if cfg.speaker_adv > 0:
+        if cfg.mixup_alpha > 0:
+            raise SystemExit("the speaker adversary reads one speaker per example: not with mixup")
+        for it in tr:
+            if data.corpus(first(it)) != "nonspeech":
+                speaker_ids.setdefault(data.speaker(first(it)), len(speaker_ids))
+        adversary = SpeakerAdversary(model.bn2.num_features, len(speaker_ids))
+        params += list(adversary.parameters())
+    opt = torch.optim.Adam(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
     sched = torch.optim.lr_scheduler.CosineAnnealingWarmRestarts(opt, T_0=cfg.t0, T_mult=cfg.t_mult,
                                                                  eta_min=cfg.eta_min)
     if teacher is not None and cfg.mixup_alpha > 0:
@@ -324,6 +338,7 @@ def train_run(data: Data, split: dict, cfg: Config, seed: int, desc: str = "", t
     average = {k: v.detach().clone() for k, v in model.state_dict().items()} if cfg.ema > 0 else None
     averaged = {k for k, _ in model.named_parameters()} | {k for k in model.state_dict() if ".running_" in k}
     t_start = time.time()
+    steps_done, steps_total = 0, None
     for epoch in range(cfg.epochs):
         model.train()
         batches = []
@@ -335,6 +350,8 @@ def train_run(data: Data, split: dict, cfg: Config, seed: int, desc: str = "", t
                 perm = b[rng.permutation(len(b))]
                 batches += [[tr[i] for i in perm[k:k + cfg.batch_size]] for k in range(0, len(perm), cfg.batch_size)]
         order = rng.permutation(len(batches)) if cfg.bucket else range(len(batches))
+        if steps_total is None:
+            steps_total = cfg.epochs * len(batches)
         tot = 0.0
         for step, bi in enumerate(order):
             sel = batches[bi]
@@ -348,7 +365,11 @@ def train_run(data: Data, split: dict, cfg: Config, seed: int, desc: str = "", t
                 # corpus's labels
                 lam, other = float(rng.beta(cfg.mixup_alpha, cfg.mixup_alpha)), torch.from_numpy(rng.permutation(len(sel)))
                 z = lam * z + (1.0 - lam) * z[other]
-            logits, _ = model.forward_normalised(z)
+            if adversary is None:
+                logits, _ = model.forward_normalised(z)
+            else:
+                context, _ = model.pooled(z)
+                logits = model.classify(context)
             if weights is not None:
                 w = torch.tensor([weights[corpus_label(data, it)] for it in sel])
                 loss = (w * F.cross_entropy(masked_logits(logits, m), y, reduction="none",
@@ -366,10 +387,18 @@ def train_run(data: Data, split: dict, cfg: Config, seed: int, desc: str = "", t
                 kd = F.kl_div(torch.log_softmax(masked_logits(logits, m) / cfg.distill_t, 1), target,
                               reduction="batchmean") * cfg.distill_t ** 2
                 loss = (1.0 - cfg.distill_weight) * loss + cfg.distill_weight * kd
+            if adversary is not None:
+                speech = [k for k, it in enumerate(sel) if data.corpus(first(it)) != "nonspeech"]
+                if speech:
+                    p = steps_done / steps_total
+                    weight = cfg.speaker_adv * (2.0 / (1.0 + math.exp(-10.0 * p)) - 1.0)
+                    who = torch.tensor([speaker_ids[data.speaker(first(sel[k]))] for k in speech])
+                    loss = loss + F.cross_entropy(adversary(context[speech], weight), who)
+            steps_done += 1
             opt.zero_grad(set_to_none=True)
             loss.backward()
             if cfg.grad_clip > 0:
-                torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
+                torch.nn.utils.clip_grad_norm_(params, cfg.grad_clip)
             opt.step()
             sched.step(epoch + (step + 1) / len(order))
             if average is not None:

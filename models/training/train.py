@@ -111,6 +111,9 @@ class Config:
     # gradient reversal layer whose weight rises from 0 to this value over the run (2 / (1 + e^(-10 p)) - 1 of it,
     # p the share of steps done); training only, not exported. 0: none (the recipe)
     speaker_adv: float = 0.0
+    # > 0: two more outputs on the pooled vector (training only, not exported) predict the binary arousal and valence
+    # of speech examples (common.AROUSAL, common.VALENCE); their binary cross-entropy, this weight, joins the loss
+    av_weight: float = 0.0
     # > 0: the checkpoint is an exponential moving average of the weights and batch-norm statistics, this
     # decay per optimiser step; validation and the chosen epoch use the average (0: the weights as trained).
     # Measured at 0.995, not adopted (MODEL_CARD.md)
@@ -311,6 +314,14 @@ def train_run(data: Data, split: dict, cfg: Config, seed: int, desc: str = "", t
                 speaker_ids.setdefault(data.speaker(first(it)), len(speaker_ids))
         adversary = SpeakerAdversary(model.bn2.num_features, len(speaker_ids))
         params += list(adversary.parameters())
+    av_head = None
+    if cfg.av_weight > 0:
+        if cfg.mixup_alpha > 0:
+            raise SystemExit("arousal and valence are read per example: not with mixup")
+        av_head = torch.nn.Linear(model.bn2.num_features, 2)
+        params += list(av_head.parameters())
+        av_target = torch.tensor([[common.AROUSAL[name], common.VALENCE[name]] if name in common.AROUSAL else [-1, -1]
+                                  for name in common.LABELS], dtype=torch.float32)
     opt = torch.optim.Adam(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
     sched = torch.optim.lr_scheduler.CosineAnnealingWarmRestarts(opt, T_0=cfg.t0, T_mult=cfg.t_mult,
                                                                  eta_min=cfg.eta_min)
@@ -365,7 +376,7 @@ def train_run(data: Data, split: dict, cfg: Config, seed: int, desc: str = "", t
                 # corpus's labels
                 lam, other = float(rng.beta(cfg.mixup_alpha, cfg.mixup_alpha)), torch.from_numpy(rng.permutation(len(sel)))
                 z = lam * z + (1.0 - lam) * z[other]
-            if adversary is None:
+            if adversary is None and av_head is None:
                 logits, _ = model.forward_normalised(z)
             else:
                 context, _ = model.pooled(z)
@@ -394,6 +405,12 @@ def train_run(data: Data, split: dict, cfg: Config, seed: int, desc: str = "", t
                     weight = cfg.speaker_adv * (2.0 / (1.0 + math.exp(-10.0 * p)) - 1.0)
                     who = torch.tensor([speaker_ids[data.speaker(first(sel[k]))] for k in speech])
                     loss = loss + F.cross_entropy(adversary(context[speech], weight), who)
+            if av_head is not None:
+                target = av_target[y]
+                speech = target[:, 0] >= 0
+                if speech.any():
+                    loss = loss + cfg.av_weight * F.binary_cross_entropy_with_logits(av_head(context[speech]),
+                                                                                    target[speech])
             steps_done += 1
             opt.zero_grad(set_to_none=True)
             loss.backward()

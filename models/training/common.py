@@ -46,8 +46,9 @@ CORPUS_MASK = {
 }
 # Labels an evaluation on a corpus takes its argmax over.
 EVAL_LABELS = {"ravdess": RAVDESS_LABELS, "emodb": EMODB_LABELS}
-# binary arousal and valence of each emotion (Schuller et al. 2010's mapping of categories for cross-corpus work;
-# train.py's av_weight): 1 high arousal / positive valence, 0 low / negative; non-speech has neither
+# binary arousal and valence of each emotion (Schuller et al. 2010's mapping of categories for cross-corpus work,
+# extended by us to calm, which their corpora lack; train.py's av_weight): 1 high arousal / positive valence, 0 low /
+# negative; non-speech has neither
 AROUSAL = {"neutral": 0, "calm": 0, "happy": 1, "sad": 0, "angry": 1, "fearful": 1, "disgust": 0, "surprised": 1,
            "boredom": 0}
 VALENCE = {"neutral": 1, "calm": 1, "happy": 1, "sad": 0, "angry": 0, "fearful": 0, "disgust": 0, "surprised": 1,

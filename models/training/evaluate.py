@@ -877,8 +877,12 @@ def main() -> None:
                 raise SystemExit(f"{tag}: no cross-corpus runs under {train.RUNS_DIR / tag}")
 
             def keep_other_runs(d: dict) -> None:
+                old = d.get(tag, {})
+                if set(old) - set(res):
+                    raise SystemExit(f"{tag}: xcorpus-variants holds directions these runs lack "
+                                     f"({', '.join(sorted(set(old) - set(res)))}); evaluate them under a new tag")
                 for direction, row in res.items():
-                    refuse_other_runs(f"xcorpus-variants ({direction})", tag, d.get(tag, {}).get(direction), row,
+                    refuse_other_runs(f"xcorpus-variants ({direction})", tag, old.get(direction), row,
                                       ("best_epoch", "val_uar_own_corpus"))
                 d[tag] = res
 

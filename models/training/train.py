@@ -112,7 +112,9 @@ class Config:
     # p the share of steps done); training only, not exported. 0: none (the recipe)
     speaker_adv: float = 0.0
     # > 0: two more outputs on the pooled vector (training only, not exported) predict the binary arousal and valence
-    # of speech examples (common.AROUSAL, common.VALENCE); their binary cross-entropy, this weight, joins the loss
+    # of speech examples (common.AROUSAL, common.VALENCE); their binary cross-entropy, this weight, joins the loss.
+    # With either of these two, gradient clipping (grad_clip) bounds the norm of all gradients together, the extra
+    # layers' with the network's
     av_weight: float = 0.0
     # > 0: the checkpoint is an exponential moving average of the weights and batch-norm statistics, this
     # decay per optimiser step; validation and the chosen epoch use the average (0: the weights as trained).

@@ -1,7 +1,8 @@
 // SPDX-License-Identifier: MPL-2.0
 //! Locking that survives a panic elsewhere: a poisoned mutex still holds
 //! consistent data here (every critical section leaves it whole), and a
-//! streaming thread must not panic because another one did.
+//! streaming thread must not panic because another one did. And
+//! [`KeepRecent`], which keeps the last few values of a cache alive.
 
 use std::collections::VecDeque;
 use std::sync::{Arc, Mutex, MutexGuard};

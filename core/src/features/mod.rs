@@ -319,8 +319,8 @@ const KEEP_TABLES: usize = 4;
 /// and DCT. Built once per parameter set in the process and shared by every
 /// extractor using it (a thousand streams would otherwise build a thousand
 /// copies); those of the last [`KEEP_TABLES`] parameter sets stay built
-/// when no extractor uses them (about 0.2 ms of CPU each, as much as the
-/// features of a quarter second of audio).
+/// when no extractor uses them (building them costs about as much CPU as
+/// the features of a second of audio).
 struct Tables {
     fft: Arc<dyn RealToComplex<f32>>,
     window: Vec<f32>,

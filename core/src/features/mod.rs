@@ -23,13 +23,12 @@ pub use filters::{
 };
 pub use pitch::{PitchParams, PITCH_REFERENCE_HZ};
 
-use std::collections::HashMap;
-use std::sync::{Arc, LazyLock, Mutex, Weak};
+use std::sync::{Arc, LazyLock};
 
 use realfft::num_complex::Complex;
 use realfft::{RealFftPlanner, RealToComplex};
 
-use crate::sync::KeepRecent;
+use crate::sync::SharedCache;
 
 /// Version of the feature definition; models declare the version they need.
 pub const FEATURE_FORMAT: u32 = 1;
@@ -335,23 +334,11 @@ struct Tables {
 impl Tables {
     /// The shared tables for `params` (already validated).
     fn shared(params: &FeatureParams) -> Arc<Tables> {
-        static CACHE: LazyLock<Mutex<HashMap<String, Weak<Tables>>>> =
-            LazyLock::new(Default::default);
-        let key = params.to_json();
-        static RECENT: KeepRecent<Tables> = KeepRecent::new(KEEP_TABLES);
-        let mut cache = crate::sync::lock(&CACHE);
-        let tables = match cache.get(&key).and_then(Weak::upgrade) {
-            Some(tables) => tables,
-            None => {
-                cache.retain(|_, w| w.strong_count() > 0);
-                let tables = Arc::new(Tables::new(params));
-                cache.insert(key, Arc::downgrade(&tables));
-                tables
-            }
-        };
-        let evicted = RECENT.touch(&tables);
-        drop(cache);
-        drop(evicted);
+        static CACHE: LazyLock<SharedCache<String, Tables>> =
+            LazyLock::new(|| SharedCache::new(KEEP_TABLES));
+        let Ok(tables) = CACHE.get_or_build(params.to_json(), true, || {
+            Ok::<_, std::convert::Infallible>(Tables::new(params))
+        });
         tables
     }
 

@@ -18,11 +18,11 @@
 
 use std::collections::HashMap;
 use std::path::PathBuf;
-use std::sync::{Arc, LazyLock, Mutex, Weak};
+use std::sync::{Arc, LazyLock, Mutex};
 use std::thread::Thread;
 
 use super::{Classifier, Logger, Model, ModelContract, ModelError, ModelSource, Provider};
-use crate::sync::{lock, KeepRecent};
+use crate::sync::{lock, SharedCache};
 
 /// The most sequences run in one call: beyond it the cost per window rises
 /// again (README, *Performance*).
@@ -125,21 +125,20 @@ struct Key {
     provider: Provider,
 }
 
-static REGISTRY: LazyLock<Mutex<HashMap<Key, Weak<SharedModel>>>> = LazyLock::new(Default::default);
-
 /// How many models stay loaded on the CPU when no stream holds them, unless
 /// `EMOTIONDETECT_KEEP_MODELS` gives another number (0: none).
 pub const KEEP_LOADED: usize = 4;
 
-/// The models last asked for on the CPU (the [`KEEP_LOADED`] most recent
-/// pairs of model and provider: both built-in models and two files, say).
+/// Every model loaded, shared by the streams that use it; on the CPU the
+/// [`KEEP_LOADED`] most recent pairs of model and provider (both built-in
+/// models and two files, say) stay loaded when no stream holds them.
 /// Loading a model (ONNX Runtime's session and its graph optimisation) costs
 /// more CPU than analysing a few seconds of audio, so an application that
 /// runs one short file after another would otherwise load it again for
 /// each (README, *Performance*). GPU sessions are not kept: their device
 /// memory is not ours to hold, and a GPU may come or go between streams.
-static RECENT: LazyLock<KeepRecent<SharedModel>> = LazyLock::new(|| {
-    KeepRecent::new(
+static MODELS: LazyLock<SharedCache<Key, SharedModel>> = LazyLock::new(|| {
+    SharedCache::new(
         std::env::var("EMOTIONDETECT_KEEP_MODELS")
             .ok()
             .and_then(|n| n.trim().parse().ok())
@@ -170,37 +169,22 @@ impl SharedModel {
             },
             provider,
         };
-        // Held while loading, so concurrent starts load once.
-        let mut registry = lock(&REGISTRY);
-        let shared = match registry.get(&key).and_then(Weak::upgrade) {
-            Some(shared) => shared,
-            None => {
-                registry.retain(|_, w| w.strong_count() > 0);
-                let model = Model::load(source, provider, logger)?;
-                let shared = Arc::new(SharedModel {
-                    contract: model.contract().clone(),
-                    provider: model.provider(),
-                    library: model.library().to_path_buf(),
-                    n_labels: model.n_labels(),
-                    n_features: model.contract().features.n_features(),
-                    session: Mutex::new(Session {
-                        model,
-                        input: Vec::new(),
-                        output: Vec::new(),
-                    }),
-                    queue: Mutex::new(Queue::default()),
-                });
-                registry.insert(key, Arc::downgrade(&shared));
-                shared
-            }
-        };
-        let evicted = match provider {
-            Provider::Cpu => RECENT.touch(&shared),
-            _ => None,
-        };
-        drop(registry);
-        drop(evicted);
-        Ok(shared)
+        MODELS.get_or_build(key, provider == Provider::Cpu, || {
+            let model = Model::load(source, provider, logger)?;
+            Ok(SharedModel {
+                contract: model.contract().clone(),
+                provider: model.provider(),
+                library: model.library().to_path_buf(),
+                n_labels: model.n_labels(),
+                n_features: model.contract().features.n_features(),
+                session: Mutex::new(Session {
+                    model,
+                    input: Vec::new(),
+                    output: Vec::new(),
+                }),
+                queue: Mutex::new(Queue::default()),
+            })
+        })
     }
 
     pub fn contract(&self) -> &ModelContract {

@@ -234,6 +234,23 @@ def predict(model: ResLSTMSA, seqs: list[np.ndarray], logits_out: bool = False, 
     return out
 
 
+def speaker_uars(data: Data, items, probs: np.ndarray) -> dict:
+    """UAR of each validation speaker's clips ("corpus:speaker"), argmax over the corpus's labels: lets a
+    checkpoint rule be judged on speakers that did not choose it (the history keeps them per epoch)."""
+    out = {}
+    for k, it in enumerate(items):
+        corpus, speaker = data.speaker(it)
+        if corpus != "nonspeech":
+            out.setdefault(f"{corpus}:{speaker}", []).append(k)
+    uars = {}
+    for key, idx in sorted(out.items()):
+        corpus = key.split(":")[0]
+        y = [data.label(items[k]) for k in idx]
+        pred = common.restricted_argmax(probs[idx], common.EVAL_LABELS[corpus])
+        uars[key] = round(common.metrics_from_cm(common.confusion(y, pred, common.N_LABELS))["uar"], 5)
+    return uars
+
+
 def validation_score(data: Data, items, probs: np.ndarray) -> dict:
     """UAR per validation corpus (argmax over its labels), their mean, and the non-speech gate rates."""
     out = {}
@@ -435,7 +452,8 @@ def train_run(data: Data, split: dict, cfg: Config, seed: int, desc: str = "", t
         v_loss = float(F.cross_entropy(masked_logits(logits_va, va_mask), va_y))
         v = validation_score(data, va, torch.softmax(logits_va, 1).numpy())
         history.append({"epoch": epoch + 1, "train_loss": round(tot / len(tr), 5), "val_loss": round(v_loss, 5),
-                        **{k: round(val, 5) for k, val in v.items()}})
+                        **{k: round(val, 5) for k, val in v.items()},
+                        "speakers": speaker_uars(data, va, torch.softmax(logits_va, 1).numpy())})
         if v["score"] > best["score"] or (v["score"] == best["score"] and v_loss < best["loss"]):
             best = {"score": v["score"], "loss": v_loss, "epoch": epoch + 1, **v}
             best_state = copy.deepcopy(model.state_dict())

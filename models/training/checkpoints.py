@@ -1,0 +1,91 @@
+# SPDX-License-Identifier: MPL-2.0
+"""Does choosing a run's checkpoint on its validation speakers help, against keeping the last epoch?
+
+    python3 -m training.checkpoints --rate 16000 --tags ablate16k-impulses-spk-e42 ablate16k-impulses-spk-e42-f234
+
+A run's checkpoint is the epoch its validation speakers (2 RAVDESS actors, 2 EmoDB speakers) score best, and a
+figure on those speakers at that epoch flatters it. Here each split of a run's validation speakers into a choosing
+pair (one speaker of each corpus) and a judging pair (the other two) gives an honest comparison: the judging pair's
+mean UAR at the epoch the choosing pair's mean UAR picks (ties: the earlier), against at the last epoch. Reads the
+per-speaker history `train.speaker_uars` records (runs trained before it have none); writes
+models/results/checkpoint-rule-<R>k.json. Nothing here trains or loads a model.
+"""
+
+import argparse
+import itertools
+import json
+
+import numpy as np
+
+from . import common
+
+RUNS = common.CACHE_DIR / "runs"
+
+
+def splits(speakers: list[str]) -> list[tuple[tuple[str, str], tuple[str, str]]]:
+    """Every (choosing pair, judging pair) with one speaker of each corpus in each pair ("corpus:speaker" keys)."""
+    by_corpus = {}
+    for s in speakers:
+        by_corpus.setdefault(s.split(":")[0], []).append(s)
+    if sorted(by_corpus) != ["emodb", "ravdess"] or any(len(v) != 2 for v in by_corpus.values()):
+        raise ValueError(f"need two validation speakers of each corpus, not {sorted(speakers)}")
+    out = []
+    for r, e in itertools.product(range(2), range(2)):
+        choose = (by_corpus["ravdess"][r], by_corpus["emodb"][e])
+        judge = (by_corpus["ravdess"][1 - r], by_corpus["emodb"][1 - e])
+        out.append((choose, judge))
+    return out
+
+
+def cross_fit(history: list[dict]) -> list[dict]:
+    """For each split of the validation speakers: the epoch the choosing pair picks, and the judging pair's mean UAR
+    there and at the last epoch."""
+    if not history or "speakers" not in history[0]:
+        raise ValueError("the history has no per-speaker UAR (a run trained before train.speaker_uars)")
+    speakers = sorted(history[0]["speakers"])
+    table = np.array([[h["speakers"][s] for s in speakers] for h in history])  # epochs x speakers
+    col = {s: k for k, s in enumerate(speakers)}
+    out = []
+    for choose, judge in splits(speakers):
+        chosen = table[:, [col[s] for s in choose]].mean(axis=1)
+        judged = table[:, [col[s] for s in judge]].mean(axis=1)
+        epoch = int(np.argmax(chosen))  # the first of equal maxima: the earlier epoch
+        out.append({"choose": list(choose), "judge": list(judge), "chosen_epoch": epoch + 1,
+                    "judged_at_chosen": round(float(judged[epoch]), 5), "judged_at_last": round(float(judged[-1]), 5),
+                    "last_epoch": len(history)})
+    return out
+
+
+def summary(pairs: list[dict]) -> dict:
+    d = np.array([p["judged_at_last"] - p["judged_at_chosen"] for p in pairs])
+    return {"pairs": len(pairs), "judged_at_chosen": round(float(np.mean([p["judged_at_chosen"] for p in pairs])), 4),
+            "judged_at_last": round(float(np.mean([p["judged_at_last"] for p in pairs])), 4),
+            "last_minus_chosen": round(float(d.mean()), 4), "last_ahead": int((d > 0).sum()),
+            "last_behind": int((d < 0).sum()), "ties": int((d == 0).sum())}
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--rate", type=int, choices=(16000, 8000), default=16000)
+    ap.add_argument("--tags", nargs="+", required=True, help="run tags under models/.cache/runs")
+    args = ap.parse_args()
+    runs, pairs = {}, []
+    for tag in args.tags:
+        for f in sorted((RUNS / tag).glob("fold*_seed*.json")):
+            record = json.loads(f.read_text())
+            if "ensemble" in record:
+                continue
+            fit = cross_fit(record["history"])
+            runs[f"{tag}/{f.stem}"] = {"best_epoch": record["best"]["epoch"], "splits": fit}
+            pairs += fit
+    if not pairs:
+        raise SystemExit("no run with a history under these tags")
+    out = {"rate": args.rate, "tags": args.tags, "summary": summary(pairs), "runs": runs}
+    path = common.RESULTS_DIR / f"checkpoint-rule-{args.rate // 1000}k.json"
+    path.write_text(json.dumps(out, indent=1) + "\n")
+    print(json.dumps(out["summary"]))
+    print(f"-> {path}")
+
+
+if __name__ == "__main__":
+    main()

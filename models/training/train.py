@@ -135,6 +135,11 @@ class Config:
     # first n_mfcc MFCC, and the chroma (12) or none (0)
     n_mfcc: int = extract.N_MFCC
     n_chroma: int = extract.N_CHROMA
+    # which epoch the run keeps: "best", the one its validation speakers score best (ties: lower validation loss);
+    # "last", the final epoch, at the end of a cosine cycle (validation then only fits the temperature). The record's
+    # `best` holds the kept epoch's figures either way, and `val_best_epoch` the epoch "best" would keep. "last"
+    # passed its rule at 16 kHz (checkpoints.py, MODEL_CARD.md)
+    checkpoint: str = "best"
 
     @classmethod
     def load(cls, overrides: list[str] = (), rate: int | None = None) -> "Config":
@@ -365,6 +370,8 @@ def train_run(data: Data, split: dict, cfg: Config, seed: int, desc: str = "", t
     va_y = torch.tensor([data.label(it) for it in va])
     va_mask = torch.from_numpy(np.stack([data.mask(it) for it in va]))
     best, best_state, history = {"score": -1.0, "loss": math.inf, "epoch": -1}, None, []
+    if cfg.checkpoint not in ("best", "last"):
+        raise SystemExit(f"checkpoint is best or last, not {cfg.checkpoint!r}")
     average = {k: v.detach().clone() for k, v in model.state_dict().items()} if cfg.ema > 0 else None
     averaged = {k for k, _ in model.named_parameters()} | {k for k in model.state_dict() if ".running_" in k}
     t_start = time.time()
@@ -456,6 +463,11 @@ def train_run(data: Data, split: dict, cfg: Config, seed: int, desc: str = "", t
                         "speakers": speaker_uars(data, va, torch.softmax(logits_va, 1).numpy())})
         if v["score"] > best["score"] or (v["score"] == best["score"] and v_loss < best["loss"]):
             best = {"score": v["score"], "loss": v_loss, "epoch": epoch + 1, **v}
+            if cfg.checkpoint == "best":
+                best_state = copy.deepcopy(model.state_dict())
+        if cfg.checkpoint == "last" and epoch + 1 == cfg.epochs:
+            val_best_epoch = best["epoch"]
+            best = {"score": v["score"], "loss": v_loss, "epoch": epoch + 1, **v}
             best_state = copy.deepcopy(model.state_dict())
         if average is not None:
             model.load_state_dict(trained)
@@ -468,6 +480,7 @@ def train_run(data: Data, split: dict, cfg: Config, seed: int, desc: str = "", t
     record = {
         "seed": seed, "split": split, "config": asdict(cfg), "rate": data.rate, "conditions": data.conditions,
         "n_parameters": count_parameters(model), "labels": common.LABELS, "best": best,
+        "val_best_epoch": val_best_epoch if cfg.checkpoint == "last" else best["epoch"],
         "temperature": temperature, "train_seconds": round(time.time() - t_start, 1), "history": history,
         "features_params": json.loads(data.params_json), "extractor_sha256": data.extractor_sha256,
         "n_train": len(tr), "n_val": len(va), "adaptation": prior.to_json() if prior is not None else None,

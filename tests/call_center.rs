@@ -172,8 +172,8 @@ fn a_constant_offset_or_a_pure_hum_tone_gets_no_emotion() {
     // model rejects a constant offset on its own (the one before labelled
     // it `fearful`), and since the retraining that keeps the last epoch the
     // 8 kHz model rejects the hum on an offset, so those cases check the
-    // default alone (the 8 kHz gate keeps a control in
-    // a_low_buzz_gets_no_emotion: the 50 Hz buzz).
+    // default alone; a 50 Hz square buzz on the offset is the 8 kHz case
+    // the model still labels, so the gate is checked with an offset there.
     let cases = [
         ("offset", 16000, wave(16000, 0.05, &[]), false),
         ("50 Hz tone", 16000, wave(16000, 0.0, &[(50.0, 0.1)]), true),
@@ -182,6 +182,14 @@ fn a_constant_offset_or_a_pure_hum_tone_gets_no_emotion() {
             8000,
             wave(8000, 0.05, &[(50.0, 0.1), (150.0, 0.03)]),
             false,
+        ),
+        (
+            "50 Hz square buzz on an offset",
+            8000,
+            (0..8000 * 6)
+                .map(|i| 0.05 + if (i % 160) < 80 { 0.03 } else { -0.03 })
+                .collect(),
+            true,
         ),
     ];
     for (name, rate, signal, model_labels_it) in &cases {

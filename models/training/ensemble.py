@@ -87,6 +87,7 @@ def build(src: str, names: list[str], dst: str, name: str, data: train.Data | No
     best = {"epoch": [r["best"]["epoch"] for r in recs], **train.validation_score(data, va, train.predict(model, seqs))}
     record = {**{k: v for k, v in rec0.items() if k not in ("history", "temperature_fit", "temperature_clips")},
               "seed": [r["seed"] for r in recs], "best": best, "temperature": temperature,
+              "val_best_epoch": [r.get("val_best_epoch", r["best"]["epoch"]) for r in recs],
               "n_parameters": sum(r["n_parameters"] for r in recs),
               "train_seconds": round(sum(r["train_seconds"] for r in recs), 1),
               "adaptation": prior.to_json() if prior is not None else None,

@@ -138,7 +138,7 @@ class Config:
     # which epoch the run keeps: "best", the one its validation speakers score best (ties: lower validation loss);
     # "last", the final epoch, at the end of a cosine cycle (validation then only fits the temperature). The record's
     # `best` holds the kept epoch's figures either way, and `val_best_epoch` the epoch "best" would keep. "last"
-    # passed its rule at 16 kHz (checkpoints.py, MODEL_CARD.md)
+    # passed its rule at 16 and 8 kHz and ships (checkpoints.py, MODEL_CARD.md)
     checkpoint: str = "best"
 
     @classmethod

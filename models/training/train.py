@@ -247,13 +247,14 @@ def speaker_uars(data: Data, items, probs: np.ndarray) -> dict:
         corpus, speaker = data.speaker(it)
         if corpus != "nonspeech":
             out.setdefault(f"{corpus}:{speaker}", []).append(k)
-    uars = {}
-    for key, idx in sorted(out.items()):
-        corpus = key.split(":")[0]
-        y = [data.label(items[k]) for k in idx]
-        pred = common.restricted_argmax(probs[idx], common.EVAL_LABELS[corpus])
-        uars[key] = round(common.metrics_from_cm(common.confusion(y, pred, common.N_LABELS))["uar"], 5)
-    return uars
+    return {key: round(corpus_uar(data, items, idx, probs, key.split(":")[0]), 5) for key, idx in sorted(out.items())}
+
+
+def corpus_uar(data: Data, items, idx: list[int], probs: np.ndarray, corpus: str) -> float:
+    """UAR of items[idx] with the argmax over `corpus`'s labels."""
+    y = [data.label(items[k]) for k in idx]
+    pred = common.restricted_argmax(probs[idx], common.EVAL_LABELS[corpus])
+    return common.metrics_from_cm(common.confusion(y, pred, common.N_LABELS))["uar"]
 
 
 def validation_score(data: Data, items, probs: np.ndarray) -> dict:
@@ -263,9 +264,7 @@ def validation_score(data: Data, items, probs: np.ndarray) -> dict:
     for corpus in ("ravdess", "emodb"):
         idx = [k for k, c in enumerate(corpora) if c == corpus]
         if idx:
-            y = [data.label(items[k]) for k in idx]
-            pred = common.restricted_argmax(probs[idx], common.EVAL_LABELS[corpus])
-            out[corpus] = common.metrics_from_cm(common.confusion(y, pred, common.N_LABELS))["uar"]
+            out[corpus] = corpus_uar(data, items, idx, probs, corpus)
             out[f"{corpus}_gated"] = float(np.mean(probs[idx].argmax(1) == common.NON_SPEECH))
     ns = [k for k, c in enumerate(corpora) if c == "nonspeech"]
     if ns:
@@ -457,10 +456,10 @@ def train_run(data: Data, split: dict, cfg: Config, seed: int, desc: str = "", t
             model.load_state_dict(average)
         logits_va = torch.from_numpy(predict(model, va_seqs, logits_out=True))
         v_loss = float(F.cross_entropy(masked_logits(logits_va, va_mask), va_y))
-        v = validation_score(data, va, torch.softmax(logits_va, 1).numpy())
+        probs_va = torch.softmax(logits_va, 1).numpy()
+        v = validation_score(data, va, probs_va)
         history.append({"epoch": epoch + 1, "train_loss": round(tot / len(tr), 5), "val_loss": round(v_loss, 5),
-                        **{k: round(val, 5) for k, val in v.items()},
-                        "speakers": speaker_uars(data, va, torch.softmax(logits_va, 1).numpy())})
+                        **{k: round(val, 5) for k, val in v.items()}, "speakers": speaker_uars(data, va, probs_va)})
         if v["score"] > best["score"] or (v["score"] == best["score"] and v_loss < best["loss"]):
             best = {"score": v["score"], "loss": v_loss, "epoch": epoch + 1, **v}
             if cfg.checkpoint == "best":

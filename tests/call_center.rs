@@ -186,8 +186,9 @@ fn a_constant_offset_or_a_pure_hum_tone_gets_no_emotion() {
         (
             "50 Hz square buzz on an offset",
             8000,
-            (0..8000 * 6)
-                .map(|i| 0.05 + if (i % 160) < 80 { 0.03 } else { -0.03 })
+            square_wave(8000, 50.0, 0.03)
+                .into_iter()
+                .map(|v| v + 0.05)
                 .collect(),
             true,
         ),
@@ -493,6 +494,19 @@ fn a_mains_buzz_that_drifts_gets_no_emotion() {
     }
 }
 
+/// Six seconds of a square wave of `f0` Hz at ±`amp`.
+fn square_wave(rate: u32, f0: f32, amp: f32) -> Vec<f32> {
+    (0..rate as usize * 6)
+        .map(|i| {
+            if (f0 * i as f32 / rate as f32).fract() < 0.5 {
+                amp
+            } else {
+                -amp
+            }
+        })
+        .collect()
+}
+
 #[test]
 fn a_low_buzz_gets_no_emotion() {
     // Square waves (odd harmonics up to the band's top) from 20 to 240 Hz,
@@ -501,15 +515,7 @@ fn a_low_buzz_gets_no_emotion() {
     for rate in [16000u32, 8000] {
         for f0 in [20.0f32, 50.0, 60.0, 100.0, 120.0, 240.0] {
             for amp in [0.003f32, 0.03, 0.3] {
-                let buzz: Vec<f32> = (0..rate as usize * 6)
-                    .map(|i| {
-                        if (f0 * i as f32 / rate as f32).fract() < 0.5 {
-                            amp
-                        } else {
-                            -amp
-                        }
-                    })
-                    .collect();
+                let buzz = square_wave(rate, f0, amp);
                 let windows = emotion_windows(rate, &buzz, None);
                 assert_eq!(windows, 0, "{f0} Hz at {amp}, {rate} Hz");
                 // The same buzz starting abruptly after 2 s of silence, at

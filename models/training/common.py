@@ -139,6 +139,18 @@ def cv_split(fold: int) -> dict:
     return out
 
 
+def move_val_to_train(split: dict, k: int) -> dict:
+    """The split with the k-th validation speaker of each corpus (0 or 1) moved into its training speakers; the
+    other validation speaker stays to judge (lever (h) of the model card)."""
+    out = {}
+    for corpus, c in split.items():
+        if len(c["val"]) != 2:
+            raise ValueError(f"{corpus}: need two validation speakers, not {c['val']}")
+        moved = c["val"][k]
+        out[corpus] = {**c, "val": [s for s in c["val"] if s != moved], "train": sorted([*c["train"], moved])}
+    return out
+
+
 def final_split() -> dict:
     out = {}
     for corpus, speakers in (("ravdess", range(1, 25)), ("emodb", EMODB_MALE + EMODB_FEMALE)):

@@ -564,6 +564,8 @@ def main() -> None:
     ap.add_argument("--only", choices=("ravdess", "emodb"), help="xcorpus: train only the model of this corpus")
     ap.add_argument("--tag", help="cv, xcorpus, final: save the runs under this tag instead of <cmd><R>k (e.g. "
                     "students of the ensembles under <cmd><R>k, --set teacher=<cmd><R>k)")
+    ap.add_argument("--val-to-train", type=int, choices=(0, 1), metavar="K",
+                    help="ablate: train on the K-th validation speaker of each corpus too (judged on the other)")
     ap.add_argument("--force", action="store_true")
     args = ap.parse_args()
     torch.set_num_threads(1)
@@ -583,6 +585,8 @@ def main() -> None:
             split = common.cv_split(f)
             for c in split.values():
                 c["test"] = []  # validation only: the test speakers are never looked at
+            if args.val_to_train is not None:
+                split = common.move_val_to_train(split, args.val_to_train)
             run_and_save(data, f"ablate{args.rate // 1000}k-{args.name}", f"fold{f}_seed{args.seed}", split, cfg,
                          args.seed, args.force)
     elif args.cmd == "xcorpus":

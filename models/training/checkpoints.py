@@ -3,6 +3,10 @@
 
     python3 -m training.checkpoints --rate 16000 --tags ablate16k-impulses-spk-e42 ablate16k-impulses-spk-e42-f234
 
+With --epochs A B (lever (i), a longer schedule): each run's validation figures at epoch B against epoch A of the
+same run, judged by the same speakers (a run of B epochs passes through the A-epoch run's states); writes
+models/results/epochs-rule-<R>k.json.
+
 A run's checkpoint is the epoch its validation speakers (2 RAVDESS actors, 2 EmoDB speakers) score best, and a
 figure on those speakers at that epoch flatters it. Here each split of a run's validation speakers into a choosing
 pair (one speaker of each corpus) and a judging pair (the other two) gives an honest comparison: the judging pair's
@@ -64,11 +68,47 @@ def summary(pairs: list[dict]) -> dict:
             "last_behind": int((d < 0).sum()), "ties": int((d == 0).sum())}
 
 
+EPOCH_KEYS = ("score", "ravdess", "emodb", "nonspeech_classified")
+
+
+def epoch_gain(history: list[dict], early: int, late: int) -> dict:
+    """A run's validation figures (whole clips) at epoch `late` minus those at epoch `early` (1-based)."""
+    if len(history) < late or early < 1 or early >= late:
+        raise ValueError(f"need epochs {early} < {late} within a history of {len(history)}")
+    a, b = history[early - 1], history[late - 1]
+    if (a["epoch"], b["epoch"]) != (early, late):
+        raise ValueError("the history is not one entry per epoch")
+    return {k: {"early": a[k], "late": b[k], "gain": round(b[k] - a[k], 5)} for k in EPOCH_KEYS}
+
+
+def epoch_summary(rows: list[dict]) -> dict:
+    out = {"runs": len(rows)}
+    for k in EPOCH_KEYS:
+        g = np.array([r[k]["gain"] for r in rows])
+        out[k] = {"early": round(float(np.mean([r[k]["early"] for r in rows])), 4),
+                  "late": round(float(np.mean([r[k]["late"] for r in rows])), 4), "gain": round(float(g.mean()), 4),
+                  "ahead": int((g > 0).sum()), "behind": int((g < 0).sum())}
+    return out
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--rate", type=int, choices=(16000, 8000), default=16000)
     ap.add_argument("--tags", nargs="+", required=True, help="run tags under models/.cache/runs")
+    ap.add_argument("--epochs", type=int, nargs=2, metavar=("A", "B"), help="compare epoch B with epoch A")
     args = ap.parse_args()
+    if args.epochs:
+        rows = {f"{tag}/{f.stem}": epoch_gain(json.loads(f.read_text())["history"], *args.epochs)
+                for tag in args.tags for f in sorted((RUNS / tag).glob("fold*_seed*.json"))}
+        if not rows:
+            raise SystemExit("no run under these tags")
+        out = {"rate": args.rate, "tags": args.tags, "epochs": args.epochs, "summary": epoch_summary(list(rows.values())),
+               "runs": rows}
+        path = common.RESULTS_DIR / f"epochs-rule-{args.rate // 1000}k.json"
+        path.write_text(json.dumps(out, indent=1) + "\n")
+        print(json.dumps(out["summary"]))
+        print(f"-> {path}")
+        return
     runs, pairs = {}, []
     for tag in args.tags:
         for f in sorted((RUNS / tag).glob("fold*_seed*.json")):

@@ -47,5 +47,29 @@ class CrossFit(unittest.TestCase):
             checkpoints.splits(["ravdess:1", "ravdess:2", "emodb:3"])
 
 
+class EpochGain(unittest.TestCase):
+    @staticmethod
+    def epochs(scores):
+        return [{"epoch": k + 1, "score": s, "ravdess": s + 0.1, "emodb": s - 0.1, "nonspeech_classified": 0.01 * k}
+                for k, s in enumerate(scores)]
+
+    def test_the_later_epoch_against_the_earlier_of_the_same_run(self):
+        g = checkpoints.epoch_gain(self.epochs([0.2, 0.5, 0.4, 0.6]), 2, 4)
+        self.assertAlmostEqual(g["score"]["gain"], 0.1)
+        self.assertAlmostEqual(g["ravdess"]["late"], 0.7)
+        self.assertAlmostEqual(g["nonspeech_classified"]["gain"], 0.02)
+        s = checkpoints.epoch_summary([g, checkpoints.epoch_gain(self.epochs([0.2, 0.5, 0.4, 0.3]), 2, 4)])
+        self.assertEqual((s["runs"], s["score"]["ahead"], s["score"]["behind"]), (2, 1, 1))
+        self.assertAlmostEqual(s["score"]["gain"], -0.05)
+
+    def test_epochs_outside_the_history_or_out_of_order_are_refused(self):
+        h = self.epochs([0.2, 0.5, 0.4])
+        for early, late in ((2, 4), (3, 2), (0, 2)):
+            with self.assertRaises(ValueError):
+                checkpoints.epoch_gain(h, early, late)
+        with self.assertRaises(ValueError):
+            checkpoints.epoch_gain(h[:1] + h[2:], 1, 2)  # a history with an epoch missing
+
+
 if __name__ == "__main__":
     unittest.main()

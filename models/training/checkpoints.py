@@ -81,6 +81,12 @@ def epoch_gain(history: list[dict], early: int, late: int) -> dict:
     return {k: {"early": a[k], "late": b[k], "gain": round(b[k] - a[k], 5)} for k in EPOCH_KEYS}
 
 
+def same_start(history: list[dict], baseline: list[dict]) -> bool:
+    """Whether a longer run's first epochs are exactly a shorter run's history (every recorded figure): the longer
+    run passed through the shorter one's states."""
+    return len(history) >= len(baseline) > 0 and history[:len(baseline)] == baseline
+
+
 def epoch_summary(rows: list[dict]) -> dict:
     out = {"runs": len(rows)}
     for k in EPOCH_KEYS:
@@ -96,14 +102,26 @@ def main() -> None:
     ap.add_argument("--rate", type=int, choices=(16000, 8000), default=16000)
     ap.add_argument("--tags", nargs="+", required=True, help="run tags under models/.cache/runs")
     ap.add_argument("--epochs", type=int, nargs=2, metavar=("A", "B"), help="compare epoch B with epoch A")
+    ap.add_argument("--same-as", metavar="TAG", help="with --epochs: check that each run's first epochs equal the "
+                    "history of the run of the same fold and seed under TAG (a shorter schedule)")
     args = ap.parse_args()
     if args.epochs:
-        rows = {f"{tag}/{f.stem}": epoch_gain(json.loads(f.read_text())["history"], *args.epochs)
-                for tag in args.tags for f in sorted((RUNS / tag).glob("fold*_seed*.json"))}
+        rows, same = {}, {}
+        for tag in args.tags:
+            for f in sorted((RUNS / tag).glob("fold*_seed*.json")):
+                history = json.loads(f.read_text())["history"]
+                rows[f"{tag}/{f.stem}"] = epoch_gain(history, *args.epochs)
+                if args.same_as:
+                    base = RUNS / args.same_as / f.name
+                    same[f"{tag}/{f.stem}"] = base.exists() and same_start(
+                        history, json.loads(base.read_text())["history"])
         if not rows:
             raise SystemExit("no run under these tags")
         out = {"rate": args.rate, "tags": args.tags, "epochs": args.epochs, "summary": epoch_summary(list(rows.values())),
                "runs": rows}
+        if args.same_as:
+            out["same_start_as"] = {"tag": args.same_as, "runs": same, "all": all(same.values())}
+            print(f"first epochs equal {args.same_as}'s: {sum(same.values())} of {len(same)} runs")
         path = common.RESULTS_DIR / f"epochs-rule-{args.rate // 1000}k.json"
         path.write_text(json.dumps(out, indent=1) + "\n")
         print(json.dumps(out["summary"]))

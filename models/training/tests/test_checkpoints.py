@@ -70,6 +70,13 @@ class EpochGain(unittest.TestCase):
         with self.assertRaises(ValueError):
             checkpoints.epoch_gain(h[:1] + h[2:], 1, 2)  # a history with an epoch missing
 
+    def test_a_longer_run_starts_as_the_shorter_one(self):
+        short, long = self.epochs([0.2, 0.5]), self.epochs([0.2, 0.5, 0.4])
+        self.assertTrue(checkpoints.same_start(long, short))
+        self.assertFalse(checkpoints.same_start(long, self.epochs([0.2, 0.51])))
+        self.assertFalse(checkpoints.same_start(short, long))  # the baseline is longer
+        self.assertFalse(checkpoints.same_start(long, []))
+
 
 if __name__ == "__main__":
     unittest.main()

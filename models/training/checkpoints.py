@@ -122,10 +122,7 @@ def main() -> None:
         if args.same_as:
             out["same_start_as"] = {"tag": args.same_as, "runs": same, "all": all(same.values())}
             print(f"first epochs equal {args.same_as}'s: {sum(same.values())} of {len(same)} runs")
-        path = common.RESULTS_DIR / f"epochs-rule-{args.rate // 1000}k.json"
-        path.write_text(json.dumps(out, indent=1) + "\n")
-        print(json.dumps(out["summary"]))
-        print(f"-> {path}")
+        common.write_rule_result(f"epochs-rule-{args.rate // 1000}k", out)
         return
     runs, pairs = {}, []
     for tag in args.tags:
@@ -139,10 +136,7 @@ def main() -> None:
     if not pairs:
         raise SystemExit("no run with a history under these tags")
     out = {"rate": args.rate, "tags": args.tags, "summary": summary(pairs), "runs": runs}
-    path = common.RESULTS_DIR / f"checkpoint-rule-{args.rate // 1000}k.json"
-    path.write_text(json.dumps(out, indent=1) + "\n")
-    print(json.dumps(out["summary"]))
-    print(f"-> {path}")
+    common.write_rule_result(f"checkpoint-rule-{args.rate // 1000}k", out)
 
 
 if __name__ == "__main__":

@@ -8,6 +8,7 @@ its examples (`CORPUS_MASK`). Non-speech examples train against all labels.
 """
 from __future__ import annotations
 
+import json
 import os
 import re
 from dataclasses import dataclass
@@ -19,6 +20,14 @@ MODELS_DIR = Path(__file__).resolve().parent.parent
 REPO_DIR = MODELS_DIR.parent
 CACHE_DIR = MODELS_DIR / ".cache"
 RESULTS_DIR = MODELS_DIR / "results"
+
+
+def write_rule_result(name: str, out: dict) -> None:
+    """Writes a rule's result to models/results/<name>.json and prints its summary and where it went."""
+    path = RESULTS_DIR / f"{name}.json"
+    path.write_text(json.dumps(out, indent=1) + "\n")
+    print(json.dumps(out["summary"]))
+    print(f"-> {path}")
 DATA_ROOT = REPO_DIR.parent / "shared" / "data"
 RAVDESS_DIR = Path(os.environ.get("RAVDESS_DIR", str(DATA_ROOT / "ravdess-16k")))
 EMODB_DIR = Path(os.environ.get("EMODB_DIR", str(DATA_ROOT / "emodb-16k")))

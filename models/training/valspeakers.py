@@ -68,10 +68,7 @@ def main() -> None:
         raise SystemExit("no candidate run under these tags")
     out = {"rate": args.rate, "recipe": args.recipe, "candidates": args.candidates, "summary": summary(rows),
            "rows": rows}
-    path = common.RESULTS_DIR / f"val-speakers-rule-{args.rate // 1000}k.json"
-    path.write_text(json.dumps(out, indent=1) + "\n")
-    print(json.dumps(out["summary"]))
-    print(f"-> {path}")
+    common.write_rule_result(f"val-speakers-rule-{args.rate // 1000}k", out)
 
 
 if __name__ == "__main__":

@@ -108,15 +108,16 @@ def main() -> None:
     if args.epochs:
         rows, same = {}, {}
         for tag in args.tags:
-            for f in sorted((RUNS / tag).glob("fold*_seed*.json")):
+            files = sorted((RUNS / tag).glob("fold*_seed*.json"))
+            if not files:
+                raise SystemExit(f"no run under {tag}")
+            for f in files:
                 history = json.loads(f.read_text())["history"]
                 rows[f"{tag}/{f.stem}"] = epoch_gain(history, *args.epochs)
                 if args.same_as:
                     base = RUNS / args.same_as / f.name
                     same[f"{tag}/{f.stem}"] = base.exists() and same_start(
                         history, json.loads(base.read_text())["history"])
-        if not rows:
-            raise SystemExit("no run under these tags")
         out = {"rate": args.rate, "tags": args.tags, "epochs": args.epochs, "summary": epoch_summary(list(rows.values())),
                "runs": rows}
         if args.same_as:

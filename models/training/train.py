@@ -534,7 +534,8 @@ def run_and_save(data: Data, tag: str, name: str, split: dict, cfg: Config, seed
         # a key missing from an older record has its default (Config's), as the run had; except the keys
         # added with their feature, which runs before them did without
         before = {"pitch": 0, "remove_dc": 0, "score_music": 0, "impulses": 0, "alerts": 0}
-        if (Config(**{**before, **r["config"]}) == cfg and r.get("seed") == seed and r["conditions"] == data.conditions
+        if (Config(**{**before, **r["config"]}) == cfg and r.get("seed") == seed and r.get("split") == split
+                and r["conditions"] == data.conditions
                 and r.get("extractor_sha256") == data.extractor_sha256 and r.get("features_params") == json.loads(data.params_json)):
             print(f"{tag}/{name}: cached")
             return r

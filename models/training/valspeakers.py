@@ -27,7 +27,7 @@ def judged(history: list[dict], speakers: list[str]) -> float:
     last = history[-1]["speakers"]
     missing = [s for s in speakers if s not in last]
     if missing:
-        raise ValueError(f"the recipe's run has no UAR for {missing}")
+        raise ValueError(f"the run has no UAR for {missing}")
     return float(np.mean([last[s] for s in speakers]))
 
 
@@ -35,6 +35,8 @@ def compare(recipe: dict, candidate: dict) -> dict:
     """One comparison: the candidate's validation speakers judge both runs (records of the same fold and seed)."""
     if (recipe["seed"], recipe["config"]["epochs"]) != (candidate["seed"], candidate["config"]["epochs"]):
         raise ValueError("the runs differ in seed or epochs")
+    if not candidate["history"] or "speakers" not in candidate["history"][-1]:
+        raise ValueError("the candidate's history has no per-speaker UAR")
     speakers = sorted(candidate["history"][-1]["speakers"])
     if len(speakers) != 2 or sorted(s.split(":")[0] for s in speakers) != ["emodb", "ravdess"]:
         raise ValueError(f"a candidate is judged by one speaker of each corpus, not {speakers}")

@@ -1,0 +1,112 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: MPL-2.0
+# Retrains every model a version of the card reports (the shipped pairs, the CV and the cross-corpus
+# models) with one recipe, in the order the card's *Reproducing* gives, on two lanes (seeds 0 and 1) so
+# both cores work. Run from anywhere; the runs go to models/.cache/runs under tags named after NAME.
+#
+#   bash models/retrain.sh train NAME "SETTINGS" [RATE...]   # the runs: final<R>k-NAME, cv<R>k-NAME, xcorpus16k-NAME
+#   bash models/retrain.sh check NAME [RATE...]              # refit, ensemble (final<R>k-NAME-ens2), and the check
+#                                                            # on the shipped models' validation speakers
+#   bash models/retrain.sh adopt NAME [RATE...]              # after the check passed: the ensembles become the
+#                                                            # default tags (final<R>k, cv<R>k, xcorpus16k), then
+#                                                            # the CV and cross-corpus figures and the ONNX export
+#
+# SETTINGS is the recipe as train.py's --set takes it, e.g. "impulses=1 checkpoint=last epochs=210"; the
+# EmoDB-only cross-corpus model adds bucket=0 as every earlier one did. RATE: 16000 and/or 8000 (default both).
+# The element runs that follow (training.element and the examples) need the plugin built and stay by hand.
+set -euo pipefail
+
+cd "$(dirname "$0")"
+export OMP_NUM_THREADS="${OMP_NUM_THREADS:-1}"
+export EMOTIONDETECT_FEATURES="${EMOTIONDETECT_FEATURES:-$PWD/.cache/emotiondetect-features-sound}"
+RUNS=.cache/runs
+
+usage() { sed -n '6,15p' "$0" >&2; exit 2; }
+[ $# -ge 2 ] || usage
+step=$1 name=$2
+shift 2
+if [ "$step" = train ]; then
+    [ $# -ge 1 ] || usage
+    settings=$1
+    shift
+fi
+rates=("$@")
+[ ${#rates[@]} -gt 0 ] || rates=(16000 8000)
+for r in "${rates[@]}"; do
+    case $r in 16000 | 8000) ;; *) echo "retrain.sh: rate $r: 16000 or 8000" >&2; exit 2 ;; esac
+done
+[ -x "$EMOTIONDETECT_FEATURES" ] || { echo "retrain.sh: no extractor at $EMOTIONDETECT_FEATURES" >&2; exit 1; }
+
+py() { nice -n 10 python3 -m "$@"; }
+k() { echo "$(($1 / 1000))k"; }
+
+# One lane: every run of seed $1 (the second seed's run names end in -seed1, as the shipped pairs' do).
+lane() {
+    local seed=$1 suffix=""
+    [ "$seed" = 0 ] || suffix="-seed$seed"
+    for r in "${rates[@]}"; do
+        py training.train final --rate "$r" --seed "$seed" --name="$suffix" --tag "final$(k "$r")-$name" --set $settings
+        py training.train cv --rate "$r" --seed "$seed" --tag "cv$(k "$r")-$name" --set $settings
+        if [ "$r" = 16000 ]; then
+            py training.train xcorpus --rate "$r" --seed "$seed" --only ravdess --name="$suffix" \
+                --tag "xcorpus16k-$name" --set $settings
+            py training.train xcorpus --rate "$r" --seed "$seed" --only emodb --name="-nobucket$suffix" \
+                --tag "xcorpus16k-$name" --set $settings bucket=0
+        fi
+    done
+}
+
+case $step in
+train)
+    for r in "${rates[@]}"; do
+        py training.extract --rate "$r"  # the feature banks (cached: quick when they exist)
+    done
+    log=.cache/retrain-$name
+    lane 0 > "$log-lane0.log" 2>&1 &
+    l0=$!
+    lane 1 > "$log-lane1.log" 2>&1 &
+    l1=$!
+    echo "training on two lanes: $log-lane{0,1}.log" >&2
+    rc=0
+    wait $l0 || rc=$?
+    wait $l1 || rc=$?
+    exit $rc
+    ;;
+check)
+    for r in "${rates[@]}"; do
+        t="final$(k "$r")-$name"
+        py training.evaluate --rate "$r" --refit-temperature final --tag "$t"
+        py training.ensemble --rate "$r" --src "$t" --dst "$t-ens2" --runs final final-seed1 --name final
+        py training.evaluate --rate "$r" --refit-temperature final --tag "$t-ens2"
+        # the new pair beside the shipped one's row already in final-validation-<R>k.json
+        py training.evaluate --rate "$r" --final-runs "$t-ens2"
+    done
+    ;;
+adopt)
+    for r in "${rates[@]}"; do
+        for t in "final$(k "$r")" "cv$(k "$r")"; do
+            if [ -e "$RUNS/$t" ]; then
+                echo "retrain.sh: $RUNS/$t exists: move it aside first (the card keeps earlier ensembles as <tag>-<name>-ens2)" >&2
+                exit 1
+            fi
+        done
+        [ "$r" != 16000 ] || [ ! -e "$RUNS/xcorpus16k" ] || { echo "retrain.sh: $RUNS/xcorpus16k exists" >&2; exit 1; }
+        cp -r "$RUNS/final$(k "$r")-$name-ens2" "$RUNS/final$(k "$r")"
+        py training.evaluate --rate "$r" --refit-temperature final
+        py training.evaluate --rate "$r" --seeds 0 1 --refit-temperature cv --tag "cv$(k "$r")-$name"
+        py training.ensemble --rate "$r" --src "cv$(k "$r")-$name" --dst "cv$(k "$r")"
+        py training.evaluate --rate "$r" --seeds 0 --refit-temperature cv
+        if [ "$r" = 16000 ]; then
+            py training.evaluate --rate "$r" --refit-temperature xcorpus --tag "xcorpus16k-$name"
+            py training.ensemble --rate "$r" --src "xcorpus16k-$name" --dst xcorpus16k \
+                --runs ravdess-only ravdess-only-seed1 --name ravdess-only
+            py training.ensemble --rate "$r" --src "xcorpus16k-$name" --dst xcorpus16k \
+                --runs emodb-only-nobucket emodb-only-nobucket-seed1 --name emodb-only-nobucket
+            py training.evaluate --rate "$r" --refit-temperature xcorpus
+        fi
+        py training.evaluate --rate "$r" --seeds 0
+        py training.export --rate "$r"
+    done
+    ;;
+*) usage ;;
+esac

@@ -10,10 +10,13 @@
 #   bash models/retrain.sh adopt NAME [RATE...]              # after the check passed: the ensembles become the
 #                                                            # default tags (final<R>k, cv<R>k, xcorpus16k), then
 #                                                            # the CV and cross-corpus figures and the ONNX export
+#   bash models/retrain.sh element NAME [RATE...]            # then item 6 through the element (the plugin built
+#                                                            # here): CV clips, calls clean and in each condition,
+#                                                            # held-out non-speech (NAME is not used)
 #
 # SETTINGS is the recipe as train.py's --set takes it, e.g. "impulses=1 checkpoint=last epochs=210"; the
 # EmoDB-only cross-corpus model adds bucket=0 as every earlier one did. RATE: 16000 and/or 8000 (default both).
-# The element runs that follow (training.element and the examples) need the plugin built and stay by hand.
+# The desktop sounds and the demo with a DC offset (examples/emotions) stay by hand.
 set -euo pipefail
 
 cd "$(dirname "$0")"
@@ -21,7 +24,7 @@ export OMP_NUM_THREADS="${OMP_NUM_THREADS:-1}"
 export EMOTIONDETECT_FEATURES="${EMOTIONDETECT_FEATURES:-$PWD/.cache/emotiondetect-features-sound}"
 RUNS=.cache/runs
 
-usage() { sed -n '6,15p' "$0" >&2; exit 2; }
+usage() { sed -n '6,18p' "$0" >&2; exit 2; }
 [ $# -ge 2 ] || usage
 step=$1 name=$2
 shift 2
@@ -106,6 +109,25 @@ adopt)
         fi
         py training.evaluate --rate "$r" --seeds 0
         py training.export --rate "$r"
+    done
+    ;;
+element)
+    # item 6 of the card through the element, with the adopted models: the plugin built from this checkout
+    (cd .. && cargo build --release --locked --lib)
+    GST_PLUGIN_PATH="$(cd .. && pwd)/target/release${GST_PLUGIN_PATH:+:$GST_PLUGIN_PATH}"
+    export GST_PLUGIN_PATH
+    for r in "${rates[@]}"; do
+        py training.element --rate "$r"
+        py training.element --rate "$r" --calls
+        for c in white20 white10 white5 babble20 babble10 babble5 reverb; do
+            py training.element --rate "$r" --calls --condition "$c"
+        done
+        if [ "$r" = 16000 ]; then
+            for c in white10 white5; do
+                py training.element --rate "$r" --calls --condition "$c" --min-speech-ratio 0
+            done
+        fi
+        py training.element --rate "$r" --nonspeech
     done
     ;;
 *) usage ;;

@@ -38,9 +38,17 @@ rates=("$@")
 for r in "${rates[@]}"; do
     case $r in 16000 | 8000) ;; *) echo "retrain.sh: rate $r: 16000 or 8000" >&2; exit 2 ;; esac
 done
-[ -x "$EMOTIONDETECT_FEATURES" ] || { echo "retrain.sh: no extractor at $EMOTIONDETECT_FEATURES" >&2; exit 1; }
+# RETRAIN_DRY_RUN=1: print each command instead of running it (the lanes one after the other)
+dry=${RETRAIN_DRY_RUN:-0}
+[ "$dry" = 1 ] || [ -x "$EMOTIONDETECT_FEATURES" ] || {
+    echo "retrain.sh: no extractor at $EMOTIONDETECT_FEATURES" >&2
+    exit 1
+}
 
-py() { nice -n 10 python3 -m "$@"; }
+run() {
+    if [ "$dry" = 1 ]; then echo "$*"; else "$@"; fi
+}
+py() { run nice -n 10 python3 -m "$@"; }
 k() { echo "$(($1 / 1000))k"; }
 
 # One lane: every run of seed $1 (the second seed's run names end in -seed1, as the shipped pairs' do).
@@ -64,6 +72,11 @@ train)
     for r in "${rates[@]}"; do
         py training.extract --rate "$r"  # the feature banks (cached: quick when they exist)
     done
+    if [ "$dry" = 1 ]; then
+        lane 0
+        lane 1
+        exit 0
+    fi
     log=.cache/retrain-$name
     lane 0 > "$log-lane0.log" 2>&1 &
     l0=$!
@@ -94,7 +107,7 @@ adopt)
             fi
         done
         [ "$r" != 16000 ] || [ ! -e "$RUNS/xcorpus16k" ] || { echo "retrain.sh: $RUNS/xcorpus16k exists" >&2; exit 1; }
-        cp -r "$RUNS/final$(k "$r")-$name-ens2" "$RUNS/final$(k "$r")"
+        run cp -r "$RUNS/final$(k "$r")-$name-ens2" "$RUNS/final$(k "$r")"
         py training.evaluate --rate "$r" --refit-temperature final
         py training.evaluate --rate "$r" --seeds 0 1 --refit-temperature cv --tag "cv$(k "$r")-$name"
         py training.ensemble --rate "$r" --src "cv$(k "$r")-$name" --dst "cv$(k "$r")"
@@ -113,7 +126,7 @@ adopt)
     ;;
 element)
     # item 6 of the card through the element, with the adopted models: the plugin built from this checkout
-    (cd .. && cargo build --release --locked --lib)
+    run cargo build --manifest-path ../Cargo.toml --release --locked --lib
     GST_PLUGIN_PATH="$(cd .. && pwd)/target/release${GST_PLUGIN_PATH:+:$GST_PLUGIN_PATH}"
     export GST_PLUGIN_PATH
     for r in "${rates[@]}"; do

@@ -19,12 +19,13 @@
 # The desktop sounds and the demo with a DC offset (examples/emotions) stay by hand.
 set -euo pipefail
 
-cd "$(dirname "$0")"
+script=$(cd "$(dirname "$0")" && pwd)/$(basename "$0")
+cd "$(dirname "$script")"
 export OMP_NUM_THREADS="${OMP_NUM_THREADS:-1}"
 export EMOTIONDETECT_FEATURES="${EMOTIONDETECT_FEATURES:-$PWD/.cache/emotiondetect-features-sound}"
 RUNS=.cache/runs
 
-usage() { sed -n '6,18p' "$0" >&2; exit 2; }
+usage() { sed -n '6,18p' "$script" >&2; exit 2; }
 [ $# -ge 2 ] || usage
 step=$1 name=$2
 shift 2
@@ -32,6 +33,11 @@ if [ "$step" = train ]; then
     [ $# -ge 1 ] || usage
     settings=$1
     shift
+    # KEY=VALUE words only: an empty recipe would train the defaults, a rate here would be a mistake
+    [[ $settings =~ ^[A-Za-z_]+=[^[:space:]]+([[:space:]]+[A-Za-z_]+=[^[:space:]]+)*$ ]] || {
+        echo "retrain.sh: SETTINGS must be KEY=VALUE words, not '$settings'" >&2
+        exit 2
+    }
 fi
 rates=("$@")
 [ ${#rates[@]} -gt 0 ] || rates=(16000 8000)
@@ -78,15 +84,30 @@ train)
         exit 0
     fi
     log=.cache/retrain-$name
+    set -m # each lane its own process group, so stopping one stops its run too
     lane 0 > "$log-lane0.log" 2>&1 &
     l0=$!
     lane 1 > "$log-lane1.log" 2>&1 &
     l1=$!
+    # stopped, or one lane failed: the other lane stops too, not hours later
+    trap 'kill -- -$l0 -$l1 2>/dev/null || true' EXIT
     echo "training on two lanes: $log-lane{0,1}.log" >&2
-    rc=0
-    wait $l0 || rc=$?
-    wait $l1 || rc=$?
-    exit $rc
+    pending=("$l0" "$l1")
+    while [ ${#pending[@]} -gt 0 ]; do
+        left=()
+        for p in "${pending[@]}"; do
+            if kill -0 "$p" 2>/dev/null; then
+                left+=("$p")
+            else
+                rc=0
+                wait "$p" || rc=$?
+                [ "$rc" = 0 ] || { echo "retrain.sh: a lane failed (exit $rc); see $log-lane*.log" >&2; exit "$rc"; }
+            fi
+        done
+        pending=(${left[@]+"${left[@]}"})
+        [ ${#pending[@]} -eq 0 ] || sleep 10
+    done
+    trap - EXIT
     ;;
 check)
     for r in "${rates[@]}"; do
@@ -99,14 +120,20 @@ check)
     done
     ;;
 adopt)
+    # every rate checked before any is adopted, so a refusal leaves nothing half done
     for r in "${rates[@]}"; do
-        for t in "final$(k "$r")" "cv$(k "$r")"; do
-            if [ -e "$RUNS/$t" ]; then
+        tags=("final$(k "$r")" "cv$(k "$r")" "final$(k "$r")-$name-ens2")
+        [ "$r" != 16000 ] || tags+=(xcorpus16k)
+        for t in "${tags[@]}"; do
+            if [ "$t" = "final$(k "$r")-$name-ens2" ]; then
+                [ "$dry" = 1 ] || [ -e "$RUNS/$t" ] || { echo "retrain.sh: no $RUNS/$t: run check first" >&2; exit 1; }
+            elif [ -e "$RUNS/$t" ]; then
                 echo "retrain.sh: $RUNS/$t exists: move it aside first (the card keeps earlier ensembles as <tag>-<name>-ens2)" >&2
                 exit 1
             fi
         done
-        [ "$r" != 16000 ] || [ ! -e "$RUNS/xcorpus16k" ] || { echo "retrain.sh: $RUNS/xcorpus16k exists" >&2; exit 1; }
+    done
+    for r in "${rates[@]}"; do
         run cp -r "$RUNS/final$(k "$r")-$name-ens2" "$RUNS/final$(k "$r")"
         py training.evaluate --rate "$r" --refit-temperature final
         py training.evaluate --rate "$r" --seeds 0 1 --refit-temperature cv --tag "cv$(k "$r")-$name"

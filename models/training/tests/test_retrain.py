@@ -2,6 +2,7 @@
 """models/retrain.sh trains, checks and measures what the card says a version does (its dry run, no training)."""
 
 import os
+import re
 import subprocess
 import unittest
 from pathlib import Path
@@ -36,7 +37,9 @@ class Train(unittest.TestCase):
         self.assertTrue(all("--rate 16000" in c and "--tag xcorpus16k-c4" in c for c in xcorpus))  # 16 kHz only
         emodb = [c for c in xcorpus if "--only emodb" in c]
         self.assertEqual(len(emodb), 2)
-        self.assertTrue(all(c.endswith("bucket=0") and "--name=-nobucket" in c for c in emodb))
+        self.assertTrue(all(c.endswith("bucket=0") for c in emodb))
+        self.assertEqual(sorted(re.search(r"--name=(\S*)", c).group(1) for c in xcorpus),
+                         ["", "-nobucket", "-nobucket-seed1", "-seed1"])  # the names refit and ensemble look for
         self.assertEqual(len(trains), 12)
         self.assertEqual(cmds[:2], ["training.extract --rate 16000", "training.extract --rate 8000"])  # banks first
 
@@ -46,7 +49,8 @@ class Train(unittest.TestCase):
         self.assertTrue(all("--rate 8000" in c for c in trains))
 
     def test_bad_arguments_are_refused(self):
-        for args in (("train", "x"), ("train", "x", "epochs=2", "44100"), ("bogus", "x"), ("check",)):
+        for args in (("train", "x"), ("train", "x", "epochs=2", "44100"), ("bogus", "x"), ("check",),
+                     ("train", "x", ""), ("train", "x", "16000")):  # no recipe: it would train the defaults
             out = dry(*args)
             self.assertEqual(out.returncode, 2, args)
             self.assertTrue(out.stderr, args)
@@ -56,6 +60,7 @@ class CheckAndElement(unittest.TestCase):
     def test_the_check_compares_the_new_pair_on_the_validation_speakers(self):
         cmds = commands("check", "c4", "16000")
         self.assertEqual(cmds[-1], "training.evaluate --rate 16000 --final-runs final16k-c4-ens2")
+        self.assertEqual(cmds[0], "training.evaluate --rate 16000 --refit-temperature final --tag final16k-c4")
         self.assertIn("training.ensemble --rate 16000 --src final16k-c4 --dst final16k-c4-ens2 --runs final "
                       "final-seed1 --name final", cmds)
 

@@ -122,12 +122,12 @@ check)
 adopt)
     # every rate checked before any is adopted, so a refusal leaves nothing half done
     for r in "${rates[@]}"; do
-        tags=("final$(k "$r")" "cv$(k "$r")" "final$(k "$r")-$name-ens2")
-        [ "$r" != 16000 ] || tags+=(xcorpus16k)
-        for t in "${tags[@]}"; do
-            if [ "$t" = "final$(k "$r")-$name-ens2" ]; then
-                [ "$dry" = 1 ] || [ -e "$RUNS/$t" ] || { echo "retrain.sh: no $RUNS/$t: run check first" >&2; exit 1; }
-            elif [ -e "$RUNS/$t" ]; then
+        new="$RUNS/final$(k "$r")-$name-ens2"
+        [ "$dry" = 1 ] || [ -e "$new" ] || { echo "retrain.sh: no $new: run check first" >&2; exit 1; }
+        taken=("final$(k "$r")" "cv$(k "$r")")
+        [ "$r" != 16000 ] || taken+=(xcorpus16k)
+        for t in "${taken[@]}"; do
+            if [ -e "$RUNS/$t" ]; then
                 echo "retrain.sh: $RUNS/$t exists: move it aside first (the card keeps earlier ensembles as <tag>-<name>-ens2)" >&2
                 exit 1
             fi
@@ -156,10 +156,12 @@ element)
     run cargo build --manifest-path ../Cargo.toml --release --locked --lib
     GST_PLUGIN_PATH="$(cd .. && pwd)/target/release${GST_PLUGIN_PATH:+:$GST_PLUGIN_PATH}"
     export GST_PLUGIN_PATH
+    # the card's robustness conditions, as extract.audio_for degrades the clips
+    conditions=$(python3 -c 'from training import extract; print(*extract.TEST_CONDITIONS)')
     for r in "${rates[@]}"; do
         py training.element --rate "$r"
         py training.element --rate "$r" --calls
-        for c in white20 white10 white5 babble20 babble10 babble5 reverb; do
+        for c in $conditions; do
             py training.element --rate "$r" --calls --condition "$c"
         done
         if [ "$r" = 16000 ]; then

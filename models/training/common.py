@@ -20,14 +20,6 @@ MODELS_DIR = Path(__file__).resolve().parent.parent
 REPO_DIR = MODELS_DIR.parent
 CACHE_DIR = MODELS_DIR / ".cache"
 RESULTS_DIR = MODELS_DIR / "results"
-
-
-def write_rule_result(name: str, out: dict) -> None:
-    """Writes a rule's result to models/results/<name>.json and prints its summary and where it went."""
-    path = RESULTS_DIR / f"{name}.json"
-    path.write_text(json.dumps(out, indent=1) + "\n")
-    print(json.dumps(out["summary"]))
-    print(f"-> {path}")
 DATA_ROOT = REPO_DIR.parent / "shared" / "data"
 RAVDESS_DIR = Path(os.environ.get("RAVDESS_DIR", str(DATA_ROOT / "ravdess-16k")))
 EMODB_DIR = Path(os.environ.get("EMODB_DIR", str(DATA_ROOT / "emodb-16k")))
@@ -208,6 +200,14 @@ def to_shared6(label: int) -> int:
 def json_default(o):
     """numpy values as lists, anything else unknown as its string (results files)."""
     return o.tolist() if hasattr(o, "tolist") else str(o)
+
+
+def write_rule_result(name: str, out: dict) -> None:
+    """Writes a rule's result to models/results/<name>.json and prints its summary and where it went."""
+    path = RESULTS_DIR / f"{name}.json"
+    path.write_text(json.dumps(out, indent=1) + "\n")
+    print(json.dumps(out["summary"]))
+    print(f"-> {path}")
 
 
 def merge_json(path: Path, update, default: dict | None = None, lock_dir: Path = CACHE_DIR) -> dict:

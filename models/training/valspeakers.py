@@ -20,11 +20,16 @@ from . import common
 RUNS = common.CACHE_DIR / "runs"
 
 
-def judged(history: list[dict], speakers: list[str]) -> float:
-    """Mean UAR of these speakers at the last epoch of a run's history."""
+def last_uars(history: list[dict]) -> dict:
+    """Each validation speaker's UAR at the last epoch of a run's history."""
     if not history or "speakers" not in history[-1]:
         raise ValueError("the history has no per-speaker UAR (a run trained before train.speaker_uars)")
-    last = history[-1]["speakers"]
+    return history[-1]["speakers"]
+
+
+def judged(history: list[dict], speakers: list[str]) -> float:
+    """Mean UAR of these speakers at the last epoch of a run's history."""
+    last = last_uars(history)
     missing = [s for s in speakers if s not in last]
     if missing:
         raise ValueError(f"the run has no UAR for {missing}")
@@ -35,9 +40,7 @@ def compare(recipe: dict, candidate: dict) -> dict:
     """One comparison: the candidate's validation speakers judge both runs (records of the same fold and seed)."""
     if (recipe["seed"], recipe["config"]["epochs"]) != (candidate["seed"], candidate["config"]["epochs"]):
         raise ValueError("the runs differ in seed or epochs")
-    if not candidate["history"] or "speakers" not in candidate["history"][-1]:
-        raise ValueError("the candidate's history has no per-speaker UAR")
-    speakers = sorted(candidate["history"][-1]["speakers"])
+    speakers = sorted(last_uars(candidate["history"]))
     if len(speakers) != 2 or sorted(s.split(":")[0] for s in speakers) != ["emodb", "ravdess"]:
         raise ValueError(f"a candidate is judged by one speaker of each corpus, not {speakers}")
     base, cand = judged(recipe["history"], speakers), judged(candidate["history"], speakers)

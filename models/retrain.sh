@@ -12,11 +12,11 @@
 #                                                            # the CV and cross-corpus figures and the ONNX export
 #   bash models/retrain.sh element NAME [RATE...]            # then item 6 through the element (the plugin built
 #                                                            # here): CV clips, calls clean and in each condition,
-#                                                            # held-out non-speech (NAME is not used)
+#                                                            # held-out non-speech; the desktop sounds and the demo
+#                                                            # with a DC offset (element-examples-NAME.json)
 #
 # SETTINGS is the recipe as train.py's --set takes it, e.g. "impulses=1 checkpoint=last epochs=210"; the
 # EmoDB-only cross-corpus model adds bucket=0 as every earlier one did. RATE: 16000 and/or 8000 (default both).
-# The desktop sounds and the demo with a DC offset (examples/emotions) stay by hand.
 set -euo pipefail
 
 script=$(cd "$(dirname "$0")" && pwd)/$(basename "$0")
@@ -25,7 +25,7 @@ export OMP_NUM_THREADS="${OMP_NUM_THREADS:-1}"
 export EMOTIONDETECT_FEATURES="${EMOTIONDETECT_FEATURES:-$PWD/.cache/emotiondetect-features-sound}"
 RUNS=.cache/runs
 
-usage() { sed -n '6,18p' "$script" >&2; exit 2; }
+usage() { sed -n '6,19p' "$script" >&2; exit 2; }
 [ $# -ge 2 ] || usage
 step=$1 name=$2
 shift 2
@@ -153,7 +153,7 @@ adopt)
     ;;
 element)
     # item 6 of the card through the element, with the adopted models: the plugin built from this checkout
-    run cargo build --manifest-path ../Cargo.toml --release --locked --lib
+    run cargo build --manifest-path ../Cargo.toml --release --locked --lib --example emotions
     GST_PLUGIN_PATH="$(cd .. && pwd)/target/release${GST_PLUGIN_PATH:+:$GST_PLUGIN_PATH}"
     export GST_PLUGIN_PATH
     # the card's robustness conditions, as extract.audio_for degrades the clips
@@ -171,6 +171,8 @@ element)
         fi
         py training.element --rate "$r" --nonspeech
     done
+    # the desktop sounds and the demo with a DC offset, both rates (-> element-examples-NAME.json)
+    py training.examples --name "$name"
     ;;
 *) usage ;;
 esac

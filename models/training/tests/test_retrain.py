@@ -73,6 +73,12 @@ class CheckAndElement(unittest.TestCase):
             self.assertEqual(sum("--min-speech-ratio 0" in c for c in mine), 2 if rate == 16000 else 0)
         self.assertTrue(cmds[0].startswith("cargo build"))
 
+    def test_element_ends_with_the_desktop_sounds_and_the_dc_demo_of_the_version(self):
+        cmds = commands("element", "c4", "16000")
+        self.assertIn("--example emotions", cmds[0])  # the binary training.examples runs
+        self.assertEqual(cmds[-1], "training.examples --name c4")
+        self.assertEqual(sum(c.startswith("training.examples") for c in cmds), 1)  # once, for both rates
+
 
 if __name__ == "__main__":
     unittest.main()

@@ -61,6 +61,11 @@ class EpochGain(unittest.TestCase):
         s = checkpoints.epoch_summary([g, checkpoints.epoch_gain(self.epochs([0.2, 0.5, 0.4, 0.3]), 2, 4)])
         self.assertEqual((s["runs"], s["score"]["ahead"], s["score"]["behind"]), (2, 1, 1))
         self.assertAlmostEqual(s["score"]["gain"], -0.05)
+        # gains +0.1 and -0.2: their sample SD is 0.15 * sqrt(2), the standard error of the mean 0.15
+        self.assertAlmostEqual(s["score"]["sd"], 0.2121, places=4)
+        self.assertAlmostEqual(s["score"]["se"], 0.15, places=4)
+        one = checkpoints.epoch_summary([g])
+        self.assertEqual((one["score"]["sd"], one["score"]["se"]), (None, None))
 
     def test_epochs_outside_the_history_or_out_of_order_are_refused(self):
         h = self.epochs([0.2, 0.5, 0.4])

@@ -16,7 +16,6 @@ The emotions binary is `target/release/examples/emotions` (`cargo build --releas
 from __future__ import annotations
 
 import argparse
-import hashlib
 import json
 import subprocess
 import tempfile
@@ -24,10 +23,10 @@ from pathlib import Path
 
 import numpy as np
 
-from .common import CACHE_DIR, RESULTS_DIR
+from . import extract
+from .common import CACHE_DIR, REPO_DIR, RESULTS_DIR
 
-REPO = Path(__file__).resolve().parents[2]
-EMOTIONS = REPO / "target" / "release" / "examples" / "emotions"
+EMOTIONS = REPO_DIR / "target" / "release" / "examples" / "emotions"
 PACKAGE = "sound-theme-freedesktop=0.8-2"
 OFFSET = 0.05
 
@@ -100,14 +99,14 @@ def main() -> None:
 
     if not EMOTIONS.exists():
         raise SystemExit(f"no {EMOTIONS}: cargo build --release --example emotions")
-    sha = {k: hashlib.sha256((REPO / "models" / f"reslstm-sa-{k}.onnx").read_bytes()).hexdigest() for k in ("16k", "8k")}
+    sha = {k: extract.sha256_file(REPO_DIR / "models" / f"reslstm-sa-{k}.onnx") for k in ("16k", "8k")}
     res: dict = {"how": __doc__.split("\n\n")[2].replace("\n", " "), "models_sha256": sha}
     with tempfile.TemporaryDirectory() as d:
         tmp = Path(d)
         wide, narrow = desktop_sounds(args.sounds or fetch_theme(), tmp)
         for k, f in (("16k", wide), ("8k", narrow)):
             res[f"desktop_sounds_{k}"] = {"file": f"{f.name} ({PACKAGE}, one stream)", "windows_classified": run(f)}
-        demo = REPO / "assets" / "demo-speech.wav"
+        demo = REPO_DIR / "assets" / "demo-speech.wav"
         demo8 = tmp / "demo-8000.wav"
         subprocess.run(["sox", "-R", str(demo), "-r", "8000", str(demo8)], check=True)
         for k, f in (("16k", demo), ("8k", demo8)):

@@ -156,6 +156,9 @@ pub struct Analyzer {
     learned: u64,
     /// Whether classified windows are normalised by them.
     adapt: bool,
+    /// What the `non-speech` output is multiplied by before the decision
+    /// (e^[`Self::set_non_speech_bias`]; 1: the model's own argmax).
+    non_speech_weight: f32,
 }
 
 impl Analyzer {
@@ -225,6 +228,7 @@ impl Analyzer {
             speaker: prior.cloned().map(SpeakerNorm::new),
             learned: 0,
             adapt: true,
+            non_speech_weight: 1.0,
         })
     }
 
@@ -262,6 +266,23 @@ impl Analyzer {
     /// Whether classified windows are normalised by the speaker's
     /// statistics (when the model has a prior). The statistics are gathered
     /// either way, so turning it on uses every speech frame learnt so far.
+    /// Shifts the decision between speech and not speech for a model with a
+    /// `non-speech` output: a window is not classified when its `non-speech`
+    /// probability times e^`bias` is its largest output. 0 (the default)
+    /// keeps the model's own argmax; a positive bias leaves more windows
+    /// unclassified (fewer false alarms on sounds that are not speech, less
+    /// speech covered), a negative one fewer. The probabilities reported are
+    /// the model's, whatever the bias. No effect on a model without that
+    /// output.
+    pub fn set_non_speech_bias(&mut self, bias: f64) {
+        self.non_speech_weight = bias.exp() as f32;
+    }
+
+    /// The bias set by [`Self::set_non_speech_bias`].
+    pub fn non_speech_bias(&self) -> f64 {
+        (self.non_speech_weight as f64).ln()
+    }
+
     pub fn set_speaker_adaptation(&mut self, on: bool) {
         self.adapt = on;
     }
@@ -521,11 +542,14 @@ impl Analyzer {
             self.probabilities.extend_from_slice(&self.outputs);
             return true;
         };
+        // Times 1.0 by default: the argmax of the outputs as they are.
+        let weight = self.non_speech_weight;
         let top = self
             .outputs
             .iter()
             .enumerate()
-            .max_by(|a, b| a.1.total_cmp(b.1))
+            .map(|(i, &p)| (i, if i == ns { p * weight } else { p }))
+            .max_by(|a, b| a.1.total_cmp(&b.1))
             .map_or(0, |(i, _)| i);
         if top == ns {
             return false;
@@ -1325,6 +1349,62 @@ mod tests {
         };
         assert!(!classified(3));
         assert!(classified(4));
+    }
+
+    /// Answers the same outputs for every window.
+    struct Fixed(Vec<f32>);
+
+    impl Classifier for Fixed {
+        fn classify(&mut self, _: &[f32], _: usize, out: &mut [f32]) -> Result<(), ModelError> {
+            out.copy_from_slice(&self.0);
+            Ok(())
+        }
+    }
+
+    #[test]
+    fn the_non_speech_bias_moves_the_decision_not_the_probabilities() {
+        // One 1 s window of speech-flagged noise; label 1 is `non-speech`
+        // (when the model has it).
+        let p = FeatureParams::default();
+        let samples = noise(16000);
+        let run = |outputs: &[f32], non_speech: Option<usize>, bias: Option<f64>| {
+            let mut a = Analyzer::new(&p, 3, non_speech, None, config(16000, 16000)).unwrap();
+            assert_eq!(a.non_speech_bias(), 0.0);
+            if let Some(b) = bias {
+                a.set_non_speech_bias(b);
+                assert!((a.non_speech_bias() - b).abs() < 1e-6);
+            }
+            a.set_external_voice_activity(Some(true));
+            let mut out = vec![];
+            a.push(&samples, &mut Fixed(outputs.to_vec()), |w| {
+                out.push(w.probabilities.map(<[f32]>::to_vec))
+            })
+            .unwrap();
+            assert_eq!(out.len(), 1);
+            out.remove(0)
+        };
+        let speech_first = [0.5, 0.3, 0.2];
+        let emotions = Some(vec![0.5 / 0.7, 0.2 / 0.7]);
+        assert_eq!(run(&speech_first, Some(1), None), emotions);
+        // 0.3 weighed twice (and a little more) outweighs 0.5 ...
+        assert_eq!(run(&speech_first, Some(1), Some(0.7)), None);
+        // ... 0.3 weighed 1.6 times does not, and the probabilities
+        // reported are the model's.
+        assert_eq!(run(&speech_first, Some(1), Some(0.47)), emotions);
+        // A negative bias lets speech through that the model's argmax
+        // would call non-speech.
+        let non_speech_first = [0.3, 0.5, 0.2];
+        assert_eq!(run(&non_speech_first, Some(1), None), None);
+        assert_eq!(
+            run(&non_speech_first, Some(1), Some(-1.0)),
+            Some(vec![0.3 / 0.5, 0.2 / 0.5])
+        );
+        // A model without the output: every label is an emotion, whatever
+        // the bias.
+        assert_eq!(
+            run(&non_speech_first, None, Some(5.0)),
+            Some(non_speech_first.to_vec())
+        );
     }
 
     /// White noise switched between two levels 20 dB apart every 100 ms:

@@ -50,6 +50,10 @@ const DEFAULT_SILENCE_THRESHOLD: f64 = -60.0;
 /// Automatic (any negative value): `AUTO_MIN_SPEECH_RATIO_WITH_GATE` for a
 /// model with a `non-speech` output, `AUTO_MIN_SPEECH_RATIO` for one without.
 const DEFAULT_MIN_SPEECH_RATIO: f64 = -1.0;
+/// The model's own decision between speech and not speech (the model
+/// card, *A bias on the non-speech decision*).
+const DEFAULT_NON_SPEECH_BIAS: f64 = 0.0;
+const NON_SPEECH_BIAS_LIMIT: f64 = 10.0;
 const DEFAULT_POST_MESSAGES: bool = true;
 const DEFAULT_ADAPT_TO_SPEAKER: bool = true;
 const DEFAULT_PROVIDER: ExecutionProvider = ExecutionProvider::Cpu;
@@ -116,6 +120,7 @@ const STRUCTURAL: [&str; 7] = [
 struct LiveSettings {
     silence_threshold: f64,
     min_speech_ratio: f64,
+    non_speech_bias: f64,
     post_messages: bool,
     adapt_to_speaker: bool,
 }
@@ -146,6 +151,7 @@ impl Default for Settings {
             live: LiveSettings {
                 silence_threshold: DEFAULT_SILENCE_THRESHOLD,
                 min_speech_ratio: DEFAULT_MIN_SPEECH_RATIO,
+                non_speech_bias: DEFAULT_NON_SPEECH_BIAS,
                 post_messages: DEFAULT_POST_MESSAGES,
                 adapt_to_speaker: DEFAULT_ADAPT_TO_SPEAKER,
             },
@@ -753,6 +759,14 @@ impl ObjectImpl for EmotionDetect {
                     .default_value(-1.0)
                     .read_only()
                     .build(),
+                glib::ParamSpecDouble::builder("non-speech-bias")
+                    .nick("Non-speech bias")
+                    .blurb("For a model with a non-speech output: a window is not classified when its non-speech probability times e^bias is its largest output. 0: the model's own decision; positive: fewer windows of sounds that are not speech classified, and fewer of speech; negative: the reverse. The probabilities reported are the model's")
+                    .minimum(-NON_SPEECH_BIAS_LIMIT)
+                    .maximum(NON_SPEECH_BIAS_LIMIT)
+                    .default_value(DEFAULT_NON_SPEECH_BIAS)
+                    .mutable_playing()
+                    .build(),
                 glib::ParamSpecBoolean::builder("post-messages")
                     .nick("Post messages")
                     .blurb("Post an element message per result")
@@ -808,6 +822,9 @@ impl ObjectImpl for EmotionDetect {
             "min-speech-ratio" => {
                 settings.live.min_speech_ratio = value.get().expect("type checked upstream")
             }
+            "non-speech-bias" => {
+                settings.live.non_speech_bias = value.get().expect("type checked upstream")
+            }
             "post-messages" => {
                 settings.live.post_messages = value.get().expect("type checked upstream")
             }
@@ -843,6 +860,7 @@ impl ObjectImpl for EmotionDetect {
             "interval" => settings.interval.nseconds().to_value(),
             "silence-threshold" => settings.live.silence_threshold.to_value(),
             "min-speech-ratio" => settings.live.min_speech_ratio.to_value(),
+            "non-speech-bias" => settings.live.non_speech_bias.to_value(),
             "post-messages" => settings.live.post_messages.to_value(),
             "adapt-to-speaker" => settings.live.adapt_to_speaker.to_value(),
             "channel-mode" => settings.channel_mode.to_value(),
@@ -1214,6 +1232,7 @@ impl BaseTransformImpl for EmotionDetect {
                 let records = &mut state.records;
                 ch.analyzer.set_silence_threshold(live.silence_threshold);
                 ch.analyzer.set_min_speech_ratio(live.min_speech_ratio);
+                ch.analyzer.set_non_speech_bias(live.non_speech_bias);
                 ch.analyzer.set_speaker_adaptation(live.adapt_to_speaker);
                 ch.analyzer.set_external_voice_activity(external_vad);
                 let samples = &ch.samples[(skip as usize).min(ch.samples.len())..];

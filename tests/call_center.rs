@@ -121,6 +121,48 @@ fn speech_on_a_noisy_line_still_gets_results() {
     );
 }
 
+#[test]
+fn the_non_speech_bias_moves_the_decision_and_leaves_the_probabilities() {
+    // The demo speech, each window on its own (no speaker adaptation, so a
+    // window's result does not depend on which earlier ones were
+    // classified). Weighing the non-speech output e^10 times leaves windows
+    // of speech unclassified; weighing it e^-10 times classifies at least
+    // every window the default does, with the same probabilities.
+    let speech = demo_speech();
+    let run = |bias: &str| {
+        let props = [("adapt-to-speaker", "false"), ("non-speech-bias", bias)];
+        let (mut h, bus) = harness(&props, Format::F32, 1);
+        assert_eq!(
+            h.element().unwrap().property::<f64>("non-speech-bias"),
+            bias.parse::<f64>().unwrap()
+        );
+        Audio::new(&speech).format(Format::F32).push(&mut h);
+        assert!(h.push_event(gst::event::Eos::new()));
+        messages(&bus, "emotion")
+    };
+    let by_default = run("0");
+    let lenient = run("-10");
+    let strict = run("10");
+    assert!(!by_default.is_empty());
+    assert!(
+        strict.len() < by_default.len(),
+        "{} of {} windows classified with bias 10",
+        strict.len(),
+        by_default.len()
+    );
+    // Each window of `fewer` is in `more`, with the same probabilities.
+    let within = |fewer: &[gst::Structure], more: &[gst::Structure], what: &str| {
+        for s in fewer {
+            let t = timestamps(&[s])[0];
+            let m = more.iter().find(|m| timestamps(&[*m])[0] == t);
+            let m = m.unwrap_or_else(|| panic!("window at {t} not classified {what}"));
+            assert!(same_probabilities(s, m), "{s}\n{m}");
+        }
+    };
+    within(&by_default, &lenient, "with bias -10");
+    within(&strict, &by_default, "by default");
+}
+
 /// The `emotion` results of `signal` at `rate` through a pipeline, by
 /// default or at a `min-speech-ratio`.
 fn emotion_windows(rate: u32, signal: &[f32], ratio: Option<&str>) -> usize {

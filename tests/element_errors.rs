@@ -177,6 +177,7 @@ fn the_built_plugin_loads_in_gst_inspect() {
         "interval",
         "silence-threshold",
         "min-speech-ratio",
+        "non-speech-bias",
         "post-messages",
         "channel-mode",
         "channel-names",

@@ -191,7 +191,7 @@ def main() -> None:
                         labels[str(b)].setdefault(f"{rate // 1000}k", {})[s] = sorted(
                             collections.Counter(ws).items())
                     print(f"bias {b} {rate} {s}: {c} of {n} windows classified", flush=True)
-    out = {"how": __doc__.split("\n\n")[1].replace("\n", " "), "models_sha256": sha,
+    out = {"how": __doc__.split("\n\n")[2].replace("\n", " "), "models_sha256": sha,
            "rows": {b: summary_row(r) for b, r in rows.items()}, "non_speech_labels": labels}
     if args.test is None:
         out["summary"] = {"chosen_bias": choose(rows)}

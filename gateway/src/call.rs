@@ -634,6 +634,7 @@ mod tests {
         window: Duration::from_secs(3),
         interval: Duration::from_secs(1),
         model_file: None,
+        non_speech_bias: 0.0,
     };
 
     #[test]

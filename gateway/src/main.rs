@@ -78,6 +78,12 @@ struct Args {
     /// after a change would load the new file unchecked).
     #[arg(long, env = "EMOTIONDETECT_MODEL_FILE")]
     model_file: Option<std::path::PathBuf>,
+    /// The element's non-speech-bias, -10 to 10: a window is not classified
+    /// when the model's non-speech probability times e^bias is its largest
+    /// output. Positive values leave fewer windows of ring tones and alerts
+    /// classified, and fewer of speech (see the README's property table).
+    #[arg(long, default_value_t = 0.0, allow_negative_numbers = true)]
+    non_speech_bias: f64,
 }
 
 fn parse_speaker(s: &str) -> Result<(String, String), String> {
@@ -117,6 +123,12 @@ fn main() -> std::process::ExitCode {
 async fn run(args: Args) -> Result<(), String> {
     if args.interval_ms == 0 || args.interval_ms > args.window_ms {
         return Err("--interval-ms must be more than 0 and at most --window-ms".into());
+    }
+    if !(-10.0..=10.0).contains(&args.non_speech_bias) {
+        return Err(format!(
+            "--non-speech-bias {}: must be within -10 and 10",
+            args.non_speech_bias
+        ));
     }
     // The path as given (not resolved: a mounted ConfigMap's symlinks stay
     // valid across its updates); the elements get the same string, so they
@@ -172,6 +184,7 @@ async fn run(args: Args) -> Result<(), String> {
                     window: Duration::from_millis(args.window_ms),
                     interval: Duration::from_millis(args.interval_ms),
                     model_file,
+                    non_speech_bias: args.non_speech_bias,
                 },
                 max_buffer: Duration::from_millis(args.buffer_ms.max(20)),
                 end_timeout: Duration::from_secs(10),

@@ -102,6 +102,8 @@ pub struct ElementSettings {
     pub interval: Duration,
     /// The element's `model-file`, or the built-in 8 kHz model.
     pub model_file: Option<Arc<str>>,
+    /// The element's `non-speech-bias`.
+    pub non_speech_bias: f64,
 }
 
 /// A running call pipeline.
@@ -138,6 +140,7 @@ impl CallPipeline {
                 .property("sample-rate", RATE as u32)
                 .property("window-duration", settings.window.as_nanos() as u64)
                 .property("interval", settings.interval.as_nanos() as u64)
+                .property("non-speech-bias", settings.non_speech_bias)
                 .property_from_str("channel-mode", "independent")
                 .property("channel-names", speaker.as_str());
             if let Some(file) = &settings.model_file {

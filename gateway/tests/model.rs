@@ -113,3 +113,27 @@ fn a_model_file_that_cannot_serve_calls_stops_the_gateway_with_the_reason() {
     assert!(log.contains("not a loadable ONNX model"), "{log}");
     assert!(log.contains("MODEL_CARD.md"), "{log}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_non_speech_bias_reaches_every_call() {
+    // The same speech through a gateway that weighs the model's non-speech
+    // output e^10 times: fewer of its windows are classified.
+    let broker = Broker::start();
+    let sub = Subscriber::connect(&broker, "emotiondetect/#").await;
+    let plain = Gateway::start(&broker.url(), &[]);
+    let strict = Gateway::start(&broker.url(), &["--non-speech-bias", "10"]);
+    let a = customer_windows(&plain, &sub, "CAplain").await;
+    let b = customer_windows(&strict, &sub, "CAstrict").await;
+    assert!(a.len() >= 4, "{a:?}");
+    assert!(b.len() < a.len(), "{} of {} windows", b.len(), a.len());
+}
+
+#[test]
+fn a_non_speech_bias_out_of_range_stops_the_gateway() {
+    for bad in ["11", "-10.5", "NaN"] {
+        let (ok, log) = start_failing(&["--non-speech-bias", bad]);
+        assert!(!ok, "{bad}");
+        assert!(log.contains("--non-speech-bias"), "{bad}: {log}");
+        assert!(!log.contains("listening on"), "{bad}: {log}");
+    }
+}

@@ -263,19 +263,22 @@ impl Analyzer {
         self.external_vad = active;
     }
 
-    /// Whether classified windows are normalised by the speaker's
-    /// statistics (when the model has a prior). The statistics are gathered
-    /// either way, so turning it on uses every speech frame learnt so far.
     /// Shifts the decision between speech and not speech for a model with a
     /// `non-speech` output: a window is not classified when its `non-speech`
     /// probability times e^`bias` is its largest output. 0 (the default)
-    /// keeps the model's own argmax; a positive bias leaves more windows
-    /// unclassified (fewer false alarms on sounds that are not speech, less
-    /// speech covered), a negative one fewer. The probabilities reported are
-    /// the model's, whatever the bias. No effect on a model without that
-    /// output.
+    /// keeps the model's own argmax, exactly; a positive bias leaves more
+    /// windows unclassified (fewer false alarms on sounds that are not
+    /// speech, less speech covered), a negative one fewer. A window's
+    /// probabilities are the model's whatever the bias, but with speaker
+    /// adaptation the statistics learn only from classified windows, so the
+    /// bias also moves later windows' inputs. NaN counts as 0. No effect on
+    /// a model without that output.
     pub fn set_non_speech_bias(&mut self, bias: f64) {
-        self.non_speech_weight = bias.exp() as f32;
+        self.non_speech_weight = if bias.is_nan() {
+            1.0
+        } else {
+            bias.exp() as f32
+        };
     }
 
     /// The bias set by [`Self::set_non_speech_bias`].
@@ -283,6 +286,9 @@ impl Analyzer {
         (self.non_speech_weight as f64).ln()
     }
 
+    /// Whether classified windows are normalised by the speaker's
+    /// statistics (when the model has a prior). The statistics are gathered
+    /// either way, so turning it on uses every speech frame learnt so far.
     pub fn set_speaker_adaptation(&mut self, on: bool) {
         self.adapt = on;
     }
@@ -542,13 +548,23 @@ impl Analyzer {
             self.probabilities.extend_from_slice(&self.outputs);
             return true;
         };
-        // Times 1.0 by default: the argmax of the outputs as they are.
+        // Weight 1 (the default) leaves the outputs as they are: the
+        // model's own argmax.
         let weight = self.non_speech_weight;
         let top = self
             .outputs
             .iter()
             .enumerate()
-            .map(|(i, &p)| (i, if i == ns { p * weight } else { p }))
+            .map(|(i, &p)| {
+                (
+                    i,
+                    if i == ns && weight != 1.0 {
+                        p * weight
+                    } else {
+                        p
+                    },
+                )
+            })
             .max_by(|a, b| a.1.total_cmp(&b.1))
             .map_or(0, |(i, _)| i);
         if top == ns {
@@ -1372,7 +1388,8 @@ mod tests {
             assert_eq!(a.non_speech_bias(), 0.0);
             if let Some(b) = bias {
                 a.set_non_speech_bias(b);
-                assert!((a.non_speech_bias() - b).abs() < 1e-6);
+                let expected = if b.is_nan() { 0.0 } else { b };
+                assert!((a.non_speech_bias() - expected).abs() < 1e-6);
             }
             a.set_external_voice_activity(Some(true));
             let mut out = vec![];
@@ -1386,6 +1403,13 @@ mod tests {
         let speech_first = [0.5, 0.3, 0.2];
         let emotions = Some(vec![0.5 / 0.7, 0.2 / 0.7]);
         assert_eq!(run(&speech_first, Some(1), None), emotions);
+        // Bias 0, set or not, and NaN (taken as 0) decide as the argmax
+        // always did, ties included: of equal outputs the last wins.
+        for bias in [None, Some(0.0), Some(f64::NAN)] {
+            let tie = [0.4, 0.4, 0.2];
+            assert_eq!(run(&tie, Some(1), bias), None);
+            assert_eq!(run(&tie, Some(0), bias), Some(vec![0.4 / 0.6, 0.2 / 0.6]));
+        }
         // 0.3 weighed twice (and a little more) outweighs 0.5 ...
         assert_eq!(run(&speech_first, Some(1), Some(0.7)), None);
         // ... 0.3 weighed 1.6 times does not, and the probabilities

@@ -115,7 +115,7 @@ fn a_model_file_that_cannot_serve_calls_stops_the_gateway_with_the_reason() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn the_non_speech_bias_reaches_every_call() {
+async fn the_non_speech_bias_reaches_the_calls_element() {
     // The same speech through a gateway that weighs the model's non-speech
     // output e^10 times: fewer of its windows are classified.
     let broker = Broker::start();

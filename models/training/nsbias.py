@@ -163,8 +163,10 @@ def main() -> None:
     ap.add_argument("--test", type=float, metavar="BIAS", help="the held-out material with this bias and with 0")
     ap.add_argument("--lanes", type=int, default=os.cpu_count() or 1)
     args = ap.parse_args()
-    if not examples.EMOTIONS.exists():
-        raise SystemExit(f"no {examples.EMOTIONS}: cargo build --release --example emotions")
+    plugin = common.REPO_DIR / "target" / "release" / "libgstemotiondetect.so"
+    if "GST_PLUGIN_PATH" not in os.environ and not plugin.exists():
+        raise SystemExit(f"no {plugin}: cargo build --release --lib (or set GST_PLUGIN_PATH)")
+    # the built-in models: the plugin embeds these files when built from this tree
     sha = {k: extract.sha256_file(common.REPO_DIR / "models" / f"reslstm-sa-{k}.onnx") for k in ("16k", "8k")}
     biases = (0.0, args.test) if args.test is not None else BIASES
     rows: dict = {str(b): {} for b in biases}

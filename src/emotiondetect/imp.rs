@@ -761,7 +761,7 @@ impl ObjectImpl for EmotionDetect {
                     .build(),
                 glib::ParamSpecDouble::builder("non-speech-bias")
                     .nick("Non-speech bias")
-                    .blurb("For a model with a non-speech output: a window is not classified when its non-speech probability times e^bias is its largest output. 0: the model's own decision; positive: fewer windows of sounds that are not speech classified, and fewer of speech; negative: the reverse. The probabilities reported are the model's")
+                    .blurb("For a model with a non-speech output: a window is not classified when its non-speech probability times e^bias is its largest output. 0: the model's own decision; positive: fewer windows of sounds that are not speech classified, and fewer of speech; negative: the reverse. A window's probabilities are the model's; with adapt-to-speaker the statistics learn only from classified windows")
                     .minimum(-NON_SPEECH_BIAS_LIMIT)
                     .maximum(NON_SPEECH_BIAS_LIMIT)
                     .default_value(DEFAULT_NON_SPEECH_BIAS)

@@ -8,11 +8,11 @@ import numpy as np
 from training import nsbias
 
 
-def row(speech: int, non_speech: int, demo: int = 12, speech8: int | None = None) -> dict:
+def row(speech: int, non_speech: int, demo: int = 12) -> dict:
     """Windows classified at both rates: each speech set of 200 windows, non-speech of 900, the demo of 12."""
     out = {}
-    for rate, s in ((16000, speech), (8000, speech if speech8 is None else speech8)):
-        out[rate] = {f"speech-{c}": (s, 200) for c in nsbias.SPEECH_CONDITIONS}
+    for rate in (16000, 8000):
+        out[rate] = {f"speech-{c}": (speech, 200) for c in nsbias.SPEECH_CONDITIONS}
         out[rate].update({"non-speech": (non_speech, 900), "demo": (demo, 12)})
     return out
 
@@ -24,8 +24,11 @@ class Choose(unittest.TestCase):
         self.assertEqual(nsbias.choose(rows), 1.0)
 
     def test_one_speech_set_at_one_rate_over_the_limit_refuses_a_bias(self):
-        rows = {"0.0": row(190, 30), "0.5": row(190, 10, speech8=187)}
+        rows = {"0.0": row(190, 30), "0.5": row(190, 10)}
+        rows["0.5"][8000]["speech-babble10"] = (187, 200)  # -1.5 points; the pooled loss would be 0.5
         self.assertEqual(nsbias.choose(rows), 0.0)
+        rows["0.5"][8000]["speech-babble10"] = (188, 200)  # -1 point: within the limit
+        self.assertEqual(nsbias.choose(rows), 0.5)
 
     def test_a_demo_window_lost_refuses_a_bias(self):
         rows = {"0.0": row(190, 30), "0.5": row(190, 10, demo=11)}

@@ -202,10 +202,16 @@ def json_default(o):
     return o.tolist() if hasattr(o, "tolist") else str(o)
 
 
+def write_json(path: Path, obj) -> Path:
+    """Writes `obj` as every results file is written: JSON with indent 1 and a final newline, numpy values as
+    plain numbers (json_default). Returns the path."""
+    path.write_text(json.dumps(obj, indent=1, default=json_default) + "\n")
+    return path
+
+
 def write_rule_result(name: str, out: dict) -> None:
     """Writes a rule's result to models/results/<name>.json and prints its summary and where it went."""
-    path = RESULTS_DIR / f"{name}.json"
-    path.write_text(json.dumps(out, indent=1) + "\n")
+    path = write_json(RESULTS_DIR / f"{name}.json", out)
     print(json.dumps(out["summary"]))
     print(f"-> {path}")
 
@@ -225,7 +231,7 @@ def merge_json(path: Path, update, default: dict | None = None, lock_dir: Path =
         update(d)
         tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
         try:
-            tmp.write_text(json.dumps(d, indent=1, default=json_default) + "\n")
+            write_json(tmp, d)
             tmp.replace(path)
         finally:
             tmp.unlink(missing_ok=True)

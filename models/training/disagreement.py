@@ -72,7 +72,7 @@ def main() -> None:
             out[f"{name}: {label}"] = summary(ensemble, evaluate.recipe_bank(corpus, "clean", RATE), i, l)
             print(name, label, json.dumps(out[f"{name}: {label}"]), flush=True)
     path = common.RESULTS_DIR / f"disagreement-{RATE // 1000}k.json"
-    path.write_text(json.dumps(out, indent=1) + "\n")
+    common.write_json(path, out)
     print(f"wrote {path}")
 
 

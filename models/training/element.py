@@ -364,7 +364,7 @@ def calls_main(args) -> None:
         common.merge_json(path, lambda d: d.update({key: res}))
     else:
         path = common.RESULTS_DIR / f"element-calls-{rate // 1000}k.json"
-        path.write_text(json.dumps(res, indent=1) + "\n")
+        common.write_json(path, res)
     pos = "; ".join(f"{c} " + ", ".join(f"{k}: {v['uar_corpus_labels']:.3f} ({v['mean_speaker_frames']} fr)"
                                         for k, v in t.items()) for c, t in res["by_position"].items())
     print(f"calls {rate // 1000}k folds {args.folds}: " + "; ".join(
@@ -474,7 +474,7 @@ def main() -> None:
         model = Path(args.model) if args.model else export.ONNX_PATH[args.rate]
         res = nonspeech_main(args.rate, model)
         path = common.RESULTS_DIR / f"element-nonspeech-{args.rate // 1000}k{args.suffix}.json"
-        path.write_text(json.dumps(res, indent=1) + "\n")
+        common.write_json(path, res)
         print(json.dumps(res))
         return
     rate = args.rate
@@ -551,7 +551,7 @@ def main() -> None:
     totals["ns_classified_share"] = round(totals["ns_classified"] / max(totals["ns_windows"], 1), 4)
     res["nonspeech"] = totals
     path = common.RESULTS_DIR / f"element-{rate // 1000}k.json"
-    path.write_text(json.dumps(res, indent=1) + "\n")
+    common.write_json(path, res)
     print(json.dumps({k: v for k, v in res.items() if k != "folds"}))
 
 

@@ -791,7 +791,7 @@ def cv_headline(cv: dict) -> dict:
 
 def write_json(path: Path, obj: dict) -> None:
     """A results file: numpy values as lists, anything else unknown as its string."""
-    path.write_text(json.dumps(obj, indent=1, default=common.json_default) + "\n")
+    common.write_json(path, obj)
 
 
 def fmt(ms: dict) -> str:
@@ -843,19 +843,19 @@ def main() -> None:
     rate = args.rate
     if args.old_model:
         res = old_model_eval(args.old_model, rate)
-        (common.RESULTS_DIR / f"old-model-{rate // 1000}k.json").write_text(json.dumps(res, indent=1) + "\n")
+        common.write_json(common.RESULTS_DIR / f"old-model-{rate // 1000}k.json", res)
         print(json.dumps(res, indent=1))
         return
     if args.refit_temperature:
         res = refit_temperatures(rate, args.refit_temperature, args.tag)
         path = common.RESULTS_DIR / (f"temperatures-{args.tag}.json" if args.tag else
                                      f"temperatures-{args.refit_temperature}-{rate // 1000}k.json")
-        path.write_text(json.dumps(res, indent=1) + "\n")
+        common.write_json(path, res)
         return
     if args.calibration_refit:
         res = calibration_refit(rate)
         path = common.RESULTS_DIR / f"calibration-refit-{rate // 1000}k.json"
-        path.write_text(json.dumps(res, indent=1) + "\n")
+        common.write_json(path, res)
         print(json.dumps(res["sets"], indent=1))
         return
     if args.final_runs:
@@ -892,7 +892,7 @@ def main() -> None:
         return
     if args.gate_sweep:
         res = gate_bias_sweep(rate)
-        (common.RESULTS_DIR / f"gate-bias-{rate // 1000}k.json").write_text(json.dumps(res, indent=1) + "\n")
+        common.write_json(common.RESULTS_DIR / f"gate-bias-{rate // 1000}k.json", res)
         print(json.dumps(res, indent=1))
         return
     if args.ablation:

@@ -24,7 +24,7 @@ from pathlib import Path
 import numpy as np
 
 from . import extract
-from .common import CACHE_DIR, REPO_DIR, RESULTS_DIR
+from .common import CACHE_DIR, REPO_DIR, RESULTS_DIR, write_json
 
 EMOTIONS = REPO_DIR / "target" / "release" / "examples" / "emotions"
 PACKAGE = "sound-theme-freedesktop=0.8-2"
@@ -118,7 +118,7 @@ def main() -> None:
             res[f"demo_dc_{OFFSET}_{k}"] = {"file": f"assets/demo-speech.wav ({k}) + {OFFSET}", "windows_classified": dc,
                                             "changed_labels": changed_labels(plain, dc)}
     path = RESULTS_DIR / f"element-examples-{args.name}.json"
-    path.write_text(json.dumps(res, indent=1) + "\n")
+    write_json(path, res)
     for key, v in res.items():
         if isinstance(v, dict) and "windows_classified" in v:
             extra = f", {v['changed_labels']} labels changed" if "changed_labels" in v else ""

@@ -211,7 +211,7 @@ def export(rate: int) -> dict:
     v.update({"onnx_bytes": path.stat().st_size, "parity_bytes": PARITY_PATH[rate].stat().st_size,
               "parity_frames": [p["frames"] for p in parity], "opset": OPSET, "n_parameters": count_parameters(model)})
     common.RESULTS_DIR.mkdir(parents=True, exist_ok=True)
-    (common.RESULTS_DIR / f"export-{rate // 1000}k.json").write_text(json.dumps(v, indent=1) + "\n")
+    common.write_json(common.RESULTS_DIR / f"export-{rate // 1000}k.json", v)
     print(json.dumps(v, indent=1))
     return v
 

@@ -319,14 +319,14 @@ def main() -> None:
     torch.set_num_threads(1)  # as evaluate.py
     if args.val_false_alarms:
         path = common.RESULTS_DIR / f"val-false-alarms-{args.rate // 1000}k.json"
-        path.write_text(json.dumps(validation_false_alarms(args.rate, args.val_false_alarms), indent=1) + "\n")
+        common.write_json(path, validation_false_alarms(args.rate, args.val_false_alarms))
         return
     if args.xcorpus:
         from . import evaluate
 
         path = common.RESULTS_DIR / f"candidate-fused-{args.rate // 1000}k.json"
         res = {"cross_corpus": {args.xcorpus: evaluate.evaluate_xcorpus(args.rate, args.xcorpus)}}
-        path.write_text(json.dumps(res, indent=1) + "\n")
+        common.write_json(path, res)
         print(json.dumps(res, indent=1))
         return
     if args.attach:
@@ -337,7 +337,7 @@ def main() -> None:
         res = common.merge_json(common.RESULTS_DIR / f"fusion-{args.rate // 1000}k.json", lambda d: d.update(new))
     else:
         res = run(args.rate)
-        (common.RESULTS_DIR / f"functionals-{args.rate // 1000}k.json").write_text(json.dumps(res, indent=1) + "\n")
+        common.write_json(common.RESULTS_DIR / f"functionals-{args.rate // 1000}k.json", res)
     print(json.dumps(res, indent=1))
 
 

@@ -116,3 +116,15 @@ class MergeJson(unittest.TestCase):
 
 if __name__ == "__main__":
     unittest.main()
+
+
+class WriteJson(unittest.TestCase):
+    def test_results_are_indented_json_with_numpy_values_as_numbers(self):
+        import json
+        import tempfile
+        from pathlib import Path
+
+        with tempfile.TemporaryDirectory() as d:
+            path = common.write_json(Path(d) / "r.json", {"uar": np.float64(0.5), "counts": np.array([1, 2])})
+            text = path.read_text()
+        self.assertEqual(text, json.dumps({"uar": 0.5, "counts": [1, 2]}, indent=1) + "\n")

@@ -789,11 +789,6 @@ def cv_headline(cv: dict) -> dict:
     return head
 
 
-def write_json(path: Path, obj: dict) -> None:
-    """A results file: numpy values as lists, anything else unknown as its string."""
-    common.write_json(path, obj)
-
-
 def fmt(ms: dict) -> str:
     return f"{ms['mean']:.3f} ± {ms['std']:.3f}"
 
@@ -946,7 +941,7 @@ def main() -> None:
     if cv.get("ravdess") and rate == 16000:
         plot_confusions(cv, common.MODELS_DIR / "confusion_matrix.png")
     path = common.RESULTS_DIR / f"summary-{rate // 1000}k.json"
-    write_json(path, out)
+    common.write_json(path, out)
     print(json.dumps(head, indent=1))
     print(f"wrote {path}")
 

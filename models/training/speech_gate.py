@@ -256,7 +256,7 @@ def main() -> None:
            "gates": gates,
            "shipped": SHIPPED, "previous": {"min_speech_ratio": PREVIOUS, "why": PREVIOUS_WHY},
            "cv_test": test}
-    evaluate.write_json(common.RESULTS_DIR / f"speech-gate-{rate // 1000}k.json", out)
+    common.write_json(common.RESULTS_DIR / f"speech-gate-{rate // 1000}k.json", out)
     for part, res in (("validation", val), ("cv test", test)):
         for r in GATES:
             v = res[str(r)]

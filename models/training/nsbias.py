@@ -2,7 +2,7 @@
 """The element's `non-speech-bias` swept through the element (MODEL_CARD.md, *A bias on the non-speech decision*).
 
     python3 -m training.nsbias            # validation: the sweep and the rule's choice
-    python3 -m training.nsbias --test B   # held-out material with bias B and with 0 (decides nothing)
+    python3 -m training.nsbias --test B   # held-out material with bias B and with 0 (decides nothing): -test-B.json
 
 Every clip is its own stream, written as 16-bit PCM at the model's rate (16 kHz as it is, 8 kHz through the
 telephone channel, `channel.telephone`, μ-law and A-law alternating by clip) and played by the system Python's
@@ -200,7 +200,7 @@ def main() -> None:
         name = "non-speech-bias-sweep"
     else:
         out["summary"] = {"bias": args.test, "decides": "nothing (held-out material)"}
-        name = "non-speech-bias-test"
+        name = f"non-speech-bias-test-{args.test:g}"
     common.write_rule_result(name, out)
 
 

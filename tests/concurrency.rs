@@ -78,16 +78,27 @@ fn file_pipelines_share_inference_calls() {
     init();
     let model = ModelCopy::new("batching-files");
     let shared = SharedModel::get(ModelSource::File(&model), Provider::Cpu, None).unwrap();
-    let threads: Vec<_> = (0..4)
+    // Each round starts eight pipelines together, prerolled, so their
+    // windows come due at about the same moments. Four pipelines left to
+    // drift apart shared a call for only 4-10 of their 240 windows here,
+    // and for none in one CI run; eight started together share one for
+    // 55-69 of 288.
+    let start = std::sync::Arc::new(std::sync::Barrier::new(8));
+    let threads: Vec<_> = (0..8)
         .map(|_| {
             let description = format!(
                 "{} ! emotiondetect model-file={} ! fakesink",
                 demo_source(),
                 model.display()
             );
+            let start = std::sync::Arc::clone(&start);
             std::thread::spawn(move || {
-                for _ in 0..5 {
+                for _ in 0..3 {
                     let p = gst::parse::launch(&description).unwrap();
+                    p.set_state(gst::State::Paused).unwrap();
+                    let (prerolled, _, _) = p.state(gst::ClockTime::from_seconds(30));
+                    prerolled.unwrap();
+                    start.wait();
                     play(&p, |_| false);
                     p.set_state(gst::State::Null).unwrap();
                 }
@@ -98,7 +109,7 @@ fn file_pipelines_share_inference_calls() {
         t.join().unwrap();
     }
     let stats = shared.batch_stats();
-    // 4 streams × 5 runs × 12 windows.
-    assert_eq!(stats.sequences, 240, "{stats:?}");
+    // 8 streams × 3 runs × 12 windows.
+    assert_eq!(stats.sequences, 288, "{stats:?}");
     assert!(stats.calls < stats.sequences, "{stats:?}");
 }

@@ -78,6 +78,14 @@ def desktop_sounds(stereo: Path, tmp: Path) -> tuple[Path, Path]:
     return wide, narrow
 
 
+def demo_at_both_rates(tmp: Path) -> tuple[Path, Path]:
+    """The bundled demo and its 8 kHz copy (`sox -R`, written into tmp)."""
+    demo = REPO_DIR / "assets" / "demo-speech.wav"
+    demo8 = tmp / "demo-8000.wav"
+    subprocess.run(["sox", "-R", str(demo), "-r", "8000", str(demo8)], check=True)
+    return demo, demo8
+
+
 def fetch_theme() -> Path:
     """The theme's `stereo` directory, unpacked from the Debian package into models/.cache/ once."""
     root = CACHE_DIR / "sound-theme-freedesktop"
@@ -106,9 +114,7 @@ def main() -> None:
         wide, narrow = desktop_sounds(args.sounds or fetch_theme(), tmp)
         for k, f in (("16k", wide), ("8k", narrow)):
             res[f"desktop_sounds_{k}"] = {"file": f"{f.name} ({PACKAGE}, one stream)", "windows_classified": run(f)}
-        demo = REPO_DIR / "assets" / "demo-speech.wav"
-        demo8 = tmp / "demo-8000.wav"
-        subprocess.run(["sox", "-R", str(demo), "-r", "8000", str(demo8)], check=True)
+        demo, demo8 = demo_at_both_rates(tmp)
         for k, f in (("16k", demo), ("8k", demo8)):
             x, rate = sf.read(f, dtype="float64")
             shifted = tmp / f"dc-{k}.wav"

@@ -141,17 +141,12 @@ def choose(rows: dict) -> float:
     return best
 
 
-def demo_files(tmp: Path) -> dict[int, list[tuple[Path, int]]]:
+def one_stream(wide: Path, narrow: Path) -> dict[int, list[tuple[Path, int]]]:
+    """A 16 kHz file and its 8 kHz copy, each one stream, with its number of element windows, by rate."""
     import soundfile as sf
 
-    demo = common.REPO_DIR / "assets" / "demo-speech.wav"
-    demo8 = tmp / "demo-8000.wav"
-    subprocess.run(["sox", "-R", str(demo), "-r", "8000", str(demo8)], check=True)
-    out = {}
-    for rate, f in ((16000, demo), (8000, demo8)):
-        info = sf.info(str(f))
-        out[rate] = [(f, len(windows.window_starts(info.frames, rate)))]
-    return out
+    return {rate: [(f, len(windows.window_starts(sf.info(str(f)).frames, rate)))]
+            for rate, f in ((16000, wide), (8000, narrow))}
 
 
 def summary_row(row: dict) -> dict:
@@ -173,18 +168,14 @@ def main() -> None:
     labels: dict = {str(b): {} for b in biases}
     with tempfile.TemporaryDirectory() as d:
         tmp = Path(d)
-        demos = demo_files(tmp) if args.test is None else {}
+        if args.test is None:
+            streams = {"demo": one_stream(*examples.demo_at_both_rates(tmp))}
+        else:
+            streams = {"desktop-sounds": one_stream(*examples.desktop_sounds(examples.fetch_theme(), tmp))}
         for rate in RATES:
             material = test_material(rate) if args.test is not None else validation_material(rate)
             files = {s: write_clips(clips, rate, tmp, s) for s, clips in material.items()}
-            if rate in demos:
-                files["demo"] = demos[rate]
-            if args.test is not None:
-                wide, narrow = examples.desktop_sounds(examples.fetch_theme(), tmp)
-                f = wide if rate == 16000 else narrow
-                import soundfile as sf
-
-                files["desktop-sounds"] = [(f, len(windows.window_starts(sf.info(str(f)).frames, rate)))]
+            files.update({s: by_rate[rate] for s, by_rate in streams.items()})
             for b in biases:
                 for s, fs in files.items():
                     c, n, ws = count(fs, b, args.lanes)

@@ -110,6 +110,12 @@ pub struct Window<'a> {
     pub speaker_frames: u64,
 }
 
+/// The largest bias, either way, that the element's `non-speech-bias` and
+/// the gateway's `--non-speech-bias` accept: e^10 weighs the `non-speech`
+/// probability about 22,000 times. [`Analyzer::set_non_speech_bias`] itself
+/// takes any value.
+pub const NON_SPEECH_BIAS_LIMIT: f64 = 10.0;
+
 pub struct Analyzer {
     config: WindowConfig,
     extractor: FeatureExtractor,

@@ -124,9 +124,10 @@ async fn run(args: Args) -> Result<(), String> {
     if args.interval_ms == 0 || args.interval_ms > args.window_ms {
         return Err("--interval-ms must be more than 0 and at most --window-ms".into());
     }
-    if !(-10.0..=10.0).contains(&args.non_speech_bias) {
+    let limit = emotiondetect_core::analysis::NON_SPEECH_BIAS_LIMIT;
+    if !(-limit..=limit).contains(&args.non_speech_bias) {
         return Err(format!(
-            "--non-speech-bias {}: must be within -10 and 10",
+            "--non-speech-bias {}: must be within -{limit} and {limit}",
             args.non_speech_bias
         ));
     }

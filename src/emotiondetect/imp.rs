@@ -14,7 +14,7 @@ use gst_base::prelude::*;
 
 use emotiondetect_core::analysis::{
     effective_min_speech_ratio, is_automatic_speech_ratio, Analyzer, SegmentTracker, Window,
-    WindowConfig, AUTO_MIN_SPEECH_RATIO, AUTO_MIN_SPEECH_RATIO_WITH_GATE,
+    WindowConfig, AUTO_MIN_SPEECH_RATIO, AUTO_MIN_SPEECH_RATIO_WITH_GATE, NON_SPEECH_BIAS_LIMIT,
 };
 use emotiondetect_core::model::{
     self, LogLevel, Logger, ModelError, ModelSource, Provider, SharedModel,
@@ -53,7 +53,6 @@ const DEFAULT_MIN_SPEECH_RATIO: f64 = -1.0;
 /// The model's own decision between speech and not speech (the model
 /// card, *A bias on the non-speech decision*).
 const DEFAULT_NON_SPEECH_BIAS: f64 = 0.0;
-const NON_SPEECH_BIAS_LIMIT: f64 = 10.0;
 const DEFAULT_POST_MESSAGES: bool = true;
 const DEFAULT_ADAPT_TO_SPEAKER: bool = true;
 const DEFAULT_PROVIDER: ExecutionProvider = ExecutionProvider::Cpu;

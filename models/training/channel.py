@@ -176,13 +176,17 @@ def g711(x: np.ndarray, law: str) -> np.ndarray:
     raise ValueError(law)
 
 
+def telephone_band(x16: np.ndarray) -> np.ndarray:
+    """16 kHz audio -> 8 kHz audio in the telephone band: resample, 300-3400 Hz band-pass (causal)."""
+    return signal.sosfilt(TEL_SOS, signal.resample_poly(np.asarray(x16, dtype=np.float64), 1, 2))
+
+
 def telephone(x16: np.ndarray, law: str, rng: np.random.Generator | None = None) -> np.ndarray:
     """16 kHz audio -> 8 kHz telephone audio: resample, 300-3400 Hz band-pass (causal), G.711.
 
     With rng, 3 % of the 20 ms blocks are lost (zeroed) after the codec.
     """
-    x = signal.resample_poly(np.asarray(x16, dtype=np.float64), 1, 2)
-    y = g711(signal.sosfilt(TEL_SOS, x), law)
+    y = g711(telephone_band(x16), law)
     if rng is not None:
         block = TEL_SR // 50
         n_blocks = -(-y.size // block)

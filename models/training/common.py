@@ -183,6 +183,23 @@ def restricted_argmax(probs: np.ndarray, labels: list[int]) -> np.ndarray:
     return labels[np.argmax(np.asarray(probs)[:, labels], axis=1)]
 
 
+def decision(probs: dict[str, float] | None, labels: list[int], emotion: str | None = None) -> tuple[int, int]:
+    """A clip's decision from its probabilities by label name: the element's own label (`emotion` when given,
+    as a summary names it; else the argmax over all the labels) and the argmax over the corpus's `labels`;
+    NON_SPEECH for both without probabilities (no decision counts as wrong: NON_SPEECH is never a true label
+    of speech)."""
+    if probs is None:
+        return NON_SPEECH, NON_SPEECH
+    own = emotion if emotion is not None else max(probs, key=probs.get)
+    return LABELS.index(own), max(labels, key=lambda q: probs.get(LABELS[q], 0.0))
+
+
+def summary_probs(summary: dict | None) -> dict[str, float] | None:
+    """The probabilities by label of an `emotion-summary` (a dict with `labels` and `probabilities`; None: no
+    window was classified)."""
+    return None if summary is None else dict(zip(summary["labels"], summary["probabilities"]))
+
+
 def shared6(probs: np.ndarray) -> np.ndarray:
     """[n, 6] probabilities of SHARED6 (calm added to neutral) for the cross-corpus task."""
     p = np.asarray(probs, dtype=np.float64)

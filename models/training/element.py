@@ -305,17 +305,10 @@ def calls_main(args) -> None:
                     sfr = [w["speaker_frames"] for w in r["windows"]]
                     drops += int(sum(b < a for a, b in zip(sfr, sfr[1:])))
                     for pos, (k, wins) in enumerate(zip(call, per), start=1):
-                        probs = clip_decision(wins)
                         y.append(clips[k].label)
-                        if probs is None:
-                            # no decision is wrong (NON_SPEECH is never a true label here)
-                            pred.append(common.NON_SPEECH)
-                            pred_r.append(common.NON_SPEECH)
-                        else:
-                            # the element's own label (argmax over the nine emotions), and the argmax over the
-                            # corpus's labels
-                            pred.append(common.LABELS.index(max(probs, key=probs.get)))
-                            pred_r.append(max(labels, key=lambda q: probs.get(common.LABELS[q], 0.0)))
+                        d, d_r = common.decision(clip_decision(wins), labels)
+                        pred.append(d)
+                        pred_r.append(d_r)
                         records.append({"fold": f, "corpus": corpus, "speaker": spk, "position": pos,
                                         "label": y[-1], "pred": pred[-1], "pred_r": pred_r[-1],
                                         "windows": len(wins),
@@ -511,17 +504,11 @@ def main() -> None:
                 y, pred, pred_r = [], [], []
                 labels = common.EVAL_LABELS[corpus]
                 for c, p in zip(clips, files):
-                    s = got[Path(p).name]["summary"]
                     y.append(c.label)
-                    # no decision is wrong (NON_SPEECH is never a true label here)
-                    if s is None:
-                        pred.append(common.NON_SPEECH)
-                        pred_r.append(common.NON_SPEECH)
-                        continue
-                    # the element's own label (all nine emotions), and the argmax over the corpus's labels
-                    pred.append(common.LABELS.index(s["emotion"]))
-                    probs = dict(zip(s["labels"], s["probabilities"]))
-                    pred_r.append(max(labels, key=lambda k: probs.get(common.LABELS[k], 0.0)))
+                    s = got[Path(p).name]["summary"]
+                    d, d_r = common.decision(common.summary_probs(s), labels, s and s["emotion"])
+                    pred.append(d)
+                    pred_r.append(d_r)
                 m = common.metrics_from_cm(common.confusion(y, pred, common.N_LABELS))
                 m_r = common.metrics_from_cm(common.confusion(y, pred_r, common.N_LABELS))
                 cov = float(np.mean([got[Path(p).name]["summary"] is not None for p in files]))

@@ -1,10 +1,10 @@
 # SPDX-License-Identifier: MPL-2.0
 """Codecs the training never used, through the element with the shipped models (MODEL_CARD.md, *4*).
 
-A VoIP or WebRTC call reaches the element through Opus, a recording often as MP3; the training's channels
-are additive noise, reverberation, EQ, band-limiting and (8 kHz) G.711 with packet loss. Here speech the
-models never trained on goes through an encoder and its decoder in GStreamer, at the model's rate, and is
-written as a float WAV:
+A VoIP or WebRTC call reaches the element through Opus, a mobile call through AMR-NB, a recording often
+as MP3; the training's channels are additive noise, reverberation, EQ, band-limiting and (8 kHz) G.711
+with packet loss. Here speech the models never trained on goes through an encoder and its decoder in
+GStreamer, at the model's rate, and is written as a float WAV:
 
     filesrc ! decodebin ! audioconvert ! audioresample ! audio/x-raw,rate=R,channels=1 ! ENCODER ! DECODER
       ! audioconvert ! audioresample ! audio/x-raw,format=F32LE,rate=R,channels=1 ! wavenc ! filesink
@@ -30,7 +30,8 @@ mean and std (ddof 1) of the folds' UAR over the corpus's labels.
     python3 -m training.codecs --rate 16000 --cv   # -> models/results/codecs-cv-16k.json (and --rate 8000)
 
 Needs the plugin built (`cargo build --release --lib`, found through GST_PLUGIN_PATH or target/release) and
-Debian's gstreamer1.0-plugins-base/-good (opus, lame, mpg123, mulaw).
+Debian's gstreamer1.0-plugins-base/-good (opus, lame, mpg123, mulaw) and, for AMR-NB at 8 kHz,
+gstreamer1.0-plugins-ugly.
 """
 from __future__ import annotations
 
@@ -59,7 +60,10 @@ CHAINS = {
             "mp3-32k": "lamemp3enc target=bitrate bitrate=32 cbr=true ! mpegaudioparse ! mpg123audiodec"},
     8000: {"mulaw": "mulawenc ! mulawdec",
            "opus-12k": "opusenc bitrate=12000 ! opusdec",
-           "opus-8k": "opusenc bitrate=8000 ! opusdec"},
+           "opus-8k": "opusenc bitrate=8000 ! opusdec",
+           # AMR-NB, the mobile networks' narrowband codec: its highest and lowest rates
+           "amr-nb-12.2k": "amrnbenc band-mode=MR122 ! amrnbdec",
+           "amr-nb-4.75k": "amrnbenc band-mode=MR475 ! amrnbdec"},
 }
 
 

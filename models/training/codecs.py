@@ -28,6 +28,11 @@ mean and std (ddof 1) of the folds' UAR over the corpus's labels.
     python3 -m training.codecs --rate 16000     # -> models/results/codecs-16k.json
     python3 -m training.codecs --rate 8000      # -> models/results/codecs-8k.json
     python3 -m training.codecs --rate 16000 --cv   # -> models/results/codecs-cv-16k.json (and --rate 8000)
+    python3 -m training.codecs --rate 16000 --nonspeech   # -> codecs-nonspeech-16k.json (and --rate 8000)
+
+--nonspeech: the held-out non-speech clips of ns-test (music, noise, tones; impulsive sounds; rings and
+alerts) through the same chains (at 8 kHz from their telephone band) and the shipped model, each clip its
+own stream: the windows classified (an `emotion` message) of the clips' windows (windows.window_starts).
 
 Needs the plugin built (`cargo build --release --lib`, found through GST_PLUGIN_PATH or target/release) and
 Debian's gstreamer1.0-plugins-base/-good (opus, lame, mpg123, mulaw) and, for AMR-NB at 8 kHz,
@@ -159,6 +164,38 @@ def sources(clips: list[common.Clip], rate: int, tmp: Path) -> list[Path]:
     return out
 
 
+def nonspeech_figures(rate: int, tmp: Path) -> dict:
+    """Windows classified by the shipped model, by non-speech set and condition."""
+    from . import element, export, windows
+
+    clips, _ = extract.nonspeech_audio("ns-test")
+    sets = {"earlier": extract.ns_earlier("ns-test"), "impulsive": extract.ns_impulses("ns-test"),
+            "alerts": extract.ns_alerts("ns-test")}
+    src, n_windows = [], []
+    for i, x in enumerate(clips):
+        y = x if rate == 16000 else channel.telephone_band(x)
+        src.append(tmp / f"ns-{i:04d}.wav")
+        sf.write(src[-1], y.astype(np.float32), rate, subtype="FLOAT")
+        n_windows.append(len(windows.window_starts(y.size, rate)))
+    model = export.ONNX_PATH[rate]
+    out = {"model": str(model.relative_to(common.REPO_DIR)), "model_sha256": extract.sha256_file(model), "sets": {}}
+    for cond, chain in CHAINS[rate].items():
+        files = [tmp / f"{cond}-ns-{i:04d}.wav" for i in range(len(clips))]
+        jobs = [(a, b, chain) for a, b in zip(src, files)]
+        with concurrent.futures.ThreadPoolExecutor(LANES) as pool:
+            list(pool.map(lambda part: code(part, rate), [jobs[k::LANES] for k in range(LANES)]))
+            got = {}
+            for part in pool.map(lambda fs: element.run_element(model, fs), [files[k::LANES] for k in range(LANES)]):
+                got.update(part)
+        for name, idx in sets.items():
+            classified = sum(len(got[files[i].name]["windows"]) for i in idx)
+            out["sets"].setdefault(name, {})[cond] = {"windows": sum(n_windows[i] for i in idx),
+                                                      "classified": classified}
+        for f in files:
+            f.unlink()
+    return out
+
+
 def measure(model: Path, clips: list[common.Clip], rate: int, labels: list[int],
             tmp: Path) -> dict[str, dict[str, list[tuple[int, int]]]]:
     """Every condition's decisions of the clips with this model (by condition, then mode), two lanes."""
@@ -185,6 +222,8 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--rate", type=int, choices=sorted(CHAINS), default=16000)
     ap.add_argument("--cv", action="store_true", help="the CV models on their test speakers (codecs-cv-<R>k.json)")
+    ap.add_argument("--nonspeech", action="store_true",
+                    help="the held-out non-speech, windows classified (codecs-nonspeech-<R>k.json)")
     args = ap.parse_args()
     rate = args.rate
     os.environ["GST_PLUGIN_PATH"] = os.environ.get("GST_PLUGIN_PATH") or str(common.REPO_DIR / "target" / "release")
@@ -192,6 +231,14 @@ def main() -> None:
     reference = next(iter(chains))
     how = " ".join(" ".join(__doc__.split("\n\n")[1:5]).split())  # the method's paragraphs, on one line
     res = {"how": how, "chains": chains, "reference": reference, "corpora": {}}
+    if args.nonspeech:
+        with tempfile.TemporaryDirectory() as tmp:
+            how = next(p for p in __doc__.split("\n\n") if p.startswith("--nonspeech"))
+            res = {"how": " ".join(how.split()), "chains": chains, **nonspeech_figures(rate, Path(tmp))}
+        for name, row in res["sets"].items():
+            print(name, json.dumps(row), flush=True)
+        common.write_json(common.RESULTS_DIR / f"codecs-nonspeech-{rate // 1000}k.json", res)
+        return
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
         if not args.cv:

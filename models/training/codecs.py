@@ -201,8 +201,8 @@ def measure(model: Path, clips: list[common.Clip], rate: int, labels: list[int],
     """Every condition's decisions of the clips with this model (by condition, then mode), two lanes."""
     chains = CHAINS[rate]
     files = {cond: [tmp / f"{cond}-{c.path.stem}.wav" for c in clips] for cond in chains}
-    jobs = [(src, files[cond][k], chain) for cond, chain in chains.items()
-            for k, src in enumerate(sources(clips, rate, tmp))]
+    src = sources(clips, rate, tmp)
+    jobs = [(a, files[cond][k], chain) for cond, chain in chains.items() for k, a in enumerate(src)]
     with concurrent.futures.ThreadPoolExecutor(LANES) as pool:
         list(pool.map(lambda part: code(part, rate), [jobs[i::LANES] for i in range(LANES)]))
         got = dict(zip(chains, pool.map(lambda cond: decisions(model, clips, files[cond], rate, labels), chains)))

@@ -31,8 +31,9 @@ mean and std (ddof 1) of the folds' UAR over the corpus's labels.
     python3 -m training.codecs --rate 16000 --nonspeech   # -> codecs-nonspeech-16k.json (and --rate 8000)
 
 --nonspeech: the held-out non-speech clips of ns-test (music, noise, tones; impulsive sounds; rings and
-alerts) through the same chains (at 8 kHz from their telephone band) and the shipped model, each clip its
-own stream: the windows classified (an `emotion` message) of the clips' windows (windows.window_starts).
+alerts) and the espeak-ng voices reading a neutral text (speech_tests.py) through the same chains (at 8 kHz
+from their telephone band) and the shipped model, each clip its own stream: the windows classified (an
+`emotion` message) of the clips' windows (windows.window_starts), and the voices' windows labelled angry.
 
 Needs the plugin built (`cargo build --release --lib`, found through GST_PLUGIN_PATH or target/release) and
 Debian's gstreamer1.0-plugins-base/-good (opus, lame, mpg123, mulaw) and, for AMR-NB at 8 kHz,
@@ -165,12 +166,17 @@ def sources(clips: list[common.Clip], rate: int, tmp: Path) -> list[Path]:
 
 
 def nonspeech_figures(rate: int, tmp: Path) -> dict:
-    """Windows classified by the shipped model, by non-speech set and condition."""
-    from . import element, export, windows
+    """Windows classified by the shipped model (and of the synthetic voices, windows `angry`), by set and
+    condition."""
+    from . import element, export, speech_tests, windows
 
     clips, _ = extract.nonspeech_audio("ns-test")
     sets = {"earlier": extract.ns_earlier("ns-test"), "impulsive": extract.ns_impulses("ns-test"),
             "alerts": extract.ns_alerts("ns-test")}
+    # the espeak-ng voices reading a neutral text (an IVR prompt comes through the same codecs)
+    voices = [speech_tests.render(v, t) for v, t in speech_tests.VOICES]
+    sets["espeak-ng"] = range(len(clips), len(clips) + len(voices))
+    clips = list(clips) + voices
     src, n_windows = [], []
     for i, x in enumerate(clips):
         y = x if rate == 16000 else channel.telephone_band(x)
@@ -188,9 +194,11 @@ def nonspeech_figures(rate: int, tmp: Path) -> dict:
             for part in pool.map(lambda fs: element.run_element(model, fs), [files[k::LANES] for k in range(LANES)]):
                 got.update(part)
         for name, idx in sets.items():
-            classified = sum(len(got[files[i].name]["windows"]) for i in idx)
-            out["sets"].setdefault(name, {})[cond] = {"windows": sum(n_windows[i] for i in idx),
-                                                      "classified": classified}
+            labels = [e for i in idx for e in got[files[i].name]["windows"]]
+            row = {"windows": sum(n_windows[i] for i in idx), "classified": len(labels)}
+            if name == "espeak-ng":
+                row["angry"] = labels.count("angry")
+            out["sets"].setdefault(name, {})[cond] = row
         for f in files:
             f.unlink()
     return out

@@ -34,6 +34,7 @@ mean and std (ddof 1) of the folds' UAR over the corpus's labels.
 alerts) and the espeak-ng voices reading a neutral text (speech_tests.py) through the same chains (at 8 kHz
 from their telephone band) and the shipped model, each clip its own stream: the windows classified (an
 `emotion` message) of the clips' windows (windows.window_starts), and the voices' windows labelled angry.
+With --bias B the element runs with the built-in model and non-speech-bias=B (training.nsbias's worker).
 
 Needs the plugin built (`cargo build --release --lib`, found through GST_PLUGIN_PATH or target/release) and
 Debian's gstreamer1.0-plugins-base/-good (opus, lame, mpg123, mulaw) and, for AMR-NB at 8 kHz,
@@ -165,10 +166,10 @@ def sources(clips: list[common.Clip], rate: int, tmp: Path) -> list[Path]:
     return out
 
 
-def nonspeech_figures(rate: int, tmp: Path) -> dict:
+def nonspeech_figures(rate: int, tmp: Path, bias: float | None = None) -> dict:
     """Windows classified by the shipped model (and of the synthetic voices, windows `angry`), by set and
     condition."""
-    from . import element, export, speech_tests, windows
+    from . import element, export, nsbias, speech_tests, windows
 
     clips, _ = extract.nonspeech_audio("ns-test")
     sets = {"earlier": extract.ns_earlier("ns-test"), "impulsive": extract.ns_impulses("ns-test"),
@@ -191,8 +192,14 @@ def nonspeech_figures(rate: int, tmp: Path) -> dict:
         with concurrent.futures.ThreadPoolExecutor(LANES) as pool:
             list(pool.map(lambda part: code(part, rate), [jobs[k::LANES] for k in range(LANES)]))
             got = {}
-            for part in pool.map(lambda fs: element.run_element(model, fs), [files[k::LANES] for k in range(LANES)]):
-                got.update(part)
+            parts = [files[k::LANES] for k in range(LANES)]
+            if bias is None:
+                for part in pool.map(lambda fs: element.run_element(model, fs), parts):
+                    got.update(part)
+            else:
+                # the built-in model (the shipped file's weights) with the element's non-speech-bias
+                for fs, labels in zip(parts, pool.map(lambda fs: nsbias.classified(fs, bias), parts)):
+                    got.update({f.name: {"windows": w} for f, w in zip(fs, labels)})
         for name, idx in sets.items():
             labels = [e for i in idx for e in got[files[i].name]["windows"]]
             row = {"windows": sum(n_windows[i] for i in idx), "classified": len(labels)}
@@ -232,6 +239,8 @@ def main() -> None:
     ap.add_argument("--cv", action="store_true", help="the CV models on their test speakers (codecs-cv-<R>k.json)")
     ap.add_argument("--nonspeech", action="store_true",
                     help="the held-out non-speech, windows classified (codecs-nonspeech-<R>k.json)")
+    ap.add_argument("--bias", type=float, help="--nonspeech: the element's non-speech-bias, with the built-in "
+                    "model (codecs-nonspeech-<R>k-bias-B.json)")
     args = ap.parse_args()
     rate = args.rate
     os.environ["GST_PLUGIN_PATH"] = os.environ.get("GST_PLUGIN_PATH") or str(common.REPO_DIR / "target" / "release")
@@ -242,10 +251,13 @@ def main() -> None:
     if args.nonspeech:
         with tempfile.TemporaryDirectory() as tmp:
             how = next(p for p in __doc__.split("\n\n") if p.startswith("--nonspeech"))
-            res = {"how": " ".join(how.split()), "chains": chains, **nonspeech_figures(rate, Path(tmp))}
+            res = {"how": " ".join(how.split()), "chains": chains, **nonspeech_figures(rate, Path(tmp), args.bias)}
+            if args.bias is not None:
+                res["non_speech_bias"] = args.bias
         for name, row in res["sets"].items():
             print(name, json.dumps(row), flush=True)
-        common.write_json(common.RESULTS_DIR / f"codecs-nonspeech-{rate // 1000}k.json", res)
+        suffix = "" if args.bias is None else f"-bias-{args.bias:g}"
+        common.write_json(common.RESULTS_DIR / f"codecs-nonspeech-{rate // 1000}k{suffix}.json", res)
         return
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)

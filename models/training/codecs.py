@@ -93,16 +93,22 @@ for line in sys.stdin.read().split("\n"):
 
 
 def code(jobs: list[tuple[Path, Path, str]], rate: int) -> None:
-    """Writes each (source, destination, chain) job's file."""
+    """Writes each (source, destination, chain) job's file, LANES GStreamer processes at a time."""
     from . import element
 
-    lines = [json.dumps([coding_pipeline(s, d, c, rate), str(d)]) for s, d, c in jobs]
-    proc = subprocess.run([element.SYSTEM_PYTHON, "-c", element.WORKER_PRELUDE + CODER], input="\n".join(lines),
-                          capture_output=True, text=True, env=dict(os.environ), check=True)
-    out = [json.loads(line) for line in proc.stdout.splitlines()]
-    bad = [r for r in out if r["error"]]
-    if len(out) != len(jobs) or bad:
-        raise RuntimeError(f"{len(out) - len(bad)} of {len(jobs)} files coded: {bad[:3]} {proc.stderr[-2000:]}")
+    def lane(part: list[tuple[Path, Path, str]]) -> None:
+        lines = [json.dumps([coding_pipeline(s, d, c, rate), str(d)]) for s, d, c in part]
+        proc = subprocess.run([element.SYSTEM_PYTHON, "-c", element.WORKER_PRELUDE + CODER],
+                              input="\n".join(lines), capture_output=True, text=True, env=dict(os.environ),
+                              check=True)
+        out = [json.loads(line) for line in proc.stdout.splitlines()]
+        bad = [r for r in out if r["error"]]
+        if len(out) != len(part) or bad:
+            raise RuntimeError(f"{len(out) - len(bad)} of {len(part)} files coded: {bad[:3]} "
+                               f"{proc.stderr[-2000:]}")
+
+    with concurrent.futures.ThreadPoolExecutor(LANES) as pool:
+        list(pool.map(lane, [jobs[k::LANES] for k in range(LANES)]))
 
 
 def corpus_figures(y: list[int], decisions: list[tuple[int, int]], reference: list[tuple[int, int]] | None,
@@ -111,8 +117,7 @@ def corpus_figures(y: list[int], decisions: list[tuple[int, int]], reference: li
     decisions of the same clips) how many clips' element label changed."""
     pred = [d for d, _ in decisions]
     pred_r = [d for _, d in decisions]
-    uar = common.metrics_from_cm(common.confusion(y, pred, common.N_LABELS))["uar"]
-    uar_r = common.metrics_from_cm(common.confusion(y, pred_r, common.N_LABELS))["uar"]
+    uar_r, uar = common.decision_uars(y, pred, pred_r)
     out = {"uar_corpus_labels": round(uar_r, 4), "uar_element_label": round(uar, 4),
            "coverage": round(float(np.mean([d != common.NON_SPEECH for d in pred])), 4), "n": len(y)}
     if reference is not None:
@@ -188,9 +193,8 @@ def nonspeech_figures(rate: int, tmp: Path, bias: float | None = None) -> dict:
     out = {"model": str(model.relative_to(common.REPO_DIR)), "model_sha256": extract.sha256_file(model), "sets": {}}
     for cond, chain in CHAINS[rate].items():
         files = [tmp / f"{cond}-ns-{i:04d}.wav" for i in range(len(clips))]
-        jobs = [(a, b, chain) for a, b in zip(src, files)]
+        code([(a, b, chain) for a, b in zip(src, files)], rate)
         with concurrent.futures.ThreadPoolExecutor(LANES) as pool:
-            list(pool.map(lambda part: code(part, rate), [jobs[k::LANES] for k in range(LANES)]))
             got = {}
             parts = [files[k::LANES] for k in range(LANES)]
             if bias is None:
@@ -217,9 +221,8 @@ def measure(model: Path, clips: list[common.Clip], rate: int, labels: list[int],
     chains = CHAINS[rate]
     files = {cond: [tmp / f"{cond}-{c.path.stem}.wav" for c in clips] for cond in chains}
     src = sources(clips, rate, tmp)
-    jobs = [(a, files[cond][k], chain) for cond, chain in chains.items() for k, a in enumerate(src)]
+    code([(a, files[cond][k], chain) for cond, chain in chains.items() for k, a in enumerate(src)], rate)
     with concurrent.futures.ThreadPoolExecutor(LANES) as pool:
-        list(pool.map(lambda part: code(part, rate), [jobs[i::LANES] for i in range(LANES)]))
         got = dict(zip(chains, pool.map(lambda cond: decisions(model, clips, files[cond], rate, labels), chains)))
     for fs in files.values():
         for f in fs:
@@ -245,20 +248,20 @@ def main() -> None:
     rate = args.rate
     os.environ["GST_PLUGIN_PATH"] = os.environ.get("GST_PLUGIN_PATH") or str(common.REPO_DIR / "target" / "release")
     chains = CHAINS[rate]
-    reference = next(iter(chains))
-    how = " ".join(" ".join(__doc__.split("\n\n")[1:5]).split())  # the method's paragraphs, on one line
-    res = {"how": how, "chains": chains, "reference": reference, "corpora": {}}
     if args.nonspeech:
+        how = next(p for p in __doc__.split("\n\n") if p.startswith("--nonspeech"))
         with tempfile.TemporaryDirectory() as tmp:
-            how = next(p for p in __doc__.split("\n\n") if p.startswith("--nonspeech"))
             res = {"how": " ".join(how.split()), "chains": chains, **nonspeech_figures(rate, Path(tmp), args.bias)}
-            if args.bias is not None:
-                res["non_speech_bias"] = args.bias
+        if args.bias is not None:
+            res["non_speech_bias"] = args.bias
         for name, row in res["sets"].items():
             print(name, json.dumps(row), flush=True)
         suffix = "" if args.bias is None else f"-bias-{args.bias:g}"
         common.write_json(common.RESULTS_DIR / f"codecs-nonspeech-{rate // 1000}k{suffix}.json", res)
         return
+    reference = next(iter(chains))
+    how = " ".join(" ".join(__doc__.split("\n\n")[1:5]).split())  # the method's paragraphs, on one line
+    res = {"how": how, "chains": chains, "reference": reference, "corpora": {}}
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
         if not args.cv:

@@ -194,6 +194,12 @@ def decision(probs: dict[str, float] | None, labels: list[int], emotion: str | N
     return LABELS.index(own), max(labels, key=lambda q: probs.get(LABELS[q], 0.0))
 
 
+def decision_uars(y: list[int], pred: list[int], pred_r: list[int]) -> tuple[float, float]:
+    """The UAR of decisions over the corpus's labels (`pred_r`) and of the element's own labels (`pred`)."""
+    uar_r = metrics_from_cm(confusion(y, pred_r, N_LABELS))["uar"]
+    return uar_r, metrics_from_cm(confusion(y, pred, N_LABELS))["uar"]
+
+
 def summary_probs(summary: dict | None) -> dict[str, float] | None:
     """The probabilities by label of an `emotion-summary` (a dict with `labels` and `probabilities`; None: no
     window was classified)."""

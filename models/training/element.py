@@ -225,12 +225,6 @@ def clip_decision(wins: list[dict]) -> dict[str, float] | None:
     return dict(zip(labels, (w[:, None] * p).sum(axis=0) / w.sum()))
 
 
-def score(y: list[int], pred: list[int], pred_r: list[int]) -> tuple[float, float]:
-    m = common.metrics_from_cm(common.confusion(y, pred, common.N_LABELS))
-    m_r = common.metrics_from_cm(common.confusion(y, pred_r, common.N_LABELS))
-    return m_r["uar"], m["uar"]
-
-
 def calls_main(args) -> None:
     rate = args.rate
     degraded = args.condition != "clean"
@@ -317,7 +311,7 @@ def calls_main(args) -> None:
                     if r["summaries"] != [len(r["windows"])]:
                         raise RuntimeError(f"fold {f} {corpus} speaker {spk}: summaries {r['summaries']}, "
                                            f"{len(r['windows'])} windows")
-                uar_r, uar = score(y, pred, pred_r)
+                uar_r, uar = common.decision_uars(y, pred, pred_r)
                 cov = float(np.mean([q != common.NON_SPEECH for q in pred]))
                 fold[corpus] = {"uar_corpus_labels": round(uar_r, 4), "uar_element_label": round(uar, 4),
                                 "coverage": round(cov, 4), "n": len(y), "calls": len(calls),
@@ -344,7 +338,8 @@ def calls_main(args) -> None:
             rs = [r for r in records if r["corpus"] == corpus and lo <= r["position"] <= hi]
             if not rs:
                 continue
-            uar_r, uar = score([r["label"] for r in rs], [r["pred"] for r in rs], [r["pred_r"] for r in rs])
+            uar_r, uar = common.decision_uars([r["label"] for r in rs], [r["pred"] for r in rs],
+                                               [r["pred_r"] for r in rs])
             sfr = [r["speaker_frames"] for r in rs if r["speaker_frames"] is not None]
             table[label] = {"uar_corpus_labels": round(uar_r, 4), "uar_element_label": round(uar, 4),
                             "coverage": round(float(np.mean([r["windows"] > 0 for r in rs])), 4), "n": len(rs),
@@ -509,14 +504,13 @@ def main() -> None:
                     d, d_r = common.decision(common.summary_probs(s), labels, s and s["emotion"])
                     pred.append(d)
                     pred_r.append(d_r)
-                m = common.metrics_from_cm(common.confusion(y, pred, common.N_LABELS))
-                m_r = common.metrics_from_cm(common.confusion(y, pred_r, common.N_LABELS))
+                uar_r, uar = common.decision_uars(y, pred, pred_r)
                 cov = float(np.mean([got[Path(p).name]["summary"] is not None for p in files]))
-                fold[corpus] = {"uar_corpus_labels": round(m_r["uar"], 4), "uar_element_label": round(m["uar"], 4),
+                fold[corpus] = {"uar_corpus_labels": round(uar_r, 4), "uar_element_label": round(uar, 4),
                                 "coverage": round(cov, 4), "n": len(y),
                                 "element_label_outside_corpus_labels": int(sum(q not in labels and
                                                                               q != common.NON_SPEECH for q in pred))}
-                per_corpus[corpus].append((m_r["uar"], m["uar"], cov))
+                per_corpus[corpus].append((uar_r, uar, cov))
             got = run_element(onnx_path, ns_files)
             nw = sum(len(r["windows"]) for r in got.values())
             total = ns_windows_total
